@@ -1,0 +1,108 @@
+# tlsproxy - SMTP TLS proxy.  See README.md.
+#
+#   make            build build/tlsproxy
+#   make run        install missing deps (root), build, run on etc/tlsproxy.ini
+#   make check      install missing deps (root), unit + integration tests,
+#                   plain and ASan+UBSan builds; ends with "N passed, N failed"
+#   make bench      side-by-side benchmark against stunnel4
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+PKGS     = libuv openssl inih
+
+ifeq ($(SAN),1)
+BUILD   ?= build/asan
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      = -O1
+else
+BUILD   ?= build
+SANFLAGS =
+OPT      = -O2
+endif
+
+WARN    = -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
+	  -Wmissing-prototypes -Wvla -Werror
+CPPFLAGS += -Iinclude -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 \
+	    -DOPENSSL_NO_DEPRECATED
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 $(WARN) $(SANFLAGS) -MMD -MP
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS  += $(PKG_LIBS) -lpthread
+LDFLAGS += $(SANFLAGS)
+
+SRCS    = $(wildcard src/*.c)
+OBJS    = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIBOBJS = $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+# Debian packages: to build, and to run the tests and the benchmark.
+DEBS_BUILD = gcc make pkg-config libuv1-dev libssl-dev libinih-dev openssl
+DEBS_TEST  = libcmocka-dev swaks postfix stunnel4 python3 curl procps \
+	     iproute2 libnet-ssleay-perl libio-socket-ssl-perl
+
+.PHONY: all deps deps-build run check check-unit check-asan bench install \
+	clean format lint
+
+all: $(BUILD)/tlsproxy
+
+$(BUILD)/tlsproxy: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBOBJS) | $(BUILD)/tests
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -o $@ $< $(LIBOBJS) \
+	    $(LDFLAGS) $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+
+deps-build:
+	@sh tests/deps.sh $(DEBS_BUILD)
+
+deps: deps-build
+	@sh tests/deps.sh $(DEBS_TEST)
+
+run: deps-build all
+	@sh tests/run-demo.sh $(BUILD)/tlsproxy etc/tlsproxy.ini
+
+# The whole suite: plain build, then the ASan+UBSan build, each running
+# every unit and integration test.  tests/run.sh prints the totals.
+check: deps
+	$(MAKE) all unit
+	$(MAKE) SAN=1 all unit
+	sh tests/run.sh build build/asan
+
+check-asan: deps
+	$(MAKE) SAN=1 all unit
+	sh tests/run.sh build/asan
+
+bench: deps all
+	sh tests/bench/bench.sh $(BUILD)/tlsproxy
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/etc/tlsproxy
+	install -m 0755 $(BUILD)/tlsproxy $(DESTDIR)$(PREFIX)/sbin/tlsproxy
+	install -m 0644 etc/tlsproxy.ini $(DESTDIR)$(PREFIX)/etc/tlsproxy/tlsproxy.ini
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 0644 etc/tlsproxy.service \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system/tlsproxy.service
+
+format:
+	clang-format -i src/*.c include/tlsproxy/*.h tests/unit/*.c
+
+lint:
+	clang-format --dry-run -Werror src/*.c include/tlsproxy/*.h
+	cppcheck --quiet --error-exitcode=1 -Iinclude src
+
+clean:
+	rm -rf build
+
+-include $(OBJS:.o=.d)
