@@ -23,7 +23,7 @@ OPT      = -O2
 endif
 
 WARN    = -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes \
-	  -Wmissing-prototypes -Wvla -Werror
+	  -Wmissing-prototypes -Wvla -Wno-format-truncation -Werror
 CPPFLAGS += -Iinclude -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 \
 	    -DOPENSSL_NO_DEPRECATED
 CFLAGS  ?= $(OPT) -g

@@ -1,0 +1,124 @@
+/*
+ * config.h - the parsed configuration: one immutable snapshot per load.
+ *
+ * tp_config_load() reads the INI file through inih with a line-counting
+ * reader, so every diagnostic is "FILE:LINE: message".  Parsing goes on
+ * after an error, so -t prints every problem.  Values keep the line they
+ * came from, for checks made later (certificates, keys).
+ */
+#ifndef TLSPROXY_CONFIG_H
+#define TLSPROXY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tlsproxy/parse.h"
+
+enum tp_kscope { G, R, C, S };
+
+enum tp_ktype {
+	T_STR,
+	T_PATH,
+	T_BOOL,
+	T_DUR,
+	T_UINT,
+	T_ENUM,
+	T_ADDR,
+	T_ADDRLIST,
+	T_PROTOCOLS,
+	T_LIST,
+	T_WORKERS,
+	T_FINGERPRINT,
+	T_TLSA,
+	T_SNI,
+};
+
+#define F_REPEAT  1
+#define F_NOTIMPL 2
+
+enum tp_key {
+#define X(id, name, scope, type, def, choices, lo, hi, flags, help) TP_K_##id,
+#include "tlsproxy/config_keys.def"
+#undef X
+	TP_K_COUNT
+};
+
+struct tp_keydef {
+	const char *name;
+	enum tp_kscope scope;
+	enum tp_ktype type;
+	const char *def;
+	const char *choices;
+	unsigned long long lo, hi;
+	int flags;
+	const char *help;
+};
+
+extern const struct tp_keydef tp_keys[TP_K_COUNT];
+
+/* One configured (or default) value. */
+struct tp_cval {
+	bool set;  /* present in the file (else the default, if any) */
+	int line;  /* line in the file; 0 for a default */
+	char *raw; /* the text as written (or the default text) */
+	char *s;   /* string value; paths resolved against the config dir */
+	unsigned long long n; /* T_UINT, T_DUR (ms), T_WORKERS, T_BOOL */
+	int e;     /* T_ENUM: index into choices */
+	char **list; /* F_REPEAT: every occurrence, in order */
+	int *lines;
+	size_t nlist;
+};
+
+enum tp_mode { TP_MODE_CLIENT = 0, TP_MODE_SERVER = 1 };
+enum tp_tls { TP_TLS_IMPLICIT = 0, TP_TLS_STARTTLS = 1 };
+
+struct tp_cfg_route {
+	char *name;
+	int line; /* of the [section] header */
+	struct tp_cval v[TP_K_COUNT];
+	/* derived */
+	enum tp_mode mode;
+	enum tp_tls tls;
+	int security; /* enum tp_security */
+	struct tp_hostport accept;
+	struct tp_hostport *connect;
+	size_t nconnect;
+	int proto_min, proto_max;
+	unsigned max_connections;
+	bool unimplemented; /* a level or mode whose behaviour is not built */
+	char *unimplemented_what;
+};
+
+struct tp_config {
+	char *path; /* as given */
+	char *dir;  /* directory of the file, for relative paths */
+	struct tp_cval g[TP_K_COUNT];
+	struct tp_cfg_route *routes;
+	size_t nroutes;
+	unsigned workers;
+	/* diagnostics, in order */
+	char **diags;
+	size_t ndiags;
+	int nerrors;
+	int nwarnings;
+};
+
+/*
+ * tp_config_load - read and validate FILE.  Always returns a config
+ * (NULL only when out of memory); check cfg->nerrors.
+ */
+struct tp_config *tp_config_load(const char *path);
+/* tp_config_load_string - the same from memory (tests, fuzzers). */
+struct tp_config *tp_config_load_string(const char *name, const char *text);
+void tp_config_free(struct tp_config *cfg);
+/* tp_config_diag - add "FILE:LINE: [warning: ]message" to cfg. */
+void tp_config_diag(struct tp_config *cfg, int line, bool warning,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* tp_config_route - find a route by name, or NULL. */
+const struct tp_cfg_route *tp_config_route(const struct tp_config *cfg,
+    const char *name);
+/* tp_config_resolve - path relative to the config dir, malloc'd. */
+char *tp_config_resolve(const struct tp_config *cfg, const char *path);
+
+#endif

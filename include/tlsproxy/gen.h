@@ -1,0 +1,54 @@
+/*
+ * gen.h - an immutable runtime generation: the parsed config plus one
+ * SSL_CTX per route and the listening sockets, reference counted.
+ * Built on the main thread (start, SIGHUP); workers and sessions hold
+ * references; the last unref frees it on whichever thread drops it.
+ */
+#ifndef TLSPROXY_GEN_H
+#define TLSPROXY_GEN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+struct tp_config;
+struct tp_cfg_route;
+
+/* Counters that survive reloads, shared by every generation of a route. */
+struct tp_route_stats {
+	char *name;
+	atomic_uint active;
+	atomic_ullong total;
+	atomic_int refs;
+};
+
+struct tp_route_rt {
+	const struct tp_cfg_route *cfg;
+	size_t index;
+	SSL_CTX *ctx;    /* NULL for security = none */
+	char *sni;       /* client mode: SNI to send, or NULL */
+	char *listen_key; /* identity of the listening socket */
+	int *fds;        /* one listening socket per worker */
+	struct tp_route_stats *stats;
+};
+
+struct tp_gen {
+	atomic_int refs;
+	unsigned long serial;
+	struct tp_config *cfg;
+	struct tp_route_rt *routes;
+	size_t nroutes;
+};
+
+/*
+ * tp_gen_build - load FILE and build every route's SSL_CTX.  Returns the
+ * generation with refs = 1; check gen->cfg->nerrors (diagnostics are in
+ * gen->cfg->diags).  Route stats are carried over from old (may be NULL).
+ */
+struct tp_gen *tp_gen_build(const char *path, const struct tp_gen *old);
+void tp_gen_ref(struct tp_gen *g);
+void tp_gen_unref(struct tp_gen *g);
+
+#endif

@@ -1,0 +1,739 @@
+/*
+ * config.c - INI reader, key table, value parsers, FILE:LINE diagnostics
+ * and the cross-key checks.
+ *
+ * inih (Debian r55) gives the handler no line number, splits lines over
+ * 200 bytes, cuts section names at 50 bytes and takes indented lines as
+ * continuations.  So the file goes through ini_parse_stream() with our own
+ * reader, which counts physical lines, rejects over-long lines, records
+ * every [section] header (inih never reports a section without keys) and
+ * reports lines that are neither a section nor KEY = VALUE.  Continuation
+ * lines reach the handler as a repeated key and are refused as duplicates.
+ * The handler records errors and carries on, so -t prints every problem.
+ * Pure: no libuv, no OpenSSL.  Runs on the main thread only.
+ */
+#include "tlsproxy/config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "tlsproxy/common.h"
+#include "tlsproxy/tls_policy.h"
+
+const struct tp_keydef tp_keys[TP_K_COUNT] = {
+#define X(id, name, scope, type, def, choices, lo, hi, flags, help)            \
+	[TP_K_##id] = {name, scope, type, def, choices, lo, hi, flags, help},
+#include "tlsproxy/config_keys.def"
+#undef X
+};
+
+#define MAX_SECTION_NAME 49 /* inih cuts section names at 50 bytes */
+#define MAX_ROUTES	 1000
+
+struct section_seen {
+	char *name;
+	int line;
+	bool has_keys;
+};
+
+struct reader {
+	struct tp_config *cfg;
+	FILE *f;
+	int line;
+	char *buf;
+	size_t cap;
+	struct section_seen *sections;
+	size_t nsections;
+	int cur_section; /* index in sections, -1 before the first */
+};
+
+static char *
+xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL) {
+		fprintf(stderr, "tlsproxy: out of memory\n");
+		exit(1);
+	}
+	return d;
+}
+
+static void *
+xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n ? n : 1, sz);
+
+	if (p == NULL) {
+		fprintf(stderr, "tlsproxy: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+static void *
+xrealloc(void *p, size_t n, size_t sz)
+{
+	p = realloc(p, (n ? n : 1) * sz);
+	if (p == NULL) {
+		fprintf(stderr, "tlsproxy: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+void
+tp_config_diag(struct tp_config *cfg, int line, bool warning, const char *fmt,
+    ...)
+{
+	char msg[1024], *out;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		n = asprintf(&out, "%s:%d: %s%s", cfg->path, line,
+		    warning ? "warning: " : "", msg);
+	else
+		n = asprintf(&out, "%s: %s%s", cfg->path,
+		    warning ? "warning: " : "", msg);
+	if (n < 0) {
+		fprintf(stderr, "tlsproxy: out of memory\n");
+		exit(1);
+	}
+	cfg->diags = xrealloc(cfg->diags, cfg->ndiags + 1, sizeof(char *));
+	cfg->diags[cfg->ndiags++] = out;
+	if (warning)
+		cfg->nwarnings++;
+	else
+		cfg->nerrors++;
+}
+
+char *
+tp_config_resolve(const struct tp_config *cfg, const char *path)
+{
+	char *out;
+
+	if (path[0] == '/' || cfg->dir == NULL)
+		return xstrdup(path);
+	if (asprintf(&out, "%s/%s", cfg->dir, path) < 0) {
+		fprintf(stderr, "tlsproxy: out of memory\n");
+		exit(1);
+	}
+	return out;
+}
+
+/* enum_index - position of word in "a|b|c", or -1. */
+static int
+enum_index(const char *choices, const char *word)
+{
+	size_t wl = strlen(word);
+	const char *p = choices;
+	int i = 0;
+
+	while (p && *p) {
+		const char *bar = strchr(p, '|');
+		size_t n = bar ? (size_t)(bar - p) : strlen(p);
+
+		if (n == wl && strncmp(p, word, n) == 0)
+			return i;
+		i++;
+		p = bar ? bar + 1 : NULL;
+	}
+	return -1;
+}
+
+static bool
+is_hex_digest(const char *s, size_t want_len)
+{
+	size_t n = 0;
+
+	for (; *s; s++) {
+		if (*s == ':')
+			continue;
+		if (!isxdigit((unsigned char)*s))
+			return false;
+		n++;
+	}
+	return n == want_len;
+}
+
+/*
+ * parse_value - check VALUE against key K's type and store it in v.
+ * Returns 0, or -1 with *why set.
+ */
+static int
+parse_value(struct tp_config *cfg, enum tp_key k, const char *value,
+    struct tp_cval *v, const char **why)
+{
+	const struct tp_keydef *d = &tp_keys[k];
+	struct tp_hostport hp;
+	uint64_t ms;
+	bool b;
+	int lo, hi;
+	char item[300];
+	const char *p;
+	unsigned u1, u2, u3;
+	int off = 0;
+
+	if (*value == '\0') {
+		*why = "empty value";
+		return -1;
+	}
+	switch (d->type) {
+	case T_STR:
+	case T_LIST:
+		break;
+	case T_PATH:
+		free(v->s);
+		v->s = tp_config_resolve(cfg, value);
+		return 0;
+	case T_BOOL:
+		if (tp_parse_bool(value, &b, why) < 0)
+			return -1;
+		v->n = b;
+		return 0;
+	case T_DUR:
+		if (tp_parse_duration_ms(value, &ms, why) < 0)
+			return -1;
+		v->n = ms;
+		return 0;
+	case T_UINT:
+		return tp_parse_uint(value, d->lo, d->hi, &v->n, why);
+	case T_WORKERS:
+		if (strcmp(value, "auto") == 0) {
+			long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+			v->n = n < 1 ? 1 : n > 64 ? 64 : (unsigned long long)n;
+			return 0;
+		}
+		return tp_parse_uint(value, d->lo, d->hi, &v->n, why);
+	case T_ENUM:
+		v->e = enum_index(d->choices, value);
+		if (v->e < 0) {
+			if (k == TP_K_CIPHERS && (strcmp(value, "low") == 0 ||
+			    strcmp(value, "export") == 0))
+				*why = "low and export are obsolete (Postfix "
+				       "3.8 treats them as medium): use medium";
+			else
+				*why = "not one of the allowed values";
+			return -1;
+		}
+		return 0;
+	case T_ADDR:
+		return tp_parse_hostport(value, &hp, why);
+	case T_ADDRLIST:
+		p = value;
+		while (tp_list_next(&p, item, sizeof(item)))
+			if (tp_parse_hostport(item, &hp, why) < 0)
+				return -1;
+		return 0;
+	case T_PROTOCOLS:
+		return tp_policy_protocols(value, &lo, &hi, why);
+	case T_FINGERPRINT:
+		if (!is_hex_digest(value, 64)) {
+			*why = "expected a sha256 digest: 64 hex digits, "
+			       "colons allowed";
+			return -1;
+		}
+		return 0;
+	case T_TLSA:
+		if (sscanf(value, "%u %u %u %n", &u1, &u2, &u3, &off) != 3 ||
+		    off == 0 || u1 < 2 || u1 > 3 || u2 > 1 || u3 > 2) {
+			*why = "expected USAGE SELECTOR MTYPE HEX with usage 2 "
+			       "or 3, selector 0 or 1, matching type 0, 1 or 2";
+			return -1;
+		}
+		if ((u3 == 1 && !is_hex_digest(value + off, 64)) ||
+		    (u3 == 2 && !is_hex_digest(value + off, 128)) ||
+		    (u3 == 0 && !is_hex_digest(value + off,
+				    strlen(value + off) & ~(size_t)1))) {
+			*why = "TLSA data is not hex of the right length";
+			return -1;
+		}
+		return 0;
+	case T_SNI:
+		p = value;
+		if (!tp_list_next(&p, item, sizeof(item)) ||
+		    !tp_list_next(&p, item, sizeof(item))) {
+			*why = "expected NAME CERTFILE [KEYFILE]";
+			return -1;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+static struct tp_cfg_route *
+route_get(struct tp_config *cfg, const char *name, int line)
+{
+	struct tp_cfg_route *r;
+
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		if (strcmp(cfg->routes[i].name, name) == 0)
+			return &cfg->routes[i];
+	if (cfg->nroutes >= MAX_ROUTES)
+		return NULL;
+	cfg->routes = xrealloc(cfg->routes, cfg->nroutes + 1, sizeof(*r));
+	r = &cfg->routes[cfg->nroutes++];
+	memset(r, 0, sizeof(*r));
+	r->name = xstrdup(name);
+	r->line = line;
+	return r;
+}
+
+static int
+find_key(const char *name, bool global)
+{
+	for (int k = 0; k < TP_K_COUNT; k++) {
+		if (strcmp(tp_keys[k].name, name) != 0)
+			continue;
+		if ((tp_keys[k].scope == G) == global)
+			return k;
+	}
+	return -1;
+}
+
+static int
+find_key_any(const char *name)
+{
+	for (int k = 0; k < TP_K_COUNT; k++)
+		if (strcmp(tp_keys[k].name, name) == 0)
+			return k;
+	return -1;
+}
+
+static void
+cval_add(struct tp_cval *v, const char *value, int line)
+{
+	v->list = xrealloc(v->list, v->nlist + 1, sizeof(char *));
+	v->lines = xrealloc(v->lines, v->nlist + 1, sizeof(int));
+	v->list[v->nlist] = xstrdup(value);
+	v->lines[v->nlist] = line;
+	v->nlist++;
+}
+
+/* config_on_key - the inih handler: one KEY = VALUE line. */
+static int
+config_on_key(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct reader *rd = user;
+	struct tp_config *cfg = rd->cfg;
+	int line = rd->line;
+	bool global = strcmp(section, "global") == 0;
+	struct tp_cfg_route *r = NULL;
+	struct tp_cval *vals, *v;
+	const char *why = NULL;
+	int k;
+
+	if (rd->cur_section >= 0)
+		rd->sections[rd->cur_section].has_keys = true;
+	if (*section == '\0') {
+		tp_config_diag(cfg, line, false,
+		    "%s: key outside a section (put it under [global] or a "
+		    "route)", name);
+		return 1;
+	}
+	if (!global) {
+		r = route_get(cfg, section, line);
+		if (r == NULL) {
+			tp_config_diag(cfg, line, false, "too many routes");
+			return 1;
+		}
+	}
+	k = find_key(name, global);
+	if (k < 0) {
+		if (find_key_any(name) >= 0)
+			tp_config_diag(cfg, line, false, "%s is a %s key, not "
+			    "allowed in [%s]", name,
+			    global ? "route" : "[global]", section);
+		else
+			tp_config_diag(cfg, line, false, "unknown key %s",
+			    name);
+		return 1;
+	}
+	vals = global ? cfg->g : r->v;
+	v = &vals[k];
+	if (v->set && !(tp_keys[k].flags & F_REPEAT)) {
+		tp_config_diag(cfg, line, false,
+		    "duplicate key %s (first at line %d)%s", name, v->line,
+		    *value == '\0' ? "" : "; indented lines continue the "
+		    "previous key");
+		return 1;
+	}
+	if (parse_value(cfg, k, value, v, &why) < 0) {
+		tp_config_diag(cfg, line, false, "%s = %s: %s", name, value,
+		    why);
+		return 1;
+	}
+	if (!v->set) {
+		v->line = line;
+		free(v->raw);
+		v->raw = xstrdup(value);
+		if (v->s == NULL)
+			v->s = xstrdup(value);
+	}
+	v->set = true;
+	if (tp_keys[k].flags & F_REPEAT)
+		cval_add(v, value, line);
+	if (tp_keys[k].flags & F_NOTIMPL)
+		tp_config_diag(cfg, line, true, "%s is not implemented yet",
+		    name);
+	return 1;
+}
+
+/*
+ * config_read_line - inih reader: one physical line, counted.  Lines too
+ * long for inih are reported and replaced by an empty line.
+ */
+static char *
+config_read_line(char *str, int num, void *stream)
+{
+	struct reader *rd = stream;
+	ssize_t n;
+	char *s, *e;
+
+	n = getline(&rd->buf, &rd->cap, rd->f);
+	if (n < 0)
+		return NULL;
+	rd->line++;
+	while (n > 0 && (rd->buf[n - 1] == '\n' || rd->buf[n - 1] == '\r'))
+		rd->buf[--n] = '\0';
+	if (memchr(rd->buf, '\0', (size_t)n) != NULL) {
+		tp_config_diag(rd->cfg, rd->line, false, "NUL byte in line");
+		str[0] = '\0';
+		return str;
+	}
+	if (n >= num - 1) {
+		tp_config_diag(rd->cfg, rd->line, false,
+		    "line too long (at most %d characters)", num - 2);
+		str[0] = '\0';
+		return str;
+	}
+	memcpy(str, rd->buf, (size_t)n + 1);
+	/* Classify the line the way inih will, to report what it hides. */
+	for (s = rd->buf; isspace((unsigned char)*s); s++)
+		;
+	if (*s == '\0' || *s == ';' || *s == '#')
+		return str;
+	if (*s == '[') {
+		e = strchr(s, ']');
+		if (e == NULL) {
+			tp_config_diag(rd->cfg, rd->line, false,
+			    "section header without ']'");
+			return str;
+		}
+		*e = '\0';
+		s++;
+		if (e - s == 0 || e - s > MAX_SECTION_NAME) {
+			tp_config_diag(rd->cfg, rd->line, false,
+			    "section name must be 1 to %d characters",
+			    MAX_SECTION_NAME);
+			str[0] = '\0';
+			return str;
+		}
+		for (size_t i = 0; i < rd->nsections; i++) {
+			if (strcmp(rd->sections[i].name, s) == 0) {
+				tp_config_diag(rd->cfg, rd->line, false,
+				    "duplicate section [%s] (first at line "
+				    "%d)", s, rd->sections[i].line);
+			}
+		}
+		for (const char *c = s; *c; c++) {
+			if (!isalnum((unsigned char)*c) && *c != '-' &&
+			    *c != '_' && *c != '.') {
+				tp_config_diag(rd->cfg, rd->line, false,
+				    "section name [%s]: use letters, digits, "
+				    "'-', '_' and '.'", s);
+				break;
+			}
+		}
+		rd->sections = xrealloc(rd->sections, rd->nsections + 1,
+		    sizeof(*rd->sections));
+		rd->sections[rd->nsections].name = xstrdup(s);
+		rd->sections[rd->nsections].line = rd->line;
+		rd->sections[rd->nsections].has_keys = false;
+		rd->cur_section = (int)rd->nsections++;
+		return str;
+	}
+	if (strchr(s, '=') == NULL && strchr(s, ':') == NULL) {
+		tp_config_diag(rd->cfg, rd->line, false,
+		    "expected KEY = VALUE");
+		str[0] = '\0';
+	}
+	return str;
+}
+
+/* apply_defaults - fill every unset key from the table. */
+static void
+apply_defaults(struct tp_config *cfg, struct tp_cval *vals, bool global)
+{
+	const char *why;
+
+	for (int k = 0; k < TP_K_COUNT; k++) {
+		if ((tp_keys[k].scope == G) != global || vals[k].set ||
+		    tp_keys[k].def == NULL)
+			continue;
+		if (parse_value(cfg, k, tp_keys[k].def, &vals[k], &why) < 0)
+			abort(); /* our own table is wrong */
+		vals[k].raw = xstrdup(tp_keys[k].def);
+		if (vals[k].s == NULL)
+			vals[k].s = xstrdup(tp_keys[k].def);
+	}
+}
+
+static bool
+addr_overlaps(const struct tp_hostport *a, const struct tp_hostport *b)
+{
+	if (a->port == 0 || b->port == 0 || a->port != b->port)
+		return false;
+	if (a->wildcard || b->wildcard)
+		return true;
+	return strcmp(a->host, b->host) == 0;
+}
+
+static void
+check_route(struct tp_config *cfg, struct tp_cfg_route *r)
+{
+	struct tp_cval *v = r->v;
+	const char *why, *p;
+	char item[300];
+
+	if (!v[TP_K_MODE].set || !v[TP_K_ACCEPT].set || !v[TP_K_CONNECT].set) {
+		tp_config_diag(cfg, r->line, false,
+		    "route %s: missing %s", r->name,
+		    !v[TP_K_MODE].set ? "mode (client or server)" :
+		    !v[TP_K_ACCEPT].set ? "accept (HOST:PORT to listen on)" :
+		    "connect (HOST:PORT destination)");
+		return;
+	}
+	r->mode = (enum tp_mode)v[TP_K_MODE].e;
+	r->tls = (enum tp_tls)v[TP_K_TLS].e;
+	tp_parse_hostport(v[TP_K_ACCEPT].raw, &r->accept, &why);
+	if (!r->accept.is_ip && !r->accept.wildcard &&
+	    strcmp(r->accept.host, "localhost") != 0)
+		tp_config_diag(cfg, v[TP_K_ACCEPT].line, false,
+		    "accept %s: listen on an IP address, * or localhost",
+		    v[TP_K_ACCEPT].raw);
+	p = v[TP_K_CONNECT].raw;
+	while (tp_list_next(&p, item, sizeof(item))) {
+		r->connect = xrealloc(r->connect, r->nconnect + 1,
+		    sizeof(*r->connect));
+		tp_parse_hostport(item, &r->connect[r->nconnect], &why);
+		if (r->connect[r->nconnect].wildcard ||
+		    r->connect[r->nconnect].port == 0)
+			tp_config_diag(cfg, v[TP_K_CONNECT].line, false,
+			    "connect %s: needs a host and a port", item);
+		r->nconnect++;
+	}
+
+	/* Keys that belong to the other mode. */
+	for (int k = 0; k < TP_K_COUNT; k++) {
+		enum tp_kscope sc = tp_keys[k].scope;
+
+		if (!v[k].set || sc == R || sc == G)
+			continue;
+		if ((sc == C) != (r->mode == TP_MODE_CLIENT))
+			tp_config_diag(cfg, v[k].line, false,
+			    "%s applies to %s routes only", tp_keys[k].name,
+			    sc == C ? "client" : "server");
+	}
+
+	if (!v[TP_K_SECURITY].set)
+		v[TP_K_SECURITY].e = r->mode == TP_MODE_CLIENT ? TP_SEC_ENCRYPT
+							       : TP_SEC_MAY;
+	r->security = v[TP_K_SECURITY].e;
+	if (r->mode == TP_MODE_SERVER && r->security > TP_SEC_ENCRYPT)
+		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
+		    "security = %s: server routes take none, may or encrypt",
+		    v[TP_K_SECURITY].raw);
+	if (r->mode == TP_MODE_CLIENT && r->security > TP_SEC_ENCRYPT) {
+		tp_config_diag(cfg, v[TP_K_SECURITY].line, true,
+		    "security = %s is not implemented yet: every session of "
+		    "this route is deferred with a 421", v[TP_K_SECURITY].raw);
+		r->unimplemented = true;
+		r->unimplemented_what = "this security level";
+	}
+	if (r->tls == TP_TLS_STARTTLS && r->security != TP_SEC_NONE) {
+		tp_config_diag(cfg, v[TP_K_TLS].line, true,
+		    "tls = starttls is not implemented yet: every session of "
+		    "this route is %s",
+		    r->mode == TP_MODE_CLIENT ? "deferred with a 421" :
+						"refused with a 421");
+		r->unimplemented = true;
+		r->unimplemented_what = "STARTTLS";
+	}
+	if (r->mode == TP_MODE_CLIENT && r->tls == TP_TLS_IMPLICIT &&
+	    r->security == TP_SEC_MAY)
+		tp_config_diag(cfg, v[TP_K_SECURITY].line, true,
+		    "security = may with tls = implicit acts as encrypt: an "
+		    "implicit-TLS port has no plaintext to fall back to");
+	if (r->security == TP_SEC_FINGERPRINT && !v[TP_K_FINGERPRINT].set)
+		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
+		    "security = fingerprint needs at least one fingerprint");
+	if (r->security == TP_SEC_DANE_ONLY && !v[TP_K_TLSA].set)
+		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
+		    "security = dane-only needs at least one tlsa record");
+	if ((r->security == TP_SEC_VERIFY || r->security == TP_SEC_SECURE) &&
+	    r->nconnect > 0 && r->connect[0].is_ip && !v[TP_K_MATCH].set &&
+	    !v[TP_K_NEXTHOP].set)
+		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
+		    "security = %s with an IP-literal connect needs match or "
+		    "nexthop", v[TP_K_SECURITY].raw);
+
+	tp_policy_protocols(v[TP_K_PROTOCOLS].raw, &r->proto_min,
+	    &r->proto_max, &why);
+
+	/* Keys default to the certificate file (PEM with both). */
+	if (v[TP_K_KEY_FILE].set && !v[TP_K_CERT_FILE].set)
+		tp_config_diag(cfg, v[TP_K_KEY_FILE].line, false,
+		    "key_file without cert_file");
+	if (v[TP_K_ECKEY_FILE].set && !v[TP_K_ECCERT_FILE].set)
+		tp_config_diag(cfg, v[TP_K_ECKEY_FILE].line, false,
+		    "eckey_file without eccert_file");
+	if (r->mode == TP_MODE_SERVER && r->security != TP_SEC_NONE &&
+	    !v[TP_K_CERT_FILE].set && !v[TP_K_ECCERT_FILE].set)
+		tp_config_diag(cfg, r->line, true,
+		    "route %s has no cert_file: it serves a self-signed "
+		    "certificate made at start (clients see it as Untrusted)",
+		    r->name);
+
+	r->max_connections = v[TP_K_MAX_CONNECTIONS].set ?
+	    (unsigned)v[TP_K_MAX_CONNECTIONS].n :
+	    (unsigned)cfg->g[TP_K_MAX_CONNECTIONS_G].n;
+}
+
+static void
+check_config(struct tp_config *cfg, struct reader *rd)
+{
+	for (size_t i = 0; i < rd->nsections; i++)
+		if (!rd->sections[i].has_keys &&
+		    strcmp(rd->sections[i].name, "global") != 0)
+			tp_config_diag(cfg, rd->sections[i].line, false,
+			    "route %s has no keys", rd->sections[i].name);
+	apply_defaults(cfg, cfg->g, true);
+	cfg->workers = (unsigned)cfg->g[TP_K_WORKERS].n;
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		apply_defaults(cfg, cfg->routes[i].v, false);
+		check_route(cfg, &cfg->routes[i]);
+	}
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		struct tp_cfg_route *a = &cfg->routes[i];
+
+		for (size_t j = 0; j < i; j++) {
+			struct tp_cfg_route *b = &cfg->routes[j];
+
+			if (a->v[TP_K_ACCEPT].set && b->v[TP_K_ACCEPT].set &&
+			    addr_overlaps(&a->accept, &b->accept)) {
+				tp_config_diag(cfg, a->v[TP_K_ACCEPT].line,
+				    false, "accept %s: already used by route "
+				    "%s (line %d)", a->v[TP_K_ACCEPT].raw,
+				    b->name, b->v[TP_K_ACCEPT].line);
+				break;
+			}
+		}
+	}
+	if (cfg->nroutes == 0 && cfg->nerrors == 0)
+		tp_config_diag(cfg, 0, false, "no routes configured");
+}
+
+static struct tp_config *
+config_parse(const char *name, FILE *f)
+{
+	struct tp_config *cfg = xcalloc(1, sizeof(*cfg));
+	struct reader rd = {.cfg = cfg, .f = f, .cur_section = -1};
+	const char *slash;
+
+	cfg->path = xstrdup(name);
+	slash = strrchr(name, '/');
+	cfg->dir = slash ? strndup(name, (size_t)(slash - name ? slash - name
+								 : 1))
+			 : xstrdup(".");
+	if (cfg->dir == NULL)
+		exit(1);
+	if (f == NULL) {
+		tp_config_diag(cfg, 0, false, "cannot open: %m");
+		return cfg;
+	}
+	if (ini_parse_stream(config_read_line, &rd, config_on_key, &rd) == -2)
+		tp_config_diag(cfg, 0, false, "out of memory");
+	check_config(cfg, &rd);
+	for (size_t i = 0; i < rd.nsections; i++)
+		free(rd.sections[i].name);
+	free(rd.sections);
+	free(rd.buf);
+	return cfg;
+}
+
+struct tp_config *
+tp_config_load(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	struct tp_config *cfg = config_parse(path, f);
+
+	if (f != NULL)
+		fclose(f);
+	return cfg;
+}
+
+struct tp_config *
+tp_config_load_string(const char *name, const char *text)
+{
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	struct tp_config *cfg = config_parse(name, f);
+
+	if (f != NULL)
+		fclose(f);
+	return cfg;
+}
+
+const struct tp_cfg_route *
+tp_config_route(const struct tp_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		if (strcmp(cfg->routes[i].name, name) == 0)
+			return &cfg->routes[i];
+	return NULL;
+}
+
+static void
+cvals_free(struct tp_cval *vals)
+{
+	for (int k = 0; k < TP_K_COUNT; k++) {
+		free(vals[k].raw);
+		free(vals[k].s);
+		for (size_t i = 0; i < vals[k].nlist; i++)
+			free(vals[k].list[i]);
+		free(vals[k].list);
+		free(vals[k].lines);
+	}
+}
+
+void
+tp_config_free(struct tp_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	cvals_free(cfg->g);
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		cvals_free(cfg->routes[i].v);
+		free(cfg->routes[i].name);
+		free(cfg->routes[i].connect);
+	}
+	free(cfg->routes);
+	for (size_t i = 0; i < cfg->ndiags; i++)
+		free(cfg->diags[i]);
+	free(cfg->diags);
+	free(cfg->path);
+	free(cfg->dir);
+	free(cfg);
+}

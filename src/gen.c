@@ -1,0 +1,106 @@
+/*
+ * gen.c - build and free runtime generations.  A generation is immutable
+ * once published; reload builds a whole new one or nothing (hitch's
+ * commit/rollback): a broken config never replaces a working one.
+ */
+#include "tlsproxy/gen.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tlsproxy/config.h"
+#include "tlsproxy/tls_ctx.h"
+
+static unsigned long gen_serial;
+
+static struct tp_route_stats *
+stats_find_or_new(const struct tp_gen *old, const char *name)
+{
+	struct tp_route_stats *st;
+
+	for (size_t i = 0; old && i < old->nroutes; i++) {
+		st = old->routes[i].stats;
+		if (strcmp(st->name, name) == 0) {
+			atomic_fetch_add(&st->refs, 1);
+			return st;
+		}
+	}
+	st = calloc(1, sizeof(*st));
+	if (st == NULL || (st->name = strdup(name)) == NULL) {
+		fprintf(stderr, "tlsproxy: out of memory\n");
+		exit(1);
+	}
+	atomic_init(&st->refs, 1);
+	return st;
+}
+
+struct tp_gen *
+tp_gen_build(const char *path, const struct tp_gen *old)
+{
+	struct tp_gen *g = calloc(1, sizeof(*g));
+	struct tp_config *cfg;
+	int failed;
+
+	if (g == NULL)
+		return NULL;
+	atomic_init(&g->refs, 1);
+	g->serial = ++gen_serial;
+	g->cfg = cfg = tp_config_load(path);
+	if (cfg->nerrors > 0)
+		return g;
+	g->routes = calloc(cfg->nroutes, sizeof(*g->routes));
+	if (g->routes == NULL) {
+		tp_config_diag(cfg, 0, false, "out of memory");
+		return g;
+	}
+	g->nroutes = cfg->nroutes;
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		struct tp_route_rt *rt = &g->routes[i];
+		const struct tp_cfg_route *r = &cfg->routes[i];
+		const struct tp_cval *sn = &r->v[TP_K_SERVERNAME];
+
+		rt->cfg = r;
+		rt->index = i;
+		rt->ctx = tp_tls_ctx_new(cfg, r, &failed);
+		rt->stats = stats_find_or_new(old, r->name);
+		rt->listen_key = strdup(r->v[TP_K_ACCEPT].raw);
+		if (r->mode == TP_MODE_CLIENT) {
+			if (sn->set && strcmp(sn->raw, "none") != 0)
+				rt->sni = strdup(sn->raw);
+			else if (!sn->set && r->nconnect > 0 &&
+			    !r->connect[0].is_ip)
+				rt->sni = strdup(r->connect[0].host);
+		}
+	}
+	return g;
+}
+
+void
+tp_gen_ref(struct tp_gen *g)
+{
+	atomic_fetch_add(&g->refs, 1);
+}
+
+void
+tp_gen_unref(struct tp_gen *g)
+{
+	if (g == NULL || atomic_fetch_sub(&g->refs, 1) != 1)
+		return;
+	for (size_t i = 0; i < g->nroutes; i++) {
+		struct tp_route_rt *rt = &g->routes[i];
+
+		SSL_CTX_free(rt->ctx);
+		free(rt->sni);
+		free(rt->listen_key);
+		free(rt->fds);
+		if (rt->stats && atomic_fetch_sub(&rt->stats->refs, 1) == 1) {
+			free(rt->stats->name);
+			free(rt->stats);
+		}
+	}
+	free(g->routes);
+	tp_config_free(g->cfg);
+	free(g);
+}

@@ -1,0 +1,154 @@
+/*
+ * worker.c - one uv_loop_t per thread with its listeners and sessions.
+ *
+ * The main thread hands over new generations and the stop request through
+ * a mutex-protected inbox and uv_async_send(); the worker applies them on
+ * its own thread.  On stop it closes its listeners, lets sessions finish
+ * for the grace period, then closes what is left; its loop ends when its
+ * last handle is closed.
+ */
+#include "tlsproxy/worker.h"
+
+#include <stdlib.h>
+
+#include "tlsproxy/common.h"
+#include "tlsproxy/conn.h"
+#include "tlsproxy/gen.h"
+#include "tlsproxy/listener.h"
+#include "tlsproxy/log.h"
+
+#define TP_POOL_KEEP 64 /* free chunks kept per worker (2 MB) */
+
+static void
+worker_finish(struct tp_worker *w)
+{
+	if (!uv_is_closing((uv_handle_t *)&w->async))
+		uv_close((uv_handle_t *)&w->async, NULL);
+	if (!uv_is_closing((uv_handle_t *)&w->grace))
+		uv_close((uv_handle_t *)&w->grace, NULL);
+}
+
+static void
+worker_on_grace(uv_timer_t *t)
+{
+	struct tp_worker *w = t->data;
+	struct tp_conn *c;
+
+	TP_CHECK_MAGIC(w, TP_WORKER_MAGIC);
+	if (w->nconns > 0)
+		tp_log(TP_LOG_INFO, "shutdown grace over: closing %u "
+		    "session(s)", w->nconns);
+	/* tp_conn_close never frees synchronously: the list stays valid. */
+	for (c = w->conns; c != NULL; c = tp_conn_next(c))
+		tp_conn_close(c, "shutdown");
+}
+
+static void
+worker_on_async(uv_async_t *a)
+{
+	struct tp_worker *w = a->data;
+	struct tp_gen *gen;
+	bool stop;
+
+	TP_CHECK_MAGIC(w, TP_WORKER_MAGIC);
+	pthread_mutex_lock(&w->lock);
+	gen = w->inbox_gen;
+	w->inbox_gen = NULL;
+	stop = w->inbox_stop;
+	pthread_mutex_unlock(&w->lock);
+	if (gen != NULL) {
+		if (w->stopping) {
+			tp_gen_unref(gen);
+		} else {
+			tp_gen_unref(w->gen);
+			w->gen = gen;
+			tp_listener_sync(w);
+		}
+	}
+	if (stop && !w->stopping) {
+		w->stopping = true;
+		tp_listener_close_all(w);
+		if (w->nconns == 0)
+			worker_finish(w);
+		else
+			uv_timer_start(&w->grace, worker_on_grace,
+			    w->grace_ms, 0);
+	}
+}
+
+void
+tp_worker_session_done(struct tp_worker *w)
+{
+	w->nconns--;
+	if (w->stopping && w->nconns == 0)
+		worker_finish(w);
+}
+
+static void
+worker_main(void *arg)
+{
+	struct tp_worker *w = arg;
+
+	uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+int
+tp_worker_start(struct tp_worker *w, int index, struct tp_gen *gen)
+{
+	int rc;
+
+	w->magic = TP_WORKER_MAGIC;
+	w->index = index;
+	tp_pool_init(&w->pool, TP_POOL_KEEP);
+	pthread_mutex_init(&w->lock, NULL);
+	if ((rc = uv_loop_init(&w->loop)) < 0)
+		return rc;
+	w->loop.data = w;
+	uv_async_init(&w->loop, &w->async, worker_on_async);
+	w->async.data = w;
+	uv_timer_init(&w->loop, &w->grace);
+	w->grace.data = w;
+	tp_gen_ref(gen);
+	w->gen = gen;
+	/* Handles are set up here, before the thread exists. */
+	tp_listener_sync(w);
+	return uv_thread_create(&w->thread, worker_main, w);
+}
+
+void
+tp_worker_publish(struct tp_worker *w, struct tp_gen *gen)
+{
+	tp_gen_ref(gen);
+	pthread_mutex_lock(&w->lock);
+	if (w->inbox_gen != NULL)
+		tp_gen_unref(w->inbox_gen);
+	w->inbox_gen = gen;
+	pthread_mutex_unlock(&w->lock);
+	uv_async_send(&w->async);
+}
+
+void
+tp_worker_stop(struct tp_worker *w, uint64_t grace_ms)
+{
+	pthread_mutex_lock(&w->lock);
+	w->inbox_stop = true;
+	w->grace_ms = grace_ms;
+	pthread_mutex_unlock(&w->lock);
+	uv_async_send(&w->async);
+}
+
+void
+tp_worker_join(struct tp_worker *w)
+{
+	uv_thread_join(&w->thread);
+	uv_loop_close(&w->loop);
+	pthread_mutex_lock(&w->lock);
+	if (w->inbox_gen != NULL)
+		tp_gen_unref(w->inbox_gen);
+	w->inbox_gen = NULL;
+	pthread_mutex_unlock(&w->lock);
+	tp_gen_unref(w->gen);
+	w->gen = NULL;
+	tp_pool_destroy(&w->pool);
+	pthread_mutex_destroy(&w->lock);
+}
