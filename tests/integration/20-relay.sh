@@ -19,6 +19,11 @@ security = encrypt
 accept = 127.0.0.1:0
 connect = 127.0.0.1:$p2
 
+[out2]
+mode = client
+accept = 127.0.0.1:0
+connect = 127.0.0.1:$p2
+
 [in]
 mode = server
 tls = implicit
@@ -33,6 +38,10 @@ start_proxy "$TP_TMP/relay.ini"
 p1=$(route_port out)
 if [ -n "$p1" ] && [ "$p1" != 0 ]; then pass "accept = 127.0.0.1:0 logs the real port ($p1)"
 else bail "accept port" "no real port in 'out: listening on' line"; fi
+p1b=$(route_port out2)
+if [ -n "$p1b" ] && [ "$p1b" != 0 ] && [ "$p1b" != "$p1" ]; then
+	pass "two routes on 127.0.0.1:0 get ports of their own ($p1, $p1b)"
+else fail "two routes on 127.0.0.1:0 get ports of their own" "out: '$p1', out2: '$p1b'"; fi
 if log_has "^tlsproxy\\[$PROXY_PID\\]: in: listening on 127\\.0\\.0\\.1:$p2\$"; then
 	pass "log lines are prefixed tlsproxy[PID]:"
 else fail "log lines are prefixed tlsproxy[PID]:" "$(head -n 3 "$PROXY_LOG")"; fi
@@ -48,12 +57,18 @@ else
 	fail "250 after DATA" "$(tail -n 6 "$TP_TMP/swaks.out" | tr '\n' '|')"
 fi
 check "the sink got the swaks message" [ "$(sink_count)" = 1 ]
+if [ -n "$p1b" ] && [ "$p1b" != "$p1" ]; then
+	swaks --server "127.0.0.1:$p1b" --to a@example.com --from b@example.com \
+	    --timeout 20 >"$TP_TMP/swaks2.out" 2>&1 && rc=0 || rc=$?
+	check "swaks through the second port-0 route exits 0" [ "$rc" = 0 ]
+fi
+base=$(sink_count)
 
 # 50 messages over 5 parallel sessions with smtp-source.
 /usr/sbin/smtp-source -s 5 -m 50 -l 1000 "127.0.0.1:$p1" \
     >"$TP_TMP/source.out" 2>&1 && rc=0 || rc=$?
 check "smtp-source exits 0" [ "$rc" = 0 ]
-n=$(($(sink_count) - 1))
+n=$(($(sink_count) - base))
 if [ "$n" = 50 ]; then pass "smtp-source delivered 50 messages"
 else fail "smtp-source delivered 50 messages" "sink has $n; $(tail -n 3 "$TP_TMP/source.out")"; fi
 

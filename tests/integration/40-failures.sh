@@ -19,9 +19,9 @@ for f in greet silent hole; do
 	wait_file "$TP_TMP/$f.out" 5 ready || bail "fake_server $f" "not ready"
 done
 
-route() { # NAME CONNECT [EXTRA]
+route() { # NAME CONNECT [EXTRA]: a client route on a port of its own
 	printf '\n[%s]\nmode = client\ntls = implicit\nsecurity = encrypt\n' "$1"
-	printf 'accept = 127.0.0.1:0\nconnect = %s\n%s\n' "$2" "${3:-}"
+	printf 'accept = 127.0.0.1:%s\nconnect = %s\n%s\n' "$(free_port)" "$2" "${3:-}"
 }
 {
 	printf '[global]\nshutdown_grace = 5s\n'

@@ -31,13 +31,13 @@ max_connections = 3
 
 [limited]
 mode = client
-accept = 127.0.0.1:0
+accept = 127.0.0.1:$(free_port)
 connect = 127.0.0.1:$tlsin
 max_connections = 2
 
 [other]
 mode = client
-accept = 127.0.0.1:0
+accept = 127.0.0.1:$(free_port)
 connect = 127.0.0.1:$tlsin
 EOF
 start_proxy "$TP_TMP/limits.ini"
