@@ -111,6 +111,86 @@ static void side_update_read(struct side *s);
 static void conn_pump(struct side *src);
 static void conn_up_failed(struct tp_conn *c, int err, const char *why);
 
+/*
+ * Client session cache: per worker, one session per route, for the
+ * destination it was made with (session_cache = yes).  Emptied when the
+ * worker moves to a new generation.
+ */
+struct sess_slot {
+	SSL_SESSION *sess;
+	char key[TP_HOST_MAX + 80];
+};
+
+struct tp_sesscache {
+	unsigned long serial;
+	size_t n;
+	struct sess_slot *slots;
+};
+
+static void
+sesscache_flush(struct tp_sesscache *sc)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		if (sc->slots[i].sess != NULL)
+			SSL_SESSION_free(sc->slots[i].sess);
+	free(sc->slots);
+	sc->slots = NULL;
+	sc->n = 0;
+}
+
+void
+tp_conn_worker_done(struct tp_worker *w)
+{
+	if (w->sesscache != NULL) {
+		sesscache_flush(w->sesscache);
+		free(w->sesscache);
+		w->sesscache = NULL;
+	}
+}
+
+/* sess_slot - this session's slot, or NULL (old generation, no memory). */
+static struct sess_slot *
+sess_slot(struct tp_conn *c)
+{
+	struct tp_worker *w = c->w;
+	struct tp_sesscache *sc = w->sesscache;
+
+	if (sc == NULL && (sc = w->sesscache = calloc(1, sizeof(*sc))) == NULL)
+		return NULL;
+	if (w->gen->serial != sc->serial) {
+		sesscache_flush(sc);
+		sc->slots = calloc(w->gen->nroutes, sizeof(*sc->slots));
+		if (sc->slots == NULL)
+			return NULL;
+		sc->n = w->gen->nroutes;
+		sc->serial = w->gen->serial;
+	}
+	if (c->gen->serial != sc->serial || c->rt->index >= sc->n)
+		return NULL;
+	return &sc->slots[c->rt->index];
+}
+
+static void
+sess_key(struct tp_conn *c, char *key, size_t len)
+{
+	snprintf(key, len, "%s[%s]:%u", c->up_host, c->up_ip, c->up_port);
+}
+
+static int
+conn_on_new_session(void *arg, SSL_SESSION *sess)
+{
+	struct tp_conn *c = arg;
+	struct sess_slot *slot = sess_slot(c);
+
+	if (slot == NULL)
+		return 0;
+	if (slot->sess != NULL)
+		SSL_SESSION_free(slot->sess);
+	slot->sess = sess;
+	sess_key(c, slot->key, sizeof(slot->key));
+	return 1;
+}
+
 /* conn_log - one log line with the route/sid: prefix. */
 __attribute__((format(printf, 3, 4))) static void
 conn_log(struct tp_conn *c, enum tp_log_level level, const char *fmt, ...)
@@ -755,6 +835,17 @@ side_tls_begin(struct tp_conn *c, struct side *s)
 	    s->is_down ? NULL : c->rt->sni);
 	if (s->ssl == NULL)
 		return -1;
+	if (!s->is_down && c->r->v[TP_K_SESSION_CACHE].n) {
+		struct sess_slot *slot = sess_slot(c);
+		char key[sizeof(slot->key)];
+
+		s->bio.on_session = conn_on_new_session;
+		s->bio.arg = c;
+		sess_key(c, key, sizeof(key));
+		if (slot != NULL && slot->sess != NULL &&
+		    strcmp(slot->key, key) == 0)
+			SSL_set_session(s->ssl, slot->sess);
+	}
 	SSL_set_app_data(s->ssl, c);
 	if (c->gen->cfg->g[TP_K_TLS_LOGLEVEL].n >= 2) {
 		SSL_set_info_callback(s->ssl, conn_tls_info);

@@ -12,6 +12,7 @@
 
 #include "tlsproxy/config.h"
 #include "tlsproxy/tls_ctx.h"
+#include "tlsproxy/tls_io.h"
 
 static unsigned long gen_serial;
 
@@ -64,6 +65,9 @@ tp_gen_build(const char *path, const struct tp_gen *old)
 		rt->cfg = r;
 		rt->index = i;
 		rt->ctx = tp_tls_ctx_new(cfg, r, &failed);
+		if (rt->ctx != NULL && r->mode == TP_MODE_CLIENT &&
+		    r->v[TP_K_SESSION_CACHE].n)
+			tp_tls_io_client_cache(rt->ctx);
 		rt->stats = stats_find_or_new(old, r->name);
 		rt->listen_key = strdup(r->v[TP_K_ACCEPT].raw);
 		if (r->mode == TP_MODE_CLIENT) {

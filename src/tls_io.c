@@ -98,6 +98,24 @@ bio_get_method(void)
 	return bio_method;
 }
 
+static int
+tls_on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tp_tls_bio *b = BIO_get_data(SSL_get_rbio(ssl));
+
+	if (b == NULL || b->on_session == NULL)
+		return 0;
+	return b->on_session(b->arg, sess);
+}
+
+void
+tp_tls_io_client_cache(SSL_CTX *ctx)
+{
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+		SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, tls_on_new_session);
+}
+
 void
 tp_tls_io_init(void)
 {

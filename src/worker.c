@@ -147,6 +147,7 @@ tp_worker_join(struct tp_worker *w)
 		tp_gen_unref(w->inbox_gen);
 	w->inbox_gen = NULL;
 	pthread_mutex_unlock(&w->lock);
+	tp_conn_worker_done(w);
 	tp_gen_unref(w->gen);
 	w->gen = NULL;
 	tp_pool_destroy(&w->pool);

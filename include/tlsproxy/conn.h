@@ -24,6 +24,8 @@ struct tp_conn;
 void tp_conn_accept(struct tp_worker *w, uv_stream_t *server, size_t route);
 /* tp_conn_close - end a session (asynchronous, idempotent). */
 void tp_conn_close(struct tp_conn *c, const char *reason);
+/* tp_conn_worker_done - free the worker's client session cache. */
+void tp_conn_worker_done(struct tp_worker *w);
 /* tp_conn_next - the next session in the worker's list. */
 struct tp_conn *tp_conn_next(struct tp_conn *c);
 

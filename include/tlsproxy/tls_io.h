@@ -17,12 +17,17 @@ struct tp_chunk;
 struct tp_chunkq;
 struct tp_pool;
 
+/* A client session to keep for resumption; returns 1 if it kept it. */
+typedef int (*tp_tls_session_cb)(void *arg, SSL_SESSION *sess);
+
 /* Where the BIO finds its bytes: owned by the endpoint (side). */
 struct tp_tls_bio {
 	struct tp_chunk **in;  /* ciphertext received, not yet read */
 	struct tp_chunkq *out; /* ciphertext to send */
 	struct tp_pool *pool;
 	bool oom;
+	tp_tls_session_cb on_session; /* client session cache, or NULL */
+	void *arg;
 };
 
 enum tp_tls_state {
@@ -33,6 +38,11 @@ enum tp_tls_state {
 
 /* tp_tls_io_init - once on the main thread before any worker starts. */
 void tp_tls_io_init(void);
+/*
+ * tp_tls_io_client_cache - make ctx hand new client sessions (TLS 1.3
+ * tickets arrive after the handshake) to the endpoint's on_session.
+ */
+void tp_tls_io_client_cache(SSL_CTX *ctx);
 /* tp_tls_new - SSL in the given role over b; sni may be NULL. */
 SSL *tp_tls_new(SSL_CTX *ctx, struct tp_tls_bio *b, bool server,
     const char *sni);

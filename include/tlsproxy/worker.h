@@ -18,6 +18,7 @@
 struct tp_gen;
 struct tp_conn;
 struct tp_listener;
+struct tp_sesscache;
 
 #define TP_WORKER_MAGIC 0x574b5230u
 
@@ -34,6 +35,7 @@ struct tp_worker {
 	struct tp_conn *conns; /* every live session, for shutdown */
 	unsigned nconns;
 	uint32_t next_sid;
+	struct tp_sesscache *sesscache; /* client TLS sessions (conn.c) */
 	bool stopping;
 	/* inbox, under lock */
 	pthread_mutex_t lock;

@@ -202,9 +202,9 @@ sink_count() { find "${1:-$SINK_DIR}" -type f | wc -l | tr -d ' '; }
 
 # ---------------------------------------------------------------- the proxy
 
-# start_proxy CONFIG [ARGS...]: start the proxy (log in PROXY_LOG, pid in
-# PROXY_PID) and wait up to 5 s until every route logged "listening on".
-start_proxy() {
+# spawn_proxy CONFIG [ARGS...]: start the proxy (log in PROXY_LOG, pid in
+# PROXY_PID) without waiting for it; the cleanup stops it.
+spawn_proxy() {
 	_cfg=$1
 	shift
 	TP_NPROXY=$((TP_NPROXY + 1))
@@ -213,6 +213,13 @@ start_proxy() {
 	PROXY_PID=$!
 	echo "$PROXY_PID $PROXY_LOG" >>"$TP_TMP/.proxies"
 	echo "$PROXY_LOG" >>"$TP_TMP/.logs"
+}
+
+# start_proxy CONFIG [ARGS...]: spawn_proxy, then wait up to 5 s until every
+# route logged "listening on"; the test ends if one does not.
+start_proxy() {
+	spawn_proxy "$@"
+	_cfg=$1
 	_routes=$(sed -n 's/^[[:space:]]*\[\([^]]*\)\].*/\1/p' "$_cfg" |
 	    grep -v '^global$' || true)
 	_i=0
