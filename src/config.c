@@ -51,6 +51,7 @@ struct reader {
 	struct section_seen *sections;
 	size_t nsections;
 	int cur_section; /* index in sections, -1 before the first */
+	bool indented;   /* the current line starts with white space */
 };
 
 static char *
@@ -182,7 +183,7 @@ parse_value(struct tp_config *cfg, enum tp_key k, const char *value,
 	char item[300];
 	const char *p;
 	unsigned u1, u2, u3;
-	int off = 0;
+	int off = 0, rc;
 
 	if (*value == '\0') {
 		*why = "empty value";
@@ -232,9 +233,14 @@ parse_value(struct tp_config *cfg, enum tp_key k, const char *value,
 		return tp_parse_hostport(value, &hp, why);
 	case T_ADDRLIST:
 		p = value;
-		while (tp_list_next(&p, item, sizeof(item)))
+		while ((rc = tp_list_next(&p, item, sizeof(item))) != 0) {
+			if (rc < 0) {
+				*why = "address too long";
+				return -1;
+			}
 			if (tp_parse_hostport(item, &hp, why) < 0)
 				return -1;
+		}
 		return 0;
 	case T_PROTOCOLS:
 		return tp_policy_protocols(value, &lo, &hi, why);
@@ -254,16 +260,17 @@ parse_value(struct tp_config *cfg, enum tp_key k, const char *value,
 		}
 		if ((u3 == 1 && !is_hex_digest(value + off, 64)) ||
 		    (u3 == 2 && !is_hex_digest(value + off, 128)) ||
-		    (u3 == 0 && !is_hex_digest(value + off,
-				    strlen(value + off) & ~(size_t)1))) {
+		    (u3 == 0 && (value[off] == '\0' ||
+			!is_hex_digest(value + off,
+			    strlen(value + off) & ~(size_t)1)))) {
 			*why = "TLSA data is not hex of the right length";
 			return -1;
 		}
 		return 0;
 	case T_SNI:
 		p = value;
-		if (!tp_list_next(&p, item, sizeof(item)) ||
-		    !tp_list_next(&p, item, sizeof(item))) {
+		if (tp_list_next(&p, item, sizeof(item)) <= 0 ||
+		    tp_list_next(&p, item, sizeof(item)) <= 0) {
 			*why = "expected NAME CERTFILE [KEYFILE]";
 			return -1;
 		}
@@ -344,7 +351,8 @@ config_on_key(void *user, const char *section, const char *name,
 		return 1;
 	}
 	if (!global) {
-		r = route_get(cfg, section, line);
+		r = route_get(cfg, section, rd->cur_section >= 0 ?
+			rd->sections[rd->cur_section].line : line);
 		if (r == NULL) {
 			tp_config_diag(cfg, line, false, "too many routes");
 			return 1;
@@ -366,8 +374,8 @@ config_on_key(void *user, const char *section, const char *name,
 	if (v->set && !(tp_keys[k].flags & F_REPEAT)) {
 		tp_config_diag(cfg, line, false,
 		    "duplicate key %s (first at line %d)%s", name, v->line,
-		    *value == '\0' ? "" : "; indented lines continue the "
-		    "previous key");
+		    rd->indented ? ": an indented line continues the previous "
+		    "key" : "");
 		return 1;
 	}
 	if (parse_value(cfg, k, value, v, &why) < 0) {
@@ -423,6 +431,7 @@ config_read_line(char *str, int num, void *stream)
 	/* Classify the line the way inih will, to report what it hides. */
 	for (s = rd->buf; isspace((unsigned char)*s); s++)
 		;
+	rd->indented = s != rd->buf;
 	if (*s == '\0' || *s == ';' || *s == '#')
 		return str;
 	if (*s == '[') {
@@ -492,12 +501,19 @@ apply_defaults(struct tp_config *cfg, struct tp_cval *vals, bool global)
 }
 
 static bool
+addr_is_any(const struct tp_hostport *a)
+{
+	return a->wildcard || strcmp(a->host, "0.0.0.0") == 0 ||
+	    strcmp(a->host, "::") == 0;
+}
+
+static bool
 addr_overlaps(const struct tp_hostport *a, const struct tp_hostport *b)
 {
 	if (a->port == 0 || b->port == 0 || a->port != b->port)
 		return false;
-	if (a->wildcard || b->wildcard)
-		return true;
+	if (addr_is_any(a) || addr_is_any(b))
+		return a->is_v6 == b->is_v6 || a->wildcard || b->wildcard;
 	return strcmp(a->host, b->host) == 0;
 }
 
@@ -525,7 +541,7 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 		    "accept %s: listen on an IP address, * or localhost",
 		    v[TP_K_ACCEPT].raw);
 	p = v[TP_K_CONNECT].raw;
-	while (tp_list_next(&p, item, sizeof(item))) {
+	while (tp_list_next(&p, item, sizeof(item)) > 0) {
 		r->connect = xrealloc(r->connect, r->nconnect + 1,
 		    sizeof(*r->connect));
 		tp_parse_hostport(item, &r->connect[r->nconnect], &why);
@@ -583,8 +599,8 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 	if (r->security == TP_SEC_DANE_ONLY && !v[TP_K_TLSA].set)
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
 		    "security = dane-only needs at least one tlsa record");
-	if ((r->security == TP_SEC_VERIFY || r->security == TP_SEC_SECURE) &&
-	    r->nconnect > 0 && r->connect[0].is_ip && !v[TP_K_MATCH].set &&
+	if (r->mode == TP_MODE_CLIENT && (r->security == TP_SEC_VERIFY ||
+		r->security == TP_SEC_SECURE) && r->nconnect > 0 && r->connect[0].is_ip && !v[TP_K_MATCH].set &&
 	    !v[TP_K_NEXTHOP].set)
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
 		    "security = %s with an IP-literal connect needs match or "
@@ -617,7 +633,8 @@ check_config(struct tp_config *cfg, struct reader *rd)
 {
 	for (size_t i = 0; i < rd->nsections; i++)
 		if (!rd->sections[i].has_keys &&
-		    strcmp(rd->sections[i].name, "global") != 0)
+		    strcmp(rd->sections[i].name, "global") != 0 &&
+		    tp_config_route(cfg, rd->sections[i].name) == NULL)
 			tp_config_diag(cfg, rd->sections[i].line, false,
 			    "route %s has no keys", rd->sections[i].name);
 	apply_defaults(cfg, cfg->g, true);
@@ -666,6 +683,8 @@ config_parse(const char *name, FILE *f)
 	}
 	if (ini_parse_stream(config_read_line, &rd, config_on_key, &rd) == -2)
 		tp_config_diag(cfg, 0, false, "out of memory");
+	if (ferror(f))
+		tp_config_diag(cfg, rd.line, false, "read error: %m");
 	check_config(cfg, &rd);
 	for (size_t i = 0; i < rd.nsections; i++)
 		free(rd.sections[i].name);

@@ -69,7 +69,18 @@ tp_gen_build(const char *path, const struct tp_gen *old)
 		    r->v[TP_K_SESSION_CACHE].n)
 			tp_tls_io_client_cache(rt->ctx);
 		rt->stats = stats_find_or_new(old, r->name);
-		rt->listen_key = strdup(r->v[TP_K_ACCEPT].raw);
+		/* Port 0 (the OS picks): one socket per route, kept by name. */
+		if (r->accept.port == 0) {
+			if (asprintf(&rt->listen_key, "%s/%s", r->name,
+				r->v[TP_K_ACCEPT].raw) < 0)
+				rt->listen_key = NULL;
+		} else {
+			rt->listen_key = strdup(r->v[TP_K_ACCEPT].raw);
+		}
+		if (rt->listen_key == NULL) {
+			fprintf(stderr, "tlsproxy: out of memory\n");
+			exit(1);
+		}
 		if (r->mode == TP_MODE_CLIENT) {
 			if (sn->set && strcmp(sn->raw, "none") != 0)
 				rt->sni = strdup(sn->raw);

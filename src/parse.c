@@ -156,6 +156,10 @@ tp_parse_hostport(const char *s, struct tp_hostport *out, const char **why)
 		out->is_ip = true;
 		return 0;
 	}
+	if (strspn(out->host, "0123456789.") == hl) {
+		*why = "bad IPv4 address";
+		return -1;
+	}
 	for (const char *p = out->host; *p; p++) {
 		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.' &&
 		    *p != '_') {
@@ -189,10 +193,12 @@ tp_list_next(const char **p, char *buf, size_t len)
 	while (*e && *e != ',' && !isspace((unsigned char)*e))
 		e++;
 	n = (size_t)(e - s);
-	if (n >= len)
-		n = len - 1;
+	*p = e;
+	if (n >= len) {
+		buf[0] = '\0';
+		return -1;
+	}
 	memcpy(buf, s, n);
 	buf[n] = '\0';
-	*p = e;
 	return 1;
 }

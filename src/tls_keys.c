@@ -70,7 +70,15 @@ STACK_OF(X509) *tp_keys_load_chain(const char *path, char *why, size_t len)
 		}
 	}
 	fclose(f);
-	ERR_clear_error(); /* the end of file shows up as an error */
+	/* The end of the file shows up as "no start line"; other errors are
+	 * a broken certificate. */
+	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE &&
+	    ERR_peek_last_error() != 0) {
+		openssl_why(why, len, "bad PEM certificate");
+		sk_X509_pop_free(chain, X509_free);
+		return NULL;
+	}
+	ERR_clear_error();
 	if (chain == NULL || sk_X509_num(chain) == 0) {
 		snprintf(why, len, "no PEM certificate found");
 		sk_X509_pop_free(chain, X509_free);

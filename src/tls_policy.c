@@ -69,6 +69,7 @@ tp_policy_protocols(const char *spec, int *min, int *max, const char **why)
 {
 	unsigned include = 0, exclude = 0, set;
 	int lo = TP_PROTO_SSL3, hi = TP_PROTO_TLS13, v, first = -1, last = -1;
+	int rc;
 	char item[32], buf[256];
 	const char *p = buf, *name;
 
@@ -79,8 +80,13 @@ tp_policy_protocols(const char *spec, int *min, int *max, const char **why)
 	}
 	for (size_t i = 0; (buf[i] = spec[i] == ':' ? ' ' : spec[i]); i++)
 		;
-	while (tp_list_next(&p, item, sizeof(item))) {
+	while ((rc = tp_list_next(&p, item, sizeof(item))) != 0) {
 		name = item;
+		if (rc < 0) {
+			*why = "protocols: unknown protocol (SSLv3, TLSv1, "
+			       "TLSv1.1, TLSv1.2, TLSv1.3)";
+			return -1;
+		}
 		if (strncmp(item, ">=", 2) == 0 || strncmp(item, "<=", 2) == 0 ||
 		    item[0] == '!')
 			name = item + (item[0] == '!' ? 1 : 2);
@@ -89,7 +95,8 @@ tp_policy_protocols(const char *spec, int *min, int *max, const char **why)
 			       "TLSv1.1, TLSv1.2, TLSv1.3)";
 			return -1;
 		}
-		if (v < TP_PROTO_SSL3) /* SSLv2: long gone, ignore */
+		/* SSLv2 is long gone: as a bound it stands below SSLv3. */
+		if (v < TP_PROTO_SSL3 && item[0] != '<')
 			continue;
 		if (item[0] == '>')
 			lo = v > lo ? v : lo;
@@ -133,8 +140,8 @@ tp_policy_cipherlist(enum tp_grade grade, const char *exclude, char *dst,
     size_t len)
 {
 	const char *p = exclude ? exclude : "";
-	char item[64];
-	int n;
+	char item[128];
+	int n, rc;
 
 	switch (grade) {
 	case TP_GRADE_HIGH:
@@ -149,7 +156,9 @@ tp_policy_cipherlist(enum tp_grade grade, const char *exclude, char *dst,
 	}
 	if (n < 0 || (size_t)n >= len)
 		return -1;
-	while (tp_list_next(&p, item, sizeof(item))) {
+	while ((rc = tp_list_next(&p, item, sizeof(item))) != 0) {
+		if (rc < 0)
+			return -1;
 		for (const char *c = item; *c; c++)
 			if (*c == ':' || *c == '!' || *c == '@')
 				return -1;

@@ -30,7 +30,8 @@ int tp_parse_hostport(const char *s, struct tp_hostport *out,
 void tp_hostport_format(const struct tp_hostport *hp, char *dst, size_t len);
 /*
  * tp_list_next - iterate a comma/space separated list: *p is advanced past
- * the item; the item is copied into buf.  Returns 0 at the end.
+ * the item; the item is copied into buf.  Returns 1 for an item, 0 at
+ * the end, -1 for an item that does not fit in buf (callers refuse it).
  */
 int tp_list_next(const char **p, char *buf, size_t len);
 /* tp_strcaseeq - ASCII case-insensitive equality. */

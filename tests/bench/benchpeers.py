@@ -20,7 +20,8 @@
       the handshake and reading the backend's greeting line through the proxy,
       then hold them all open.  Reads VmRSS of process PID before the first
       session and once all N are up (after a short settling pause).  Prints
-      "sessions=N rss_before_kb=A rss_after_kb=B kb_per_session=K" and exits,
+      "sessions=N rss_before_kb=A rss_after_kb=B kb_per_session=K tls=V/C"
+      (V/C: protocol version and cipher of the first session) and exits,
       closing every session.
 
 Every wait is bounded by TIMEOUT seconds (default 120); on timeout or error
@@ -157,6 +158,7 @@ async def _idle_clients(port, n, pid, timeout):
     rss_before = vmrss_kb(pid)
     inflight = asyncio.Semaphore(50)  # do not overflow the listen backlog
     writers = []
+    negotiated = []
 
     async def one():
         async with inflight:
@@ -166,6 +168,9 @@ async def _idle_clients(port, n, pid, timeout):
             if not line.startswith(b"220"):
                 raise RuntimeError("greeting %r" % line)
             writers.append(w)
+            if not negotiated:
+                so = w.get_extra_info("ssl_object")
+                negotiated.append("%s/%s" % (so.version(), so.cipher()[0]))
 
     tasks = [asyncio.ensure_future(one()) for _ in range(n)]
     done, pending = await asyncio.wait(tasks, timeout=timeout)
@@ -179,9 +184,9 @@ async def _idle_clients(port, n, pid, timeout):
                                    first))
     await asyncio.sleep(1.0)  # let the proxy settle (lazy frees, arenas)
     rss_after = vmrss_kb(pid)
-    print("sessions=%d rss_before_kb=%d rss_after_kb=%d kb_per_session=%.1f"
-          % (n, rss_before, rss_after, (rss_after - rss_before) / n),
-          flush=True)
+    print("sessions=%d rss_before_kb=%d rss_after_kb=%d kb_per_session=%.1f "
+          "tls=%s" % (n, rss_before, rss_after, (rss_after - rss_before) / n,
+                      negotiated[0]), flush=True)
     for w in writers:
         w.close()  # close_notify, then FIN
     await asyncio.wait([asyncio.ensure_future(w.wait_closed()) for w in writers],

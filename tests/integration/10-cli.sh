@@ -99,20 +99,30 @@ base "$cfg"; sed -i '2a workers = abc' "$cfg"; echo "frobnicate = 1" >>"$cfg"
 expect_error "two problems: the first" 3
 expect_error "two problems: the second" 11
 
-# Keys that parse but are not implemented yet: a warning, -t still exits 0.
+# Keys that parse but are not implemented yet: "FILE:LINE: warning: KEY is
+# not implemented yet", and -t still exits 0.  Which keys are still missing
+# changes as the daemon grows, so a key without the warning only gets a note;
+# at least one of these must warn while the feature set is incomplete.
 base "$cfg"
-printf '\n[c1]\nmode = client\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:1\nsession_cache = yes\n' \
+sed -i '9a proxy_protocol = v1\naccept_proxy = yes' "$cfg"
+printf '\n[c1]\nmode = client\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:1\n' \
     "$(free_port)" >>"$cfg"
-sed -i '9a proxy_protocol = v1' "$cfg"
+printf 'session_cache = yes\nconnection_reuse = yes\n' >>"$cfg"
 out=$("$TLSPROXY" -t -c "$cfg" 2>&1) && rc=0 || rc=$?
-check "-t exits 0 with not-implemented keys" [ "$rc" = 0 ]
-for kl in "proxy_protocol 10" "session_cache 16"; do
+if [ "$rc" = 0 ]; then pass "-t exits 0 with not-implemented keys"
+else fail "-t exits 0 with not-implemented keys" "exit $rc: $out"; fi
+warned=0
+for kl in "proxy_protocol 10" "accept_proxy 11" "session_cache 17" "connection_reuse 18"; do
 	set -- $kl
 	if echo "$out" | grep -q "t\\.ini:$2: warning: $1 is not implemented yet"; then
 		pass "warning for $1 at line $2"
-	else
+		warned=$((warned + 1))
+	elif echo "$out" | grep -q "$1"; then
 		fail "warning for $1 at line $2" "output: $out"
+	else
+		note "$1 draws no warning: implemented"
 	fi
 done
+check "at least one not-implemented warning seen" [ "$warned" -gt 0 ]
 
 done_testing

@@ -173,6 +173,7 @@ need_certs() {
 	if [ -n "${TP_CERTS:-}" ] && [ -s "$TP_CERTS/rsa2.key" ]; then
 		CERTS=$TP_CERTS
 	else
+		require_tool openssl
 		CERTS=$TP_TMP/certs
 		sh "$TP_ROOT/tests/certs/mkcerts.sh" "$CERTS" ||
 		    bail "mkcerts" "could not make test certificates"
@@ -345,6 +346,7 @@ tp_signal() {
 trap tp_cleanup EXIT
 trap tp_signal INT TERM HUP
 
+command -v "$PY" >/dev/null 2>&1 || skip_all "python3 not installed"
 if [ ! -x "$TLSPROXY" ]; then
 	bail "$TP_NAME" "$TLSPROXY is not an executable (build it first)"
 fi

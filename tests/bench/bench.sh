@@ -1,0 +1,488 @@
+#!/bin/sh
+# bench.sh TLSPROXY_BINARY - tlsproxy and stunnel4 side by side (make bench).
+#
+# Topology, the same for both proxies (one process each, two routes/services):
+#   smtp-source -> client route (plaintext in, implicit TLS out)
+#               -> server route (implicit TLS in, plaintext out) -> backend
+# Figures:
+#   1. msg/s, one message per connection  (smtp-source -s 20 -m 3000 -l 1000)
+#   2. msg/s, persistent connections      (smtp-source -d -s 20 -m 20000)
+#   3. bulk MB/s (10^6 bytes/s) of raw bytes through the pair into a raw TCP sink
+#   4. resident memory (VmRSS) per idle TLS session on the server route, KB
+# Figures 1 and 2 also run smtp-source straight at smtp-sink (the no-TLS ceiling),
+# figure 3 the Python sender straight at the Python sink (the harness ceiling).
+# The proxies alternate run by run (tlsproxy, stunnel, tlsproxy, ...); each run
+# starts fresh processes on fresh ports.  Ends with a markdown table, also
+# written to build/bench.md.
+#
+# Environment:
+#   BENCH_RUNS=3             runs per proxy and figure
+#   BENCH_FIGURES="1 2 3 4"  which figures
+#   BENCH_PROXIES="tlsproxy stunnel"   e.g. "stunnel" while there is no binary
+#   BENCH_BULK_MB=1074       figure 3 volume in 10^6 bytes (1074 = 1 GiB)
+#   BENCH_SESSIONS=1000      figure 4 idle sessions
+#   BENCH_OUT=build/bench.md where the table goes
+#   BENCH_KEEP=1             keep the work directory (configs, logs)
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
+
+# --- settings -----------------------------------------------------------------
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+RUNS=${BENCH_RUNS:-3}
+FIGURES=${BENCH_FIGURES:-"1 2 3 4"}
+PROXIES=${BENCH_PROXIES:-"tlsproxy stunnel"}
+BULK_MB=${BENCH_BULK_MB:-1074}
+SESSIONS=${BENCH_SESSIONS:-1000}
+OUT=${BENCH_OUT:-$ROOT/build/bench.md}
+PEERS="$HERE/benchpeers.py"
+PATH=$PATH:/usr/sbin:/sbin
+STUNNEL=$(command -v stunnel4 || command -v stunnel || true)
+SMTP_SOURCE=$(command -v smtp-source || true)
+SMTP_SINK=$(command -v smtp-sink || true)
+
+SRC1="-s 20 -m 3000 -l 1000"     # figure 1 smtp-source arguments
+SRC2="-d -s 20 -m 20000"         # figure 2 (no -l: smtp-source's small
+                                 # default message, headers only)
+T_SMTP=120                       # seconds allowed for one smtp-source run
+T_PEER=120                       # ... for one bulk or idle-sessions run
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+TLSPROXY=${1:-}
+case " $PROXIES " in *" tlsproxy "*)
+	[ -n "$TLSPROXY" ] || die "usage: bench.sh TLSPROXY_BINARY"
+	[ -x "$TLSPROXY" ] || die "$TLSPROXY: no such executable (BENCH_PROXIES=stunnel to bench stunnel alone)"
+	TLSPROXY=$(cd "$(dirname "$TLSPROXY")" && pwd)/$(basename "$TLSPROXY")
+esac
+case " $PROXIES " in *" stunnel "*)
+	[ -n "$STUNNEL" ] || die "stunnel4 not installed (make deps)"
+esac
+[ -n "$SMTP_SOURCE" ] && [ -n "$SMTP_SINK" ] || die "smtp-source/smtp-sink not found (postfix)"
+command -v python3 >/dev/null || die "python3 not found"
+command -v openssl >/dev/null || die "openssl not found"
+command -v ss >/dev/null || die "ss not found (iproute2)"
+
+# 1000 TLS sessions need ~2000 descriptors in a proxy and 1000 in the client.
+hard=$(ulimit -Hn)
+[ "$hard" = unlimited ] && hard=65536
+[ "$hard" -gt 65536 ] && hard=65536
+ulimit -n "$hard" 2>/dev/null
+[ "$(ulimit -n)" -ge $((SESSIONS * 2 + 100)) ] ||
+	echo "bench: warning: ulimit -n is $(ulimit -n), figure 4 may fail" >&2
+
+SINK_USER=
+[ "$(id -u)" = 0 ] && SINK_USER="-u nobody"    # smtp-sink refuses root
+
+# --- processes ----------------------------------------------------------------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tlsproxy-bench.XXXXXX") || die "mktemp failed"
+PIDS=""                 # every process still running that we started
+NOTES="$WORK/notes"     # anomalies, printed at the end
+: >"$NOTES"
+
+cleanup() {
+	trap - EXIT INT TERM
+	for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
+	for _ in $(seq 50); do
+		left=
+		for p in $PIDS; do alive "$p" && left="$left $p"; done
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	for p in ${left:-}; do kill -KILL "$p" 2>/dev/null; done
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		echo "bench: work directory kept: $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# bench a copy, so that a rebuild during the bench changes nothing
+case " $PROXIES " in *" tlsproxy "*)
+	cp "$TLSPROXY" "$WORK/tlsproxy" || die "cannot copy $TLSPROXY"
+	TLSPROXY=$WORK/tlsproxy
+esac
+
+note() { echo "  ! $*"; echo "$*" >>"$NOTES"; }
+
+alive() {       # alive PID: running and not a zombie
+	kill -0 "$1" 2>/dev/null || return 1
+	! grep -q '^[^)]*) Z' "/proc/$1/stat" 2>/dev/null
+}
+
+spawn() {       # spawn LOG CMD...: start CMD in the background, pid in SPAWNED
+	local log=$1; shift
+	"$@" >"$log" 2>&1 </dev/null &
+	SPAWNED=$!
+	PIDS="$PIDS $SPAWNED"
+}
+
+stop() {        # stop PID NAME: SIGTERM, up to 10 s, then SIGKILL; status in STOP_RC
+	local pid=$1 name=$2 i
+	kill -TERM "$pid" 2>/dev/null
+	for i in $(seq 100); do alive "$pid" || break; sleep 0.1; done
+	if alive "$pid"; then
+		note "$name (pid $pid) still running 10 s after SIGTERM: killed"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+	STOP_RC=$?
+	PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$pid" | tr '\n' ' ')
+}
+
+wait_listen() { # wait_listen PID PORT...: up to 10 s for listeners on PORTs
+	local pid=$1 i p missing; shift
+	for i in $(seq 100); do
+		alive "$pid" || return 1
+		missing=
+		for p in "$@"; do
+			[ -n "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] || missing=1
+		done
+		[ -z "$missing" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+threads() {     # threads PID: its number of threads (0 when gone)
+	local n
+	n=$(awk '/^Threads:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
+	echo "${n:-0}"
+}
+
+cpu_secs() {    # cpu_secs PID: user+system CPU seconds used so far
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' \
+	    "/proc/$1/stat" 2>/dev/null || echo "?"
+}
+
+free_ports() {  # free_ports N: sets P1..PN
+	local i=1 p
+	for p in $(python3 "$PEERS" ports "$1"); do eval "P$i=$p"; i=$((i + 1)); done
+}
+
+# --- certificate and configurations -------------------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=localhost -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
+    >"$WORK/openssl.log" 2>&1 || { cat "$WORK/openssl.log"; die "openssl req failed"; }
+chmod 600 "$WORK/key.pem"
+
+RUN=0           # run counter, names config and log files
+
+write_tlsproxy_conf() { # FILE P1 P2 P3
+	cat >"$1" <<EOF
+[global]
+workers = 2
+tls_loglevel = 0
+log_level = warning
+[pair-client]
+mode = client
+accept = 127.0.0.1:$2
+connect = 127.0.0.1:$3
+tls = implicit
+security = encrypt
+[pair-server]
+mode = server
+accept = 127.0.0.1:$3
+connect = 127.0.0.1:$4
+tls = implicit
+cert_file = $WORK/cert.pem
+key_file = $WORK/key.pem
+EOF
+}
+
+write_stunnel_conf() { # FILE LOG P1 P2 P3
+	cat >"$1" <<EOF
+foreground = yes
+syslog = no
+output = $2
+debug = 3
+pid =
+[c]
+client = yes
+accept = 127.0.0.1:$3
+connect = 127.0.0.1:$4
+[s]
+accept = 127.0.0.1:$4
+connect = 127.0.0.1:$5
+cert = $WORK/cert.pem
+key = $WORK/key.pem
+EOF
+}
+
+# start_proxy NAME P1 P2 P3: PROXY_PID; client route on P1, server route on P2
+# to a backend on P3.  Its log is $WORK/NAME-$RUN.log.
+start_proxy() {
+	local name=$1 conf=$WORK/$1-$RUN.conf log=$WORK/$1-$RUN.log
+	case $name in
+	tlsproxy)
+		write_tlsproxy_conf "$conf" "$2" "$3" "$4"
+		spawn "$log" "$TLSPROXY" -c "$conf" ;;
+	stunnel)
+		write_stunnel_conf "$conf" "$log" "$2" "$3" "$4"
+		spawn "$WORK/stunnel-$RUN.out" "$STUNNEL" "$conf" ;;
+	esac
+	PROXY_PID=$SPAWNED
+	PROXY_LOG=$log
+	if ! wait_listen "$PROXY_PID" "$2" "$3"; then
+		note "$name did not start listening on $2 and $3 within 10 s (run $RUN); log:"
+		sed 's/^/      /' "$log" "$WORK/stunnel-$RUN.out" 2>/dev/null | head -20
+		stop "$PROXY_PID" "$name"
+		return 1
+	fi
+	PROXY_THREADS=$(threads "$PROXY_PID")
+}
+
+# open_conns PORT...: TCP connections to or from these ports that are still up
+# (established, or half closed and not yet closed by the proxy)
+open_conns() {
+	local p f=
+	for p in "$@"; do f="$f${f:+ or }sport = :$p or dport = :$p"; done
+	ss -Htn state established state close-wait state fin-wait-1 state fin-wait-2 \
+	    "( $f )" 2>/dev/null | wc -l
+}
+
+# stop_proxy NAME: wait (up to 10 s) until the proxy has closed every session
+# of the run, stop it, check its exit status; PROXY_CPU = CPU seconds used
+stop_proxy() {
+	local i n
+	for i in $(seq 100); do
+		n=$(open_conns "$P1" "$P2" "$P3")
+		[ "$n" = 0 ] && break
+		sleep 0.1
+	done
+	# stunnel's per-session threads outlive their sockets for a moment, and it
+	# may crash or hang when SIGTERM arrives before they are gone
+	for i in $(seq 100); do
+		[ "$(threads "$PROXY_PID")" -le "$PROXY_THREADS" ] && break
+		sleep 0.1
+	done
+	[ "$n" = 0 ] || note "$1: $n TCP connections on its ports still open 10 s after the run ended (run $RUN): $(ss -Htn "( sport = :$P2 or dport = :$P3 )" | awk '{ print $1 }' | sort | uniq -c | tr '\n' ' ')"
+	PROXY_CPU=$(cpu_secs "$PROXY_PID")
+	if ! alive "$PROXY_PID"; then
+		wait "$PROXY_PID" 2>/dev/null
+		local rc=$? how
+		how="exit status $rc"
+		[ "$rc" -gt 128 ] && how="killed by signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null))"
+		note "$1 (pid $PROXY_PID) died during run $RUN: $how; last lines of $PROXY_LOG:"
+		tail -20 "$PROXY_LOG" | sed 's/^/      /'
+		PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$PROXY_PID" | tr '\n' ' ')
+		return
+	fi
+	stop "$PROXY_PID" "$1"
+	# stunnel exits 0 on SIGTERM too; anything else is worth a note
+	[ "$STOP_RC" = 0 ] || note "$1 exited with status $STOP_RC after SIGTERM (run $RUN)"
+}
+
+start_smtp_sink() {     # start_smtp_sink PORT: SINK_PID
+	spawn "$WORK/smtp-sink-$RUN.log" "$SMTP_SINK" $SINK_USER "127.0.0.1:$1" 1000
+	SINK_PID=$SPAWNED
+	wait_listen "$SINK_PID" "$1" || { note "smtp-sink did not start"; return 1; }
+}
+
+# --- one measurement each: sets VAL to the figure, or "FAIL" ---------------------
+
+smtp_rate() {   # smtp_rate PORT MESSAGES ARGS...: msg/s of one smtp-source run
+	local port=$1 msgs=$2 t0 t1 rc why; shift 2
+	t0=$EPOCHREALTIME
+	timeout "$T_SMTP" "$SMTP_SOURCE" "$@" "127.0.0.1:$port" >"$WORK/src-$RUN.log" 2>&1
+	rc=$?
+	t1=$EPOCHREALTIME
+	if [ "$rc" != 0 ]; then
+		why="status $rc"
+		[ "$rc" = 124 ] && why="timed out after ${T_SMTP}s"
+		note "smtp-source $* failed ($why, run $RUN): $(head -3 "$WORK/src-$RUN.log" | tr '\n' ' ')"
+		return 1
+	fi
+	VAL=$(awk -v m="$msgs" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", m / (b - a) }')
+}
+
+peer_run() {    # peer_run NAME KEY CMD...: run a benchpeers.py command, VAL = its KEY=
+	local name=$1 key=$2 out; shift 2
+	out=$(timeout $((T_PEER + 20)) python3 "$PEERS" "$@" 2>&1) || {
+		note "$name failed (run $RUN): $(echo "$out" | tail -3 | tr '\n' ' ')"; return 1; }
+	PEER_OUT=$out
+	VAL=$(echo "$out" | sed -n "s/.*$key=\([-0-9.]*\).*/\1/p")
+	[ -n "$VAL" ]
+}
+
+# run_one FIGURE WHO: one run of FIGURE for WHO (tlsproxy, stunnel or none).
+# Sets VAL (the figure or FAIL), CPU (the proxy's CPU seconds) and INFO.
+run_one() {
+	local fig=$1 who=$2 ok=0 port backend msgs args
+	RUN=$((RUN + 1))
+	VAL=FAIL PROXY_CPU= INFO=
+	free_ports 3
+	port=$P1
+	[ "$who" = none ] && port=$P3
+	case $fig in
+	1|2)
+		msgs=3000 args=$SRC1
+		[ "$fig" = 2 ] && msgs=20000 args=$SRC2
+		if start_smtp_sink "$P3"; then
+			if [ "$who" = none ] || start_proxy "$who" "$P1" "$P2" "$P3"; then
+				smtp_rate "$port" "$msgs" $args && ok=1
+				[ "$who" = none ] || stop_proxy "$who"
+			fi
+			stop "$SINK_PID" smtp-sink
+		fi ;;
+	3)
+		if [ "$who" = none ] || start_proxy "$who" "$P1" "$P2" "$P3"; then
+			peer_run "bulk through $who" mbps bulk "$port" "$P3" "$BULK_MB" "$T_PEER" && ok=1
+			[ "$who" = none ] || stop_proxy "$who"
+		fi ;;
+	4)
+		spawn "$WORK/idle-backend-$RUN.log" python3 "$PEERS" idle-backend "$P3"
+		backend=$SPAWNED
+		if ! wait_listen "$backend" "$P3"; then
+			note "idle backend did not start (run $RUN)"
+		elif start_proxy "$who" "$P1" "$P2" "$P3"; then
+			if peer_run "$SESSIONS idle sessions through $who" kb_per_session \
+			    idle-clients "$P2" "$SESSIONS" "$PROXY_PID" "$T_PEER"; then
+				ok=1
+				INFO=$(echo "$PEER_OUT" | grep -o 'rss_before_kb=.*' | sed 's/ kb_per_session=[^ ]*//')
+			fi
+			stop_proxy "$who"
+		fi
+		stop "$backend" idle-backend ;;
+	esac
+	[ "$ok" = 1 ] || VAL=FAIL
+}
+
+# --- statistics -----------------------------------------------------------------
+median() {      # median VALUE...: of the numeric ones, "-" when none
+	printf '%s\n' "$@" | grep -E '^-?[0-9.]+$' | sort -g |
+	    awk '{ v[NR] = $1 } END { if (NR == 0) print "-";
+	        else if (NR % 2) print v[(NR + 1) / 2];
+	        else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+ratio() {       # ratio A B: A/B to two decimals, "-" when either is missing
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-";
+	    else printf "%.2f", a / b }'
+}
+
+fmt() {         # fmt VALUE DECIMALS: rounded, thousands separated
+	[ "$1" = "-" ] && { echo "-"; return; }
+	LC_ALL=C awk -v v="$1" -v d="$2" 'BEGIN { s = sprintf("%." d "f", v);
+	    split(s, p, "."); i = p[1]; o = "";
+	    while (length(i) > 3 && i ~ /[0-9][0-9][0-9][0-9]$/) {
+	        o = "," substr(i, length(i) - 2) o; i = substr(i, 1, length(i) - 3) }
+	    o = i o; if (d > 0) o = o "." p[2]; print o }'
+}
+
+cpu_idle_pct() { # percent of CPU time idle over one second
+	local a b
+	a=$(awk '/^cpu /{ print $2+$3+$4+$5+$6+$7+$8+$9, $5 }' /proc/stat)
+	sleep 1
+	b=$(awk '/^cpu /{ print $2+$3+$4+$5+$6+$7+$8+$9, $5 }' /proc/stat)
+	echo "$a $b" | awk '{ t = $3 - $1; printf "%d", t ? 100 * ($4 - $2) / t : 100 }'
+}
+
+# --- the bench ------------------------------------------------------------------
+declare -A TITLE CMD DEC MED V RLABEL
+TITLE[1]="msg/s, one message per connection"
+TITLE[2]="msg/s, persistent connections"
+TITLE[3]="bulk MB/s (10^6 bytes/s)"
+TITLE[4]="RSS per idle TLS session, KB"
+CMD[1]="smtp-source $SRC1"
+CMD[2]="smtp-source $SRC2"
+CMD[3]="$BULK_MB MB of raw bytes: Python sender -> pair -> Python TCP sink"
+CMD[4]="$SESSIONS TLS sessions to the server route, each with its backend connection"
+DEC[1]=0 DEC[2]=0 DEC[3]=0 DEC[4]=1
+
+STUNNEL_VERSION=$([ -n "$STUNNEL" ] && "$STUNNEL" -version 2>&1 | sed -n 's/^stunnel \([0-9.]*\) .*/\1/p' | head -1)
+TLSPROXY_VERSION=$(case " $PROXIES " in *" tlsproxy "*) "$TLSPROXY" -V 2>&1 | head -1;; esac)
+CPU_MODEL=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
+IDLE=$(cpu_idle_pct)
+echo "tlsproxy bench: $(nproc) CPUs ($CPU_MODEL), $RUNS runs per proxy and figure"
+echo "  ${TLSPROXY_VERSION:-tlsproxy not run}; stunnel ${STUNNEL_VERSION:-not run}; $(openssl version)"
+echo "  work directory $WORK; CPU idle before start: $IDLE%"
+[ "$IDLE" -ge 90 ] || note "the machine was busy before the bench started (CPU ${IDLE}% idle): figures are unreliable"
+START=$EPOCHSECONDS
+
+for fig in $FIGURES; do
+	echo
+	echo "== $fig. ${TITLE[$fig]}  [${CMD[$fig]}]"
+	V=()
+	baseline=1
+	[ "$fig" = 4 ] && baseline=
+	if [ -n "$baseline" ]; then
+		for r in $(seq "$RUNS"); do
+			run_one "$fig" none
+			V[none]="${V[none]:-} $VAL"
+			printf '  run %d  %-9s %s\n' "$r" "no TLS" "$VAL"
+		done
+	fi
+	for r in $(seq "$RUNS"); do
+		for who in $PROXIES; do
+			run_one "$fig" "$who"
+			V[$who]="${V[$who]:-} $VAL"
+			printf '  run %d  %-9s %-8s (proxy CPU %s s%s)\n' "$r" "$who" "$VAL" \
+			    "${PROXY_CPU:-?}" "${INFO:+; $INFO}"
+		done
+	done
+	for who in none stunnel tlsproxy; do
+		MED[$fig/$who]=$(median ${V[$who]:-})
+	done
+	if [ "$fig" = 4 ]; then
+		MED[$fig/ratio]=$(ratio "${MED[$fig/stunnel]}" "${MED[$fig/tlsproxy]}")
+		RLABEL[$fig]="stunnel/tlsproxy"
+		rnote="(>1: tlsproxy uses less memory)"
+	else
+		MED[$fig/ratio]=$(ratio "${MED[$fig/tlsproxy]}" "${MED[$fig/stunnel]}")
+		RLABEL[$fig]="tlsproxy/stunnel"
+		rnote="(>1: tlsproxy faster)"
+	fi
+	line="  median   "
+	[ -n "$baseline" ] && line="$line no TLS $(fmt "${MED[$fig/none]}" "${DEC[$fig]}") |"
+	echo "$line stunnel $(fmt "${MED[$fig/stunnel]}" "${DEC[$fig]}") | tlsproxy $(fmt "${MED[$fig/tlsproxy]}" "${DEC[$fig]}") | ${RLABEL[$fig]} ${MED[$fig/ratio]} $rnote"
+done
+
+# --- what went wrong, and the table ---------------------------------------------
+echo
+# tlsproxy runs at log_level = warning: everything it logged is worth a look.
+logs=$(ls "$WORK"/tlsproxy-*.log 2>/dev/null)
+if [ -n "$logs" ]; then
+	n=$(cat $logs | wc -l)
+	if [ "$n" -gt 0 ]; then
+		echo "tlsproxy logged $n lines at log_level = warning; the most frequent (session ids masked):"
+		cat $logs | sed -E 's/tlsproxy\[[0-9]+\]/tlsproxy[PID]/; s#/[0-9a-f]{4,}:#/ID:#; s/:[0-9]{4,5}\b/:PORT/g' |
+		    sort | uniq -c | sort -rn | head -15 | sed 's/^/  /'
+	fi
+fi
+logs=$(ls "$WORK"/stunnel-*.log 2>/dev/null)
+if [ -n "$logs" ]; then
+	n=$(cat $logs | grep -v 'No trusted certificates found' | wc -l)
+	[ "$n" -gt 0 ] && {
+		echo "stunnel logged $n lines at debug = 3 (besides 'No trusted certificates found'):"
+		cat $logs | grep -v 'No trusted certificates found' | sed -E 's/^[0-9. :]+//' |
+		    sort | uniq -c | sort -rn | head -5 | sed 's/^/  /'
+	}
+fi
+if [ -s "$NOTES" ]; then
+	echo "Anomalies:"
+	sed 's/^/  - /' "$NOTES"
+fi
+
+mkdir -p "$(dirname "$OUT")"
+{
+	echo "| figure | no TLS | stunnel ${STUNNEL_VERSION} | tlsproxy | ratio |"
+	echo "|---|---:|---:|---:|---|"
+	for fig in $FIGURES; do
+		nt="—"
+		[ "$fig" != 4 ] && nt=$(fmt "${MED[$fig/none]}" "${DEC[$fig]}")
+		[ "$fig" = 3 ] && nt="$nt (harness ceiling)"
+		echo "| ${TITLE[$fig]} | $nt | $(fmt "${MED[$fig/stunnel]}" "${DEC[$fig]}") | $(fmt "${MED[$fig/tlsproxy]}" "${DEC[$fig]}") | ${MED[$fig/ratio]} ${RLABEL[$fig]} |"
+	done
+	echo
+	echo "Medians of $RUNS runs each, proxies alternating, on $(nproc) CPUs ($CPU_MODEL), $(openssl version | cut -d' ' -f1-2);"
+	echo "client route → TLS 1.3 → server route on loopback, both in one process per proxy (tlsproxy \`workers = 2\`)."
+	echo "Ratio: tlsproxy/stunnel for rates (>1 = tlsproxy faster), stunnel/tlsproxy for memory (>1 = tlsproxy smaller)."
+} >"$OUT"
+echo
+cat "$OUT"
+echo
+echo "(table written to $OUT; bench took $((EPOCHSECONDS - START)) s)"
+exit 0

@@ -1,0 +1,1499 @@
+/*
+ * test_config.c - the config contract (spec sections 2, 3 and 5):
+ * typed values and defaults, every diagnostic as "NAME:LINE: message",
+ * warnings for keys not implemented yet, repeatable keys and relative
+ * paths.  Each test leaves its config in `cfg`; the teardown frees it, so
+ * an ASan run checks that tp_config_free() releases everything.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tlsproxy/config.h"
+#include "tlsproxy/tls_policy.h"
+
+static struct tp_config *cfg;
+
+/* Minimal valid routes; CLIENT is lines 1-4, SERVER lines 1-5. */
+#define CLIENT                                                                 \
+	"[c]\n"                                                                \
+	"mode = client\n"                                                      \
+	"accept = 127.0.0.1:2525\n"                                            \
+	"connect = 192.0.2.1:465\n"
+#define SERVER                                                                 \
+	"[s]\n"                                                                \
+	"mode = server\n"                                                      \
+	"accept = 127.0.0.1:2465\n"                                            \
+	"connect = 127.0.0.1:25\n"                                             \
+	"cert_file = /etc/tlsproxy/s.pem\n"
+
+#define FP_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define FP_B "FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210"
+#define FP_C                                                                   \
+	"aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:"                     \
+	"aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99"
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	tp_config_free(cfg);
+	cfg = NULL;
+	return 0;
+}
+
+static void
+dump_diags(void)
+{
+	if (cfg == NULL)
+		return;
+	print_message("--- %zu diagnostics (%d errors, %d warnings):\n",
+	    cfg->ndiags, cfg->nerrors, cfg->nwarnings);
+	for (size_t i = 0; i < cfg->ndiags; i++)
+		print_message("    %s\n", cfg->diags[i]);
+}
+
+static struct tp_config *
+load(const char *text)
+{
+	tp_config_free(cfg);
+	cfg = tp_config_load_string("t.ini", text);
+	assert_non_null(cfg);
+	return cfg;
+}
+
+/* find_diag - index of the diagnostic equal to (or starting with) s. */
+static int
+find_diag(const char *s, bool prefix)
+{
+	for (size_t i = 0; i < cfg->ndiags; i++)
+		if (prefix ? strncmp(cfg->diags[i], s, strlen(s)) == 0
+			   : strcmp(cfg->diags[i], s) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+expect_diag(const char *exact)
+{
+	if (find_diag(exact, false) < 0) {
+		dump_diags();
+		fail_msg("no diagnostic \"%s\"", exact);
+	}
+}
+
+/* expect_diag2 - a diagnostic starting with prefix and containing sub. */
+static void
+expect_diag2(const char *prefix, const char *sub)
+{
+	for (size_t i = 0; i < cfg->ndiags; i++)
+		if (strncmp(cfg->diags[i], prefix, strlen(prefix)) == 0 &&
+		    (sub == NULL || strstr(cfg->diags[i], sub) != NULL))
+			return;
+	dump_diags();
+	fail_msg("no diagnostic \"%s...%s\"", prefix, sub ? sub : "");
+}
+
+static void
+expect_no_diag_with(const char *sub)
+{
+	for (size_t i = 0; i < cfg->ndiags; i++)
+		if (strstr(cfg->diags[i], sub) != NULL) {
+			dump_diags();
+			fail_msg("unexpected diagnostic \"%s\"", cfg->diags[i]);
+		}
+}
+
+static void
+expect_errors(int n)
+{
+	if (cfg->nerrors != n) {
+		dump_diags();
+		fail_msg("%d errors, want %d", cfg->nerrors, n);
+	}
+}
+
+static void
+expect_clean(void)
+{
+	expect_errors(0);
+	if (cfg->nwarnings != 0) {
+		dump_diags();
+		fail_msg("%d warnings, want 0", cfg->nwarnings);
+	}
+}
+
+static const struct tp_cfg_route *
+route(const char *name)
+{
+	const struct tp_cfg_route *r = tp_config_route(cfg, name);
+
+	if (r == NULL) {
+		dump_diags();
+		fail_msg("no route %s", name);
+	}
+	return r;
+}
+
+/*
+ * One error case: TEXT gives exactly one error, DIAG (exact, or a prefix
+ * when SUB is given: the message must also contain SUB).
+ */
+struct ecase {
+	const char *text;
+	const char *diag;
+	const char *sub;
+};
+
+static void
+run_cases(const struct ecase *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		load(c[i].text);
+		if (c[i].sub != NULL)
+			expect_diag2(c[i].diag, c[i].sub);
+		else
+			expect_diag(c[i].diag);
+		if (cfg->nerrors < 1)
+			fail_msg("case %zu: no error counted", i);
+		tp_config_free(cfg);
+		cfg = NULL;
+	}
+}
+
+/* ---- valid configurations ---- */
+
+static void
+test_client_route(void **state)
+{
+	const struct tp_cfg_route *r;
+
+	(void)state;
+	load("; outbound relay\n"         /* 1 */
+	     "[global]\n"                 /* 2 */
+	     "workers = 3\n"              /* 3 */
+	     "max_connections = 500\n"    /* 4 */
+	     "shutdown_grace = 5m\n"      /* 5 */
+	     "\n"                         /* 6 */
+	     "[relay-out]\n"              /* 7 */
+	     "mode = client\n"            /* 8 */
+	     "accept = 127.0.0.1:10025\n" /* 9 */
+	     "connect = mx1.example.com:465, 192.0.2.7:465 "
+	     "[2001:db8::25]:465\n"             /* 10 */
+	     "connect_timeout = 500ms\n"        /* 11 */
+	     "handshake_timeout = 30s\n"        /* 12 */
+	     "idle_timeout = 300\n"             /* 13 */
+	     "servername = none\n"              /* 14 */
+	     "exclude_ciphers = aNULL, RC4\n"); /* 15 */
+	expect_clean();
+	assert_int_equal(cfg->nroutes, 1);
+	assert_string_equal(cfg->path, "t.ini");
+	assert_int_equal(cfg->workers, 3);
+	assert_true(cfg->g[TP_K_SHUTDOWN_GRACE].n == 300000);
+	assert_true(cfg->g[TP_K_MAX_CONNECTIONS_G].n == 500);
+
+	r = route("relay-out");
+	assert_string_equal(r->name, "relay-out");
+	assert_int_equal(r->mode, TP_MODE_CLIENT);
+	assert_int_equal(r->tls, TP_TLS_IMPLICIT);
+	assert_int_equal(r->security, TP_SEC_ENCRYPT);
+	assert_false(r->v[TP_K_SECURITY].set);
+	assert_false(r->unimplemented);
+	assert_string_equal(r->accept.host, "127.0.0.1");
+	assert_int_equal(r->accept.port, 10025);
+	assert_true(r->accept.is_ip);
+	/* connect: failover in the order written */
+	assert_int_equal(r->nconnect, 3);
+	assert_string_equal(r->connect[0].host, "mx1.example.com");
+	assert_int_equal(r->connect[0].port, 465);
+	assert_false(r->connect[0].is_ip);
+	assert_string_equal(r->connect[1].host, "192.0.2.7");
+	assert_true(r->connect[1].is_ip);
+	assert_false(r->connect[1].is_v6);
+	assert_string_equal(r->connect[2].host, "2001:db8::25");
+	assert_true(r->connect[2].is_v6);
+	/* durations in ms */
+	assert_true(r->v[TP_K_CONNECT_TIMEOUT].n == 500);
+	assert_true(r->v[TP_K_HANDSHAKE_TIMEOUT].n == 30000);
+	assert_true(r->v[TP_K_IDLE_TIMEOUT].n == 300000);
+	/* values remember where they came from */
+	assert_true(r->v[TP_K_CONNECT].set);
+	assert_int_equal(r->v[TP_K_CONNECT].line, 10);
+	assert_string_equal(r->v[TP_K_CONNECT].raw,
+	    "mx1.example.com:465, 192.0.2.7:465 [2001:db8::25]:465");
+	assert_int_equal(r->v[TP_K_MODE].line, 8);
+	assert_int_equal(r->v[TP_K_SERVERNAME].line, 14);
+	assert_string_equal(r->v[TP_K_SERVERNAME].s, "none");
+	assert_string_equal(r->v[TP_K_EXCLUDE_CIPHERS].raw, "aNULL, RC4");
+	/* max_connections comes from [global] */
+	assert_false(r->v[TP_K_MAX_CONNECTIONS].set);
+	assert_int_equal(r->max_connections, 500);
+	/* defaults */
+	assert_int_equal(r->proto_min, TP_PROTO_TLS12);
+	assert_int_equal(r->proto_max, TP_PROTO_TLS13);
+	assert_int_equal(r->v[TP_K_CIPHERS].e, TP_GRADE_MEDIUM);
+	assert_true(r->v[TP_K_SESSION_CACHE].n == 1);
+	assert_true(r->v[TP_K_SMTP_TIMEOUT].n == 300000);
+
+	assert_null(tp_config_route(cfg, "nope"));
+	assert_null(tp_config_route(cfg, "global"));
+}
+
+static void
+test_server_route(void **state)
+{
+	const struct tp_cfg_route *r;
+
+	(void)state;
+	load("[smtps-in]\n"                    /* 1 */
+	     "mode = server\n"                 /* 2 */
+	     "accept = [::1]:465\n"            /* 3 */
+	     "connect = 127.0.0.1:25\n"        /* 4 */
+	     "cert_file = /etc/ssl/mail.pem\n" /* 5 */
+	     "key_file = /etc/ssl/mail.key\n"  /* 6 */
+	     "session_tickets = no\n"          /* 7 */
+	     "max_connections = 20\n"          /* 8 */
+	     "protocols = >=TLSv1 <=TLSv1.2\n" /* 9 */
+	     "ciphers = high\n");              /* 10 */
+	expect_clean();
+	r = route("smtps-in");
+	assert_int_equal(r->mode, TP_MODE_SERVER);
+	assert_int_equal(r->tls, TP_TLS_IMPLICIT);
+	assert_int_equal(r->security, TP_SEC_MAY); /* server default */
+	assert_string_equal(r->accept.host, "::1");
+	assert_int_equal(r->accept.port, 465);
+	assert_true(r->accept.is_v6);
+	assert_int_equal(r->nconnect, 1);
+	assert_string_equal(r->connect[0].host, "127.0.0.1");
+	assert_int_equal(r->connect[0].port, 25);
+	assert_string_equal(r->v[TP_K_CERT_FILE].s, "/etc/ssl/mail.pem");
+	assert_string_equal(r->v[TP_K_KEY_FILE].s, "/etc/ssl/mail.key");
+	assert_int_equal(r->v[TP_K_KEY_FILE].line, 6);
+	assert_true(r->v[TP_K_SESSION_TICKETS].set);
+	assert_true(r->v[TP_K_SESSION_TICKETS].n == 0);
+	assert_int_equal(r->max_connections, 20);
+	assert_true(r->v[TP_K_MAX_CONNECTIONS].set);
+	assert_int_equal(r->proto_min, TP_PROTO_TLS1);
+	assert_int_equal(r->proto_max, TP_PROTO_TLS12);
+	assert_int_equal(r->v[TP_K_CIPHERS].e, TP_GRADE_HIGH);
+	/* global defaults */
+	assert_int_equal(cfg->workers, 1);
+	assert_true(cfg->g[TP_K_MAX_CONNECTIONS_G].n == 10000);
+}
+
+static void
+test_two_routes_and_security(void **state)
+{
+	const struct tp_cfg_route *c, *s;
+
+	(void)state;
+	load("[global]\n"
+	     "max_connections = 77\n"
+	     "[out]\n"
+	     "mode = client\n"
+	     "accept = *:2525\n"
+	     "connect = mx.example.com:465\n"
+	     "security = none\n"
+	     "[in]\n"
+	     "mode = server\n"
+	     "accept = 127.0.0.1:2465\n"
+	     "connect = 127.0.0.1:25\n"
+	     "cert_file = s.pem\n"
+	     "security = encrypt\n"
+	     "max_connections = 5\n");
+	expect_errors(0);
+	assert_int_equal(cfg->nroutes, 2);
+	c = route("out");
+	s = route("in");
+	assert_int_equal(c->mode, TP_MODE_CLIENT);
+	assert_int_equal(c->security, TP_SEC_NONE);
+	assert_true(c->accept.wildcard);
+	assert_string_equal(c->accept.host, "*");
+	assert_int_equal(c->accept.port, 2525);
+	assert_int_equal(c->max_connections, 77);
+	assert_int_equal(s->mode, TP_MODE_SERVER);
+	assert_int_equal(s->security, TP_SEC_ENCRYPT);
+	assert_int_equal(s->max_connections, 5);
+	/* routes keep the file's order */
+	assert_string_equal(cfg->routes[0].name, "out");
+	assert_string_equal(cfg->routes[1].name, "in");
+}
+
+static void
+test_durations(void **state)
+{
+	static const struct {
+		const char *text;
+		unsigned long long ms;
+	} d[] = {
+	    {"30s", 30000},
+	    {"5m", 300000},
+	    {"300", 300000},
+	    {"500ms", 500},
+	    {"1h", 3600000},
+	    {"2d", 172800000},
+	};
+	char text[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
+		snprintf(text, sizeof(text),
+		    "[global]\nshutdown_grace = %s\n" CLIENT
+		    "connect_timeout = %s\nidle_timeout = %s\n",
+		    d[i].text, d[i].text, d[i].text);
+		load(text);
+		expect_clean();
+		assert_true(cfg->g[TP_K_SHUTDOWN_GRACE].n == d[i].ms);
+		assert_true(route("c")->v[TP_K_CONNECT_TIMEOUT].n == d[i].ms);
+		assert_true(route("c")->v[TP_K_IDLE_TIMEOUT].n == d[i].ms);
+		assert_string_equal(
+		    route("c")->v[TP_K_IDLE_TIMEOUT].raw, d[i].text);
+	}
+}
+
+static void
+test_booleans(void **state)
+{
+	(void)state;
+	load(SERVER "session_tickets = yes\n");
+	expect_clean();
+	assert_true(route("s")->v[TP_K_SESSION_TICKETS].n == 1);
+	load(SERVER "session_tickets = no\n");
+	expect_clean();
+	assert_true(route("s")->v[TP_K_SESSION_TICKETS].n == 0);
+	/* default */
+	load(SERVER);
+	expect_clean();
+	assert_true(route("s")->v[TP_K_SESSION_TICKETS].n == 1);
+	assert_false(route("s")->v[TP_K_SESSION_TICKETS].set);
+}
+
+static void
+test_workers(void **state)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned want = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (unsigned)ncpu;
+
+	(void)state;
+	load("[global]\nworkers = auto\n" CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->workers, want);
+	assert_string_equal(cfg->g[TP_K_WORKERS].raw, "auto");
+	load("[global]\nworkers = 1\n" CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->workers, 1);
+	load("[global]\nworkers = 64\n" CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->workers, 64);
+	load(CLIENT);
+	assert_int_equal(cfg->workers, 1);
+
+	load("[global]\nworkers = 0\n" CLIENT);
+	expect_diag("t.ini:2: workers = 0: out of range");
+	load("[global]\nworkers = 65\n" CLIENT);
+	expect_diag("t.ini:2: workers = 65: out of range");
+	load("[global]\nworkers = two\n" CLIENT);
+	expect_diag("t.ini:2: workers = two: not a number");
+	load("[global]\nworkers = Auto\n" CLIENT);
+	expect_errors(1);
+}
+
+static void
+test_max_connections(void **state)
+{
+	(void)state;
+	load(CLIENT);
+	expect_clean();
+	assert_int_equal(route("c")->max_connections, 10000);
+	load("[global]\nmax_connections = 1000000\n" CLIENT
+	     "max_connections = 1\n");
+	expect_clean();
+	assert_int_equal(route("c")->max_connections, 1);
+	load("[global]\nmax_connections = 1000001\n" CLIENT);
+	expect_diag("t.ini:2: max_connections = 1000001: out of range");
+	load(CLIENT "max_connections = 0\n");
+	expect_diag("t.ini:5: max_connections = 0: out of range");
+}
+
+static void
+test_addresses(void **state)
+{
+	const struct tp_cfg_route *r;
+
+	(void)state;
+	load("[a]\nmode = client\naccept = [::1]:25\nconnect = 192.0.2.1:465\n"
+	     "[b]\nmode = client\naccept = *:26\nconnect = [::1]:465\n"
+	     "[c]\nmode = client\naccept = localhost:27\n"
+	     "connect = a.example:465,b.example:465\n");
+	expect_clean();
+	r = route("a");
+	assert_true(r->accept.is_v6);
+	assert_string_equal(r->accept.host, "::1");
+	assert_int_equal(r->accept.port, 25);
+	r = route("b");
+	assert_true(r->accept.wildcard);
+	assert_int_equal(r->accept.port, 26);
+	assert_true(r->connect[0].is_v6);
+	r = route("c");
+	assert_string_equal(r->accept.host, "localhost");
+	assert_int_equal(r->nconnect, 2);
+	assert_string_equal(r->connect[0].host, "a.example");
+	assert_string_equal(r->connect[1].host, "b.example");
+}
+
+static void
+test_syntax_variants(void **state)
+{
+	const struct tp_cfg_route *r;
+
+	(void)state;
+	/* CRLF line ends, inline comments, blank lines, # comments */
+	load("# comment\r\n"
+	     "[c]\r\n"
+	     "mode = client ; outbound\r\n"
+	     "\r\n"
+	     "accept=127.0.0.1:2525\r\n"
+	     "   \r\n"
+	     "connect   =   192.0.2.1:465   \r\n");
+	expect_clean();
+	r = route("c");
+	assert_int_equal(r->mode, TP_MODE_CLIENT);
+	assert_string_equal(r->v[TP_K_MODE].raw, "client");
+	assert_string_equal(r->v[TP_K_CONNECT].raw, "192.0.2.1:465");
+	assert_int_equal(r->v[TP_K_CONNECT].line, 7);
+	assert_int_equal(r->connect[0].port, 465);
+	/* a line of 198 characters is fine */
+	{
+		char text[512];
+
+		snprintf(text, sizeof(text), CLIENT "; %0196d\n", 0);
+		assert_int_equal(strcspn(strchr(text, ';'), "\n"), 198);
+		load(text);
+		expect_clean();
+	}
+}
+
+static void
+test_shipped_config(void **state)
+{
+	char exe[PATH_MAX], path[PATH_MAX + 32], *slash;
+	ssize_t n;
+
+	(void)state;
+	/* etc/tlsproxy.ini of this tree, found from the binary's path */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		skip();
+	exe[n] = '\0';
+	for (int up = 0; up < 5 && (slash = strrchr(exe, '/')) != NULL; up++) {
+		*slash = '\0';
+		snprintf(path, sizeof(path), "%s/etc/tlsproxy.ini", exe);
+		if (access(path, R_OK) == 0) {
+			tp_config_free(cfg);
+			cfg = tp_config_load(path);
+			assert_non_null(cfg);
+			expect_errors(0);
+			assert_true(cfg->nroutes >= 1);
+			return;
+		}
+	}
+	skip();
+}
+
+/* ---- defaults from the key table ---- */
+
+static void
+check_defaults(const struct tp_cval *vals, bool global, const char *where)
+{
+	for (int k = 0; k < TP_K_COUNT; k++) {
+		const struct tp_keydef *d = &tp_keys[k];
+
+		if ((d->scope == G) != global || d->def == NULL)
+			continue;
+		if (vals[k].set)
+			fail_msg(
+			    "%s: %s set in a minimal config", where, d->name);
+		if (vals[k].raw == NULL || strcmp(vals[k].raw, d->def) != 0)
+			fail_msg("%s: %s raw \"%s\", want default \"%s\"",
+			    where, d->name,
+			    vals[k].raw ? vals[k].raw : "(null)", d->def);
+		if (vals[k].line != 0)
+			fail_msg("%s: %s default has line %d", where, d->name,
+			    vals[k].line);
+		if (vals[k].s == NULL)
+			fail_msg("%s: %s default has no s", where, d->name);
+	}
+}
+
+static void
+test_defaults_table(void **state)
+{
+	int ndef = 0;
+
+	(void)state;
+	for (int k = 0; k < TP_K_COUNT; k++) {
+		assert_non_null(tp_keys[k].name);
+		assert_non_null(tp_keys[k].help);
+		if (tp_keys[k].type == T_ENUM)
+			assert_non_null(tp_keys[k].choices);
+		if (tp_keys[k].def != NULL)
+			ndef++;
+	}
+	assert_true(ndef >= 20);
+	/* a client and a server route: every default parses (or abort()) */
+	load(CLIENT SERVER);
+	expect_clean();
+	check_defaults(cfg->g, true, "[global]");
+	check_defaults(route("c")->v, false, "[c]");
+	check_defaults(route("s")->v, false, "[s]");
+	/* and the typed values of a few */
+	assert_true(cfg->g[TP_K_SHUTDOWN_GRACE].n == 30000);
+	assert_true(cfg->g[TP_K_TLS_LOGLEVEL].n == 1);
+	assert_true(cfg->g[TP_K_MAX_CONNECTIONS_G].n == 10000);
+	assert_int_equal(cfg->g[TP_K_LOG].e, 0);       /* stderr */
+	assert_int_equal(cfg->g[TP_K_LOG_LEVEL].e, 2); /* info */
+	assert_true(route("c")->v[TP_K_CONNECT_TIMEOUT].n == 30000);
+	assert_true(route("c")->v[TP_K_HANDSHAKE_TIMEOUT].n == 30000);
+	assert_true(route("c")->v[TP_K_IDLE_TIMEOUT].n == 300000);
+	assert_true(route("c")->v[TP_K_VERIFY_DEPTH].n == 9);
+	assert_true(route("c")->v[TP_K_CONNECTION_REUSE].n == 0);
+	assert_int_equal(route("c")->v[TP_K_TLS].e, TP_TLS_IMPLICIT);
+	assert_true(route("s")->v[TP_K_CLIENT_LIMIT].n == 0);
+	assert_true(route("s")->v[TP_K_AUTH_ONLY].n == 0);
+	assert_int_equal(route("s")->v[TP_K_PROXY_PROTOCOL].e, 0);
+	/* keys without a default stay unset and empty */
+	assert_null(cfg->g[TP_K_PID_FILE].raw);
+	assert_null(route("c")->v[TP_K_SERVERNAME].raw);
+	assert_int_equal(route("c")->v[TP_K_FINGERPRINT].nlist, 0);
+}
+
+/* ---- errors, each with its line ---- */
+
+static void
+test_err_unknown_keys(void **state)
+{
+	static const struct ecase c[] = {
+	    {CLIENT "bogus = 1\n", "t.ini:5: unknown key bogus", NULL},
+	    {"[global]\nbogus = 1\n" CLIENT, "t.ini:2: unknown key bogus",
+		NULL},
+	    {"[global]\nconnect_timeout = 5s\n" CLIENT,
+		"t.ini:2: connect_timeout is a route key, not allowed in "
+		"[global]",
+		NULL},
+	    {"[global]\nmode = client\n" CLIENT,
+		"t.ini:2: mode is a route key, not allowed in [global]", NULL},
+	    {CLIENT "log_level = debug\n",
+		"t.ini:5: log_level is a [global] key, not allowed in [c]",
+		NULL},
+	    {CLIENT "workers = 2\n",
+		"t.ini:5: workers is a [global] key, not allowed in [c]", NULL},
+	    {"workers = 2\n" CLIENT,
+		"t.ini:1: workers: key outside a section (put it under "
+		"[global] or a route)",
+		NULL},
+	    {"; x\n\nmode = client\n" CLIENT,
+		"t.ini:3: mode: key outside a "
+		"section",
+		""},
+	    /* keys are case-sensitive */
+	    {CLIENT "Mode = client\n", "t.ini:5: unknown key Mode", NULL},
+	};
+
+	(void)state;
+	run_cases(c, sizeof(c) / sizeof(c[0]));
+	/* the route-key-in-global error is not also "unknown key" */
+	load("[global]\nconnect_timeout = 5s\n" CLIENT);
+	expect_errors(1);
+	expect_no_diag_with("unknown key");
+}
+
+static void
+test_err_duplicates(void **state)
+{
+	static const struct ecase c[] = {
+	    {CLIENT "mode = server\n",
+		"t.ini:5: duplicate key mode (first at line 2)", ""},
+	    {CLIENT "\nconnect = 192.0.2.9:465\n",
+		"t.ini:6: duplicate key connect (first at line 4)", ""},
+	    {"[global]\nworkers = 1\nworkers = 2\n" CLIENT,
+		"t.ini:3: duplicate key workers (first at line 2)", ""},
+	    /* an indented line continues the previous key: a duplicate */
+	    {"[c]\n"
+	     "mode = client\n"
+	     "accept = 127.0.0.1:2525\n"
+	     "connect = 192.0.2.1:465,\n"
+	     "    192.0.2.2:465\n",
+		"t.ini:5: duplicate key connect (first at line 4)", ""},
+	    {"[c]\n"
+	     "  mode = client\n"
+	     "  accept = 127.0.0.1:2525\n"
+	     "  connect = 192.0.2.1:465\n",
+		"t.ini:3: duplicate key mode (first at line 2)", "indented"},
+	};
+
+	(void)state;
+	run_cases(c, sizeof(c) / sizeof(c[0]));
+	/* the first value stays */
+	load(CLIENT "mode = server\n");
+	assert_int_equal(route("c")->mode, TP_MODE_CLIENT);
+	assert_string_equal(route("c")->v[TP_K_MODE].raw, "client");
+	assert_int_equal(route("c")->v[TP_K_MODE].line, 2);
+}
+
+static void
+test_err_values(void **state)
+{
+	static const struct ecase c[] = {
+	    /* booleans */
+	    {CLIENT "session_cache = true\n",
+		"t.ini:5: session_cache = true: must be yes or no", NULL},
+	    {SERVER "session_tickets = 1\n",
+		"t.ini:6: session_tickets = 1: must be yes or no", NULL},
+	    /* durations */
+	    {CLIENT "idle_timeout = 5 minutes\n",
+		"t.ini:5: idle_timeout = 5 minutes: not a duration (like 30s, "
+		"5m, 300)",
+		NULL},
+	    {CLIENT "connect_timeout = 10x\n",
+		"t.ini:5: connect_timeout = 10x: not a duration", ""},
+	    {CLIENT "handshake_timeout = 0\n",
+		"t.ini:5: handshake_timeout = 0: out of range", ""},
+	    {"[global]\nshutdown_grace = 31d\n" CLIENT,
+		"t.ini:2: shutdown_grace = 31d: out of range", ""},
+	    /* numbers */
+	    {"[global]\ntls_loglevel = 5\n" CLIENT,
+		"t.ini:2: tls_loglevel = 5: out of range", NULL},
+	    {"[global]\ntls_loglevel = -1\n" CLIENT,
+		"t.ini:2: tls_loglevel = -1: not a number", NULL},
+	    {CLIENT "verify_depth = 0\n",
+		"t.ini:5: verify_depth = 0: out of range", NULL},
+	    {CLIENT "verify_depth = 101\n",
+		"t.ini:5: verify_depth = 101: out of range", NULL},
+	    /* enums */
+	    {CLIENT "tls = ssl\n",
+		"t.ini:5: tls = ssl: not one of the allowed values", NULL},
+	    {CLIENT "security = strict\n",
+		"t.ini:5: security = strict: not one of the allowed values",
+		NULL},
+	    {"[global]\nlog_level = verbose\n" CLIENT,
+		"t.ini:2: log_level = verbose: not one of the allowed values",
+		NULL},
+	    {"[global]\nlog = file\n" CLIENT,
+		"t.ini:2: log = file: not one of the allowed values", NULL},
+	    {"[c]\nmode = proxy\naccept = 127.0.0.1:2525\n"
+	     "connect = 192.0.2.1:465\n",
+		"t.ini:2: mode = proxy: not one of the allowed values", NULL},
+	    {CLIENT "ciphers = low\n", "t.ini:5: ciphers = low: ", "obsolete"},
+	    {CLIENT "ciphers = export\n",
+		"t.ini:5: ciphers = export: ", "obsolete"},
+	    /* protocols */
+	    {CLIENT "protocols = >=TLSv1.4\n",
+		"t.ini:5: protocols = >=TLSv1.4: ", "unknown protocol"},
+	    {CLIENT "protocols = >=TLSv1.3 <=TLSv1.2\n",
+		"t.ini:5: protocols = >=TLSv1.3 <=TLSv1.2: ",
+		"no protocol left"},
+	    {CLIENT "protocols = >=TLSv1.1 !TLSv1.2\n",
+		"t.ini:5: protocols = >=TLSv1.1 !TLSv1.2: ", "contiguous"},
+	    /* empty values */
+	    {CLIENT "idle_timeout =\n", "t.ini:5: idle_timeout = : empty value",
+		NULL},
+	    {CLIENT "cert_file = \n", "t.ini:5: cert_file = : empty value",
+		NULL},
+	};
+
+	(void)state;
+	run_cases(c, sizeof(c) / sizeof(c[0]));
+	/* ciphers = low: the message says what to use */
+	load(CLIENT "ciphers = low\n");
+	expect_diag2("t.ini:5: ciphers = low: ", "use medium");
+}
+
+static void
+test_err_addresses(void **state)
+{
+	static const struct ecase c[] = {
+	    {"[c]\nmode = client\naccept = ::1:2525\nconnect = 192.0.2.1:465\n",
+		"t.ini:3: accept = ::1:2525: IPv6 addresses need brackets: "
+		"[IPv6]:PORT",
+		NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1\nconnect = 192.0.2.1:465\n",
+		"t.ini:3: accept = 127.0.0.1: expected HOST:PORT", NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:70000\n"
+	     "connect = 192.0.2.1:465\n",
+		"t.ini:3: accept = 127.0.0.1:70000: bad port (0-65535)", NULL},
+	    {"[c]\nmode = client\naccept = [::1]2525\n"
+	     "connect = 192.0.2.1:465\n",
+		"t.ini:3: accept = [::1]2525: expected [IPv6]:PORT", NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = 192.0.2.1:465, 2001:db8::1:465\n",
+		"t.ini:4: connect = 192.0.2.1:465, 2001:db8::1:465: IPv6 "
+		"addresses need brackets",
+		""},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = 192.0.2.1:465, 192.0.2.2\n",
+		"t.ini:4: connect = 192.0.2.1:465, 192.0.2.2: expected "
+		"HOST:PORT",
+		NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = mx.example.com:99999\n",
+		"t.ini:4: connect = mx.example.com:99999: bad port (0-65535)",
+		NULL},
+	    /* parse fine, but not usable there */
+	    {"[c]\nmode = client\naccept = mail.example.com:25\n"
+	     "connect = 192.0.2.1:465\n",
+		"t.ini:3: accept mail.example.com:25: listen on an IP address, "
+		"* or localhost",
+		NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = *:465\n",
+		"t.ini:4: connect *:465: needs a host and a port", NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = 192.0.2.1:465 192.0.2.2:0\n",
+		"t.ini:4: connect 192.0.2.2:0: needs a host and a port", NULL},
+	    {"[global]\nstats = localhost\n" CLIENT,
+		"t.ini:2: stats = localhost: expected HOST:PORT", NULL},
+	};
+
+	(void)state;
+	run_cases(c, sizeof(c) / sizeof(c[0]));
+}
+
+/*
+ * BUG (src/config.c, route_get() called from config_on_key()): struct
+ * tp_cfg_route.line is documented as the line of the [section] header,
+ * but route_get() is given the line of the route's first KEY, so "route X:
+ * missing ..." (and the "has no cert_file" warning) point at that key.
+ * For "[c]\naccept = ..." tlsproxy says "t.ini:2: route c: missing mode";
+ * for the fourth case (header line 3, first key line 6) "t.ini:6: ...".
+ * Fix: pass rd->sections[rd->cur_section].line to route_get().
+ */
+static void
+test_err_missing_required(void **state)
+{
+	static const struct ecase c[] = {
+	    {"[c]\naccept = 127.0.0.1:2525\nconnect = 192.0.2.1:465\n",
+		"t.ini:1: route c: missing mode (client or server)", NULL},
+	    {"[c]\nmode = client\nconnect = 192.0.2.1:465\n",
+		"t.ini:1: route c: missing accept (HOST:PORT to listen on)",
+		NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n",
+		"t.ini:1: route c: missing connect (HOST:PORT destination)",
+		NULL},
+	    {"; a comment\n\n[c]\n; what it does\n\nmode = client\n"
+	     "accept = 127.0.0.1:2525\n",
+		"t.ini:3: route c: missing connect (HOST:PORT destination)",
+		NULL},
+	    {CLIENT "\n[d]\n\nconnect = 192.0.2.1:465\n",
+		"t.ini:6: route d: missing mode", ""},
+	};
+
+	(void)state;
+	run_cases(c, sizeof(c) / sizeof(c[0]));
+}
+
+static void
+test_route_header_line(void **state)
+{
+	(void)state;
+	/* BUG (see test_err_missing_required): line of the first key */
+	load("[global]\n\n[c]\n\n; comment\nmode = client\n"
+	     "accept = 127.0.0.1:2525\nconnect = 192.0.2.1:465\n");
+	expect_clean();
+	assert_int_equal(route("c")->line, 3);
+	/* the cert_file warning of a server route points at its header */
+	load("[s]\n; no cert_file\nmode = server\naccept = 127.0.0.1:2465\n"
+	     "connect = 127.0.0.1:25\n");
+	expect_errors(0);
+	expect_diag2("t.ini:1: warning: route s has no cert_file", NULL);
+}
+
+static void
+test_err_sections(void **state)
+{
+	char longline[512];
+	static const struct ecase c[] = {
+	    {CLIENT "[empty]\n; nothing here\n",
+		"t.ini:5: route empty has no keys", NULL},
+	    {"[empty]\n\n" CLIENT, "t.ini:1: route empty has no keys", NULL},
+	    {CLIENT "[c]\nidle_timeout = 5m\n",
+		"t.ini:5: duplicate section [c] (first at line 1)", NULL},
+	    {"[global]\nworkers = 2\n" CLIENT "[global]\nlog = syslog\n",
+		"t.ini:7: duplicate section [global] (first at line 1)", NULL},
+	    {CLIENT "mode client\n", "t.ini:5: expected KEY = VALUE", NULL},
+	    {CLIENT "\n   just words\n", "t.ini:6: expected KEY = VALUE", NULL},
+	    {CLIENT "[unterminated\n", "t.ini:5: section header without ']'",
+		NULL},
+	    {CLIENT "[bad name]\nmode = client\n",
+		"t.ini:5: section name [bad name]: ", "letters"},
+	    {CLIENT "[]\n",
+		"t.ini:5: section name must be 1 to 49 "
+		"characters",
+		NULL},
+	    {CLIENT "[aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n",
+		"t.ini:5: section name must be 1 to 49 characters", NULL},
+	    {"[global]\n", "t.ini: no routes configured", NULL},
+	    {"", "t.ini: no routes configured", NULL},
+	};
+
+	(void)state;
+	run_cases(c, sizeof(c) / sizeof(c[0]));
+
+	/* 199 characters is too long; the line is dropped, parsing goes on */
+	snprintf(longline, sizeof(longline), CLIENT "; %0197d\nbogus = 1\n", 0);
+	assert_int_equal(strcspn(strstr(longline, "; "), "\n"), 199);
+	load(longline);
+	expect_diag("t.ini:5: line too long (at most 198 characters)");
+	expect_diag("t.ini:6: unknown key bogus");
+	expect_errors(2);
+	/* a long value on a key line */
+	snprintf(longline, sizeof(longline), CLIENT "servername = %0190d\n", 0);
+	load(longline);
+	expect_diag("t.ini:5: line too long (at most 198 characters)");
+	expect_errors(1);
+	/* 49 characters is the longest section name */
+	load("[aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n"
+	     "mode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = 192.0.2.1:465\n");
+	expect_clean();
+	assert_int_equal(strlen(cfg->routes[0].name), 49);
+}
+
+static void
+test_err_mode_keys(void **state)
+{
+	static const struct ecase c[] = {
+	    {SERVER "servername = mx.example.com\n",
+		"t.ini:6: servername applies to client routes only", NULL},
+	    {SERVER "fingerprint = " FP_A "\n",
+		"t.ini:6: fingerprint applies to client routes only", NULL},
+	    {CLIENT "session_tickets = no\n",
+		"t.ini:5: session_tickets applies to server routes only", NULL},
+	    {CLIENT "\nhostname = mx.example.com\n",
+		"t.ini:6: hostname applies to server routes only", NULL},
+	    {SERVER "security = verify\n",
+		"t.ini:6: security = verify: server routes take none, may or "
+		"encrypt",
+		NULL},
+	    {SERVER "security = secure\n",
+		"t.ini:6: security = secure: server routes take none, may or "
+		"encrypt",
+		NULL},
+	    {SERVER "security = fingerprint\n",
+		"t.ini:6: security = fingerprint: server routes take ", ""},
+	    {SERVER "security = dane-only\n",
+		"t.ini:6: security = dane-only: server routes take ", ""},
+	};
+
+	(void)state;
+	run_cases(c, sizeof(c) / sizeof(c[0]));
+	load(SERVER "servername = mx.example.com\n");
+	expect_errors(1);
+	/* none, may and encrypt are fine on a server route */
+	load(SERVER "security = none\n");
+	expect_clean();
+	assert_int_equal(route("s")->security, TP_SEC_NONE);
+	load(SERVER "security = may\n");
+	expect_clean();
+	load(SERVER "security = encrypt\n");
+	expect_clean();
+	assert_int_equal(route("s")->security, TP_SEC_ENCRYPT);
+}
+
+static void
+test_err_accept_conflicts(void **state)
+{
+	static const struct ecase c[] = {
+	    {CLIENT "[d]\nmode = client\naccept = 127.0.0.1:2525\n"
+		    "connect = 192.0.2.1:465\n",
+		"t.ini:7: accept 127.0.0.1:2525: already used by route c "
+		"(line 3)",
+		NULL},
+	    {CLIENT "[d]\nmode = client\naccept = *:2525\n"
+		    "connect = 192.0.2.1:465\n",
+		"t.ini:7: accept *:2525: already used by route c (line 3)",
+		NULL},
+	    {"[w]\nmode = client\naccept = *:2525\nconnect = 192.0.2.1:465\n"
+	     "[d]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = 192.0.2.1:465\n",
+		"t.ini:7: accept 127.0.0.1:2525: already used by route w "
+		"(line 3)",
+		NULL},
+	    {"[w]\nmode = client\naccept = *:2525\nconnect = 192.0.2.1:465\n"
+	     "[d]\nmode = client\naccept = [::1]:2525\n"
+	     "connect = 192.0.2.1:465\n",
+		"t.ini:7: accept [::1]:2525: already used by route w (line 3)",
+		NULL},
+	    /* a client and a server route may not share it either */
+	    {CLIENT "[s]\nmode = server\naccept = 127.0.0.1:2525\n"
+		    "connect = 127.0.0.1:25\ncert_file = /x.pem\n",
+		"t.ini:7: accept 127.0.0.1:2525: already used by route c "
+		"(line 3)",
+		NULL},
+	};
+
+	(void)state;
+	run_cases(c, sizeof(c) / sizeof(c[0]));
+
+	/* three routes on one address: each later one is reported once */
+	load(CLIENT "[d]\nmode = client\naccept = 127.0.0.1:2525\n"
+		    "connect = 192.0.2.1:465\n"
+		    "[e]\nmode = client\naccept = 127.0.0.1:2525\n"
+		    "connect = 192.0.2.1:465\n");
+	expect_errors(2);
+	expect_diag2("t.ini:7: accept 127.0.0.1:2525: already used", NULL);
+	expect_diag2("t.ini:11: accept 127.0.0.1:2525: already used", NULL);
+
+	/* port 0 never conflicts */
+	load(
+	    "[a]\nmode = client\naccept = 127.0.0.1:0\nconnect = 192.0.2.1:465\n"
+	    "[b]\nmode = client\naccept = 127.0.0.1:0\nconnect = 192.0.2.1:465\n"
+	    "[c]\nmode = client\naccept = *:0\nconnect = 192.0.2.1:465\n");
+	expect_clean();
+	/* other ports or other addresses are fine */
+	load(CLIENT "[d]\nmode = client\naccept = 127.0.0.1:2526\n"
+		    "connect = 192.0.2.1:465\n"
+		    "[e]\nmode = client\naccept = 127.0.0.2:2525\n"
+		    "connect = 192.0.2.1:465\n"
+		    "[f]\nmode = client\naccept = [::1]:2525\n"
+		    "connect = 192.0.2.1:465\n");
+	expect_clean();
+}
+
+static void
+test_err_key_files(void **state)
+{
+	static const struct ecase c[] = {
+	    {SERVER "eckey_file = /x.key\n",
+		"t.ini:6: eckey_file without eccert_file", NULL},
+	    {"[s]\nmode = server\naccept = 127.0.0.1:2465\n"
+	     "connect = 127.0.0.1:25\nkey_file = /k.pem\n",
+		"t.ini:5: key_file without cert_file", NULL},
+	    {CLIENT "key_file = k.pem\n", "t.ini:5: key_file without cert_file",
+		NULL},
+	};
+
+	(void)state;
+	run_cases(c, sizeof(c) / sizeof(c[0]));
+	/* key_file with cert_file, or cert_file alone, is fine */
+	load(SERVER "key_file = /etc/tlsproxy/s.key\n");
+	expect_clean();
+	load(SERVER "eccert_file = /e.pem\n");
+	expect_clean();
+}
+
+static void
+test_err_fingerprint_tlsa(void **state)
+{
+	static const struct ecase c[] = {
+	    {CLIENT "fingerprint = 00\n",
+		"t.ini:5: fingerprint = 00: expected a sha256 digest: 64 hex "
+		"digits, colons allowed",
+		NULL},
+	    /* 63 and 65 digits */
+	    {CLIENT "fingerprint = "
+		    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+		    "abcde\n",
+		"t.ini:5: fingerprint = ", "sha256"},
+	    {CLIENT "fingerprint = " FP_A "0\n",
+		"t.ini:5: fingerprint = ", "sha256"},
+	    {CLIENT "fingerprint = "
+		    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+		    "abcdeg\n",
+		"t.ini:5: fingerprint = ", "sha256"},
+	    {CLIENT "tlsa = 3 1 1 00\n",
+		"t.ini:5: tlsa = 3 1 1 00: TLSA data is not hex of the right "
+		"length",
+		NULL},
+	    {CLIENT "tlsa = 1 1 1 " FP_A "\n", "t.ini:5: tlsa = 1 1 1 ",
+		"expected USAGE SELECTOR MTYPE HEX"},
+	    {CLIENT "tlsa = 3 2 1 " FP_A "\n", "t.ini:5: tlsa = 3 2 1 ",
+		"expected USAGE SELECTOR MTYPE HEX"},
+	    {CLIENT "tlsa = 3 1 3 " FP_A "\n", "t.ini:5: tlsa = 3 1 3 ",
+		"expected USAGE SELECTOR MTYPE HEX"},
+	    {CLIENT "tlsa = 3 1 1\n", "t.ini:5: tlsa = 3 1 1: ", ""},
+	    {CLIENT "tlsa = 3 1 2 " FP_A "\n", "t.ini:5: tlsa = 3 1 2 ",
+		"not hex of the right length"},
+	    {CLIENT "tlsa = 2 0 0 abc\n",
+		"t.ini:5: tlsa = 2 0 0 abc: ", "not hex"},
+	    {CLIENT "tlsa = x\n", "t.ini:5: tlsa = x: ", "expected USAGE"},
+	};
+
+	(void)state;
+	run_cases(c, sizeof(c) / sizeof(c[0]));
+	/* valid forms: errors 0 (the keys are not implemented: warnings) */
+	load(CLIENT "fingerprint = " FP_A "\nfingerprint = " FP_C "\n"
+		    "tlsa = 3 1 1 " FP_A "\ntlsa = 2 0 2 " FP_A FP_B "\n"
+		    "tlsa = 3 0 0 3082abcd\n");
+	expect_errors(0);
+}
+
+static void
+test_err_security_needs(void **state)
+{
+	static const struct ecase c[] = {
+	    {CLIENT "security = fingerprint\n",
+		"t.ini:5: security = fingerprint needs at least one "
+		"fingerprint",
+		NULL},
+	    {CLIENT "security = dane-only\n",
+		"t.ini:5: security = dane-only needs at least one tlsa record",
+		NULL},
+	    {CLIENT "security = verify\n",
+		"t.ini:5: security = verify with an IP-literal connect needs "
+		"match or nexthop",
+		NULL},
+	    {CLIENT "security = secure\n",
+		"t.ini:5: security = secure with an IP-literal connect needs "
+		"match or nexthop",
+		NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = [2001:db8::1]:465\nsecurity = verify\n",
+		"t.ini:5: security = verify with an IP-literal connect", ""},
+	};
+
+	(void)state;
+	run_cases(c, sizeof(c) / sizeof(c[0]));
+
+	/* a fingerprint satisfies security = fingerprint */
+	load(CLIENT "security = fingerprint\nfingerprint = " FP_A "\n");
+	expect_errors(0);
+	expect_no_diag_with("needs at least one");
+	/* match or nexthop satisfies verify with an IP literal */
+	load(CLIENT "security = verify\nmatch = hostname\n");
+	expect_errors(0);
+	load(CLIENT "security = secure\nnexthop = example.com\n");
+	expect_errors(0);
+	/* a host name connect needs neither */
+	load("[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = mx.example.com:465\nsecurity = verify\n");
+	expect_errors(0);
+	expect_no_diag_with("IP-literal");
+}
+
+static void
+test_errors_all_reported(void **state)
+{
+	(void)state;
+	/* parsing goes on after an error; diagnostics come in file order */
+	load("[global]\n"                 /* 1 */
+	     "bogus = 1\n"                /* 2 */
+	     "workers = 0\n"              /* 3 */
+	     "[c]\n"                      /* 4 */
+	     "mode = client\n"            /* 5 */
+	     "accept = 127.0.0.1:2525\n"  /* 6 */
+	     "connect = 192.0.2.1:465\n"  /* 7 */
+	     "session_cache = maybe\n"    /* 8 */
+	     "idle_timeout = forever\n"); /* 9 */
+	expect_errors(4);
+	assert_int_equal(find_diag("t.ini:2: unknown key bogus", false), 0);
+	assert_int_equal(find_diag("t.ini:3: workers = 0", true), 1);
+	assert_int_equal(find_diag("t.ini:8: session_cache = maybe", true), 2);
+	assert_int_equal(find_diag("t.ini:9: idle_timeout = forever", true), 3);
+	/* every diagnostic is "NAME:LINE: ..." */
+	for (size_t i = 0; i < cfg->ndiags; i++)
+		assert_true(strncmp(cfg->diags[i], "t.ini:", 6) == 0);
+	assert_int_equal(cfg->ndiags, (size_t)(cfg->nerrors + cfg->nwarnings));
+}
+
+/* ---- warnings ---- */
+
+static void
+test_warn_not_implemented(void **state)
+{
+	(void)state;
+	load(CLIENT "ca_file = /etc/ssl/ca.pem\n");
+	expect_errors(0);
+	assert_true(cfg->nwarnings >= 1);
+	expect_diag("t.ini:5: warning: ca_file is not implemented yet");
+
+	load("[global]\nuser = mail\n" CLIENT);
+	expect_errors(0);
+	assert_true(cfg->nwarnings >= 1);
+	expect_diag("t.ini:2: warning: user is not implemented yet");
+
+	load(SERVER "banner = hello\nclient_limit = 10\n");
+	expect_errors(0);
+	assert_int_equal(cfg->nwarnings, 2);
+	expect_diag("t.ini:6: warning: banner is not implemented yet");
+	expect_diag("t.ini:7: warning: client_limit is not implemented yet");
+
+	/* the value is still parsed and validated */
+	load(SERVER "client_limit = lots\n");
+	expect_errors(1);
+	expect_diag("t.ini:6: client_limit = lots: not a number");
+
+	/* implemented keys do not */
+	load(SERVER "session_tickets = yes\n");
+	expect_clean();
+}
+
+/* valid_value - a value of key K's type that parses. */
+static const char *
+valid_value(int k, char *buf, size_t len)
+{
+	const struct tp_keydef *d = &tp_keys[k];
+
+	switch (d->type) {
+	case T_STR:
+	case T_LIST:
+		return "x.example";
+	case T_PATH:
+		return "/tmp/x";
+	case T_BOOL:
+		return "yes";
+	case T_DUR:
+		return "30s";
+	case T_UINT:
+	case T_WORKERS:
+		snprintf(buf, len, "%llu", d->lo > 0 ? d->lo : 1);
+		return buf;
+	case T_ENUM:
+		snprintf(buf, len, "%.*s", (int)strcspn(d->choices, "|"),
+		    d->choices);
+		return buf;
+	case T_ADDR:
+		return "127.0.0.1:9100";
+	case T_ADDRLIST:
+		return "192.0.2.9:25";
+	case T_PROTOCOLS:
+		return ">=TLSv1.2";
+	case T_FINGERPRINT:
+		return FP_A;
+	case T_TLSA:
+		return "3 1 1 " FP_A;
+	case T_SNI:
+		return "x.example /tmp/x.pem";
+	}
+	return "x";
+}
+
+static void
+test_warn_every_notimpl_key(void **state)
+{
+	char text[1024], val[64], want[160];
+	int n = 0, m = 0;
+
+	(void)state;
+	for (int k = 0; k < TP_K_COUNT; k++) {
+		const struct tp_keydef *d = &tp_keys[k];
+		const char *v;
+
+		if (!(d->flags & F_NOTIMPL))
+			continue;
+		v = valid_value(k, val, sizeof(val));
+		if (d->scope == G)
+			snprintf(text, sizeof(text),
+			    "[global]\n%s = %s\n" CLIENT, d->name, v);
+		else if (d->scope == S)
+			snprintf(
+			    text, sizeof(text), SERVER "%s = %s\n", d->name, v);
+		else
+			snprintf(
+			    text, sizeof(text), CLIENT "%s = %s\n", d->name, v);
+		load(text);
+		snprintf(want, sizeof(want),
+		    "t.ini:%d: warning: %s is not implemented yet",
+		    d->scope == G       ? 2
+			: d->scope == S ? 6
+					: 5,
+		    d->name);
+		if (cfg->nerrors != 0) {
+			dump_diags();
+			fail_msg(
+			    "%s = %s: %d errors", d->name, v, cfg->nerrors);
+		}
+		assert_true(cfg->nwarnings >= 1);
+		expect_diag(want);
+		n++;
+	}
+	assert_true(n >= 10);
+	/* and no implemented key warns */
+	for (int k = 0; k < TP_K_COUNT; k++) {
+		const struct tp_keydef *d = &tp_keys[k];
+		const char *v;
+
+		if ((d->flags & F_NOTIMPL) || k == TP_K_MODE ||
+		    k == TP_K_ACCEPT || k == TP_K_CONNECT)
+			continue;
+		v = valid_value(k, val, sizeof(val));
+		if (d->scope == G)
+			snprintf(text, sizeof(text),
+			    "[global]\n%s = %s\n" CLIENT, d->name, v);
+		else if (d->scope == S)
+			snprintf(
+			    text, sizeof(text), SERVER "%s = %s\n", d->name, v);
+		else
+			snprintf(
+			    text, sizeof(text), CLIENT "%s = %s\n", d->name, v);
+		load(text);
+		expect_no_diag_with("is not implemented yet");
+		m++;
+	}
+	assert_true(m >= 10);
+}
+
+static void
+test_warn_levels(void **state)
+{
+	(void)state;
+	/* client security above encrypt: a warning, the route is marked */
+	load("[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = mx.example.com:465\nsecurity = verify\n");
+	expect_errors(0);
+	expect_diag2(
+	    "t.ini:5: warning: security = verify is not implemented", NULL);
+	assert_true(route("c")->unimplemented);
+	assert_int_equal(route("c")->security, TP_SEC_VERIFY);
+	/* starttls */
+	load(CLIENT "tls = starttls\n");
+	expect_errors(0);
+	expect_diag2(
+	    "t.ini:5: warning: tls = starttls is not implemented", NULL);
+	assert_int_equal(route("c")->tls, TP_TLS_STARTTLS);
+	assert_true(route("c")->unimplemented);
+	/* may with implicit acts as encrypt */
+	load(CLIENT "security = may\n");
+	expect_errors(0);
+	expect_diag2(
+	    "t.ini:5: warning: security = may with tls = implicit", NULL);
+	assert_false(route("c")->unimplemented);
+	/* a server route without a certificate */
+	load("[s]\nmode = server\naccept = 127.0.0.1:2465\n"
+	     "connect = 127.0.0.1:25\n");
+	expect_errors(0);
+	assert_int_equal(cfg->nwarnings, 1);
+	expect_diag2("t.ini:", "route s has no cert_file");
+	load("[s]\nmode = server\naccept = 127.0.0.1:2465\n"
+	     "connect = 127.0.0.1:25\nsecurity = none\n");
+	expect_clean();
+}
+
+/* ---- repeatable keys ---- */
+
+static void
+test_repeatable(void **state)
+{
+	const struct tp_cval *v;
+
+	(void)state;
+	load(CLIENT                     /* 1-4 */
+	    "security = fingerprint\n"  /* 5 */
+	    "fingerprint = " FP_A "\n"  /* 6 */
+	    "; the next one\n"          /* 7 */
+	    "fingerprint = " FP_B "\n"  /* 8 */
+	    "fingerprint = " FP_C "\n"  /* 9 */
+	    "tlsa = 3 1 1 " FP_A "\n"); /* 10 */
+	expect_errors(0);
+	v = &route("c")->v[TP_K_FINGERPRINT];
+	assert_true(v->set);
+	assert_int_equal(v->nlist, 3);
+	assert_string_equal(v->list[0], FP_A);
+	assert_string_equal(v->list[1], FP_B);
+	assert_string_equal(v->list[2], FP_C);
+	assert_int_equal(v->lines[0], 6);
+	assert_int_equal(v->lines[1], 8);
+	assert_int_equal(v->lines[2], 9);
+	assert_int_equal(v->line, 6);
+	assert_string_equal(v->raw, FP_A);
+	v = &route("c")->v[TP_K_TLSA];
+	assert_int_equal(v->nlist, 1);
+	assert_int_equal(v->lines[0], 10);
+	/* a bad occurrence is reported and not collected */
+	load(CLIENT "fingerprint = " FP_A "\nfingerprint = 12\n"
+		    "fingerprint = " FP_B "\n");
+	expect_errors(1);
+	expect_diag2("t.ini:6: fingerprint = 12: ", NULL);
+	v = &route("c")->v[TP_K_FINGERPRINT];
+	assert_int_equal(v->nlist, 2);
+	assert_int_equal(v->lines[0], 5);
+	assert_int_equal(v->lines[1], 7);
+	/* non-repeatable keys are not collected */
+	assert_int_equal(route("c")->v[TP_K_CONNECT].nlist, 0);
+}
+
+/* ---- paths ---- */
+
+static char tmpdir[64];
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void
+test_relative_paths(void **state)
+{
+	char ini[128], want[256], cwd[PATH_MAX];
+	const struct tp_cfg_route *r;
+
+	(void)state;
+	strcpy(tmpdir, "/tmp/tp_test_config.XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	snprintf(ini, sizeof(ini), "%s/tlsproxy.ini", tmpdir);
+	write_file(ini,
+	    "[global]\n"
+	    "pid_file = run/tlsproxy.pid\n"
+	    "[s]\n"
+	    "mode = server\n"
+	    "accept = 127.0.0.1:2465\n"
+	    "connect = 127.0.0.1:25\n"
+	    "cert_file = certs/mail.pem\n"
+	    "key_file = /etc/ssl/private/mail.key\n"
+	    "eccert_file = ./ec.pem\n");
+	cfg = tp_config_load(ini);
+	assert_non_null(cfg);
+	expect_errors(0);
+	assert_string_equal(cfg->path, ini);
+	assert_string_equal(cfg->dir, tmpdir);
+	r = route("s");
+	snprintf(want, sizeof(want), "%s/certs/mail.pem", tmpdir);
+	assert_string_equal(r->v[TP_K_CERT_FILE].s, want);
+	assert_string_equal(r->v[TP_K_CERT_FILE].raw, "certs/mail.pem");
+	assert_string_equal(r->v[TP_K_KEY_FILE].s, "/etc/ssl/private/mail.key");
+	snprintf(want, sizeof(want), "%s/./ec.pem", tmpdir);
+	assert_string_equal(r->v[TP_K_ECCERT_FILE].s, want);
+	snprintf(want, sizeof(want), "%s/run/tlsproxy.pid", tmpdir);
+	assert_string_equal(cfg->g[TP_K_PID_FILE].s, want);
+	/* diagnostics name the file as given */
+	write_file(ini, "[c]\nmode = client\nbogus = 1\n");
+	tp_config_free(cfg);
+	cfg = tp_config_load(ini);
+	snprintf(want, sizeof(want), "%s:3: unknown key bogus", ini);
+	expect_diag(want);
+	tp_config_free(cfg);
+	cfg = NULL;
+
+	/* a config path relative to the working directory */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(want, sizeof(want), "%s/conf", tmpdir);
+	assert_int_equal(mkdir(want, 0700), 0);
+	snprintf(ini, sizeof(ini), "%s/conf/t.ini", tmpdir);
+	write_file(ini, CLIENT "cert_file = c.pem\n");
+	assert_int_equal(chdir(tmpdir), 0);
+	cfg = tp_config_load("conf/t.ini");
+	assert_int_equal(chdir(cwd), 0);
+	expect_errors(0);
+	assert_string_equal(cfg->dir, "conf");
+	assert_string_equal(route("c")->v[TP_K_CERT_FILE].s, "conf/c.pem");
+	unlink(ini);
+	rmdir(want);
+	snprintf(ini, sizeof(ini), "%s/tlsproxy.ini", tmpdir);
+	unlink(ini);
+	assert_int_equal(rmdir(tmpdir), 0);
+}
+
+static void
+test_resolve(void **state)
+{
+	char *p;
+
+	(void)state;
+	load(CLIENT);
+	/* from memory: the directory is "." */
+	assert_string_equal(cfg->dir, ".");
+	p = tp_config_resolve(cfg, "a/b.pem");
+	assert_string_equal(p, "./a/b.pem");
+	free(p);
+	p = tp_config_resolve(cfg, "/etc/x.pem");
+	assert_string_equal(p, "/etc/x.pem");
+	free(p);
+	tp_config_free(cfg);
+	cfg = tp_config_load_string("/etc/tlsproxy/tlsproxy.ini", CLIENT);
+	assert_string_equal(cfg->dir, "/etc/tlsproxy");
+	p = tp_config_resolve(cfg, "k.pem");
+	assert_string_equal(p, "/etc/tlsproxy/k.pem");
+	free(p);
+}
+
+static void
+test_missing_file(void **state)
+{
+	(void)state;
+	cfg = tp_config_load("/nonexistent/dir/tlsproxy.ini");
+	assert_non_null(cfg);
+	assert_int_equal(cfg->nerrors, 1);
+	expect_diag("/nonexistent/dir/tlsproxy.ini: cannot open: No such file "
+		    "or directory");
+	assert_int_equal(cfg->nroutes, 0);
+}
+
+static void
+test_diag_api(void **state)
+{
+	(void)state;
+	load(CLIENT);
+	expect_clean();
+	tp_config_diag(cfg, 12, false, "key_file %s: %s", "/x/key.pem",
+	    "mode 0644 is readable by others");
+	tp_config_diag(cfg, 3, true, "something %d", 42);
+	tp_config_diag(cfg, 0, false, "global problem");
+	assert_int_equal(cfg->nerrors, 2);
+	assert_int_equal(cfg->nwarnings, 1);
+	assert_int_equal(cfg->ndiags, 3);
+	assert_string_equal(cfg->diags[0],
+	    "t.ini:12: key_file /x/key.pem: mode "
+	    "0644 is readable by others");
+	assert_string_equal(cfg->diags[1], "t.ini:3: warning: something 42");
+	assert_string_equal(cfg->diags[2], "t.ini: global problem");
+	/* freeing NULL is fine */
+	tp_config_free(NULL);
+}
+
+int
+main(void)
+{
+#define T(f) cmocka_unit_test_teardown(f, teardown)
+	const struct CMUnitTest tests[] = {
+	    T(test_client_route),
+	    T(test_server_route),
+	    T(test_two_routes_and_security),
+	    T(test_durations),
+	    T(test_booleans),
+	    T(test_workers),
+	    T(test_max_connections),
+	    T(test_addresses),
+	    T(test_syntax_variants),
+	    T(test_shipped_config),
+	    T(test_defaults_table),
+	    T(test_err_unknown_keys),
+	    T(test_err_duplicates),
+	    T(test_err_values),
+	    T(test_err_addresses),
+	    T(test_err_missing_required),
+	    T(test_route_header_line),
+	    T(test_err_sections),
+	    T(test_err_mode_keys),
+	    T(test_err_accept_conflicts),
+	    T(test_err_key_files),
+	    T(test_err_fingerprint_tlsa),
+	    T(test_err_security_needs),
+	    T(test_errors_all_reported),
+	    T(test_warn_not_implemented),
+	    T(test_warn_every_notimpl_key),
+	    T(test_warn_levels),
+	    T(test_repeatable),
+	    T(test_relative_paths),
+	    T(test_resolve),
+	    T(test_missing_file),
+	    T(test_diag_api),
+	};
+#undef T
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
