@@ -23,6 +23,8 @@
 #   BENCH_SESSIONS=1000      figure 4 idle sessions
 #   BENCH_OUT=build/bench.md where the table goes
 #   BENCH_KEEP=1             keep the work directory (configs, logs)
+#   BENCH_WAIT_IDLE=0        before each run wait up to this many seconds for
+#                            a second with the CPUs >= 95% idle (shared machines)
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 
@@ -34,6 +36,7 @@ FIGURES=${BENCH_FIGURES:-"1 2 3 4"}
 PROXIES=${BENCH_PROXIES:-"tlsproxy stunnel"}
 BULK_MB=${BENCH_BULK_MB:-1074}
 SESSIONS=${BENCH_SESSIONS:-1000}
+WAIT_IDLE=${BENCH_WAIT_IDLE:-0}
 OUT=${BENCH_OUT:-$ROOT/build/bench.md}
 PEERS="$HERE/benchpeers.py"
 PATH=$PATH:/usr/sbin:/sbin
@@ -372,6 +375,21 @@ fmt() {         # fmt VALUE DECIMALS: rounded, thousands separated
 	    o = i o; if (d > 0) o = o "." p[2]; print o }'
 }
 
+# Foreign load: CPU time the machine spent (user, nice, system, irq, softirq)
+# minus the CPU time of the bench's own processes (bash's "times": every
+# child is waited for by the end of a run).  Loopback traffic is charged to
+# the processes, so with nothing else running the two agree within ~1%.
+cpu_snap() {    # cpu_snap: sets SNAP="machine_secs ours_secs wall_secs"
+	times >"$WORK/times"
+	SNAP="$(awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8) / hz }' /proc/stat) $(tail -1 "$WORK/times" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/);
+	    printf "%.2f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }') $EPOCHREALTIME"
+}
+
+other_load() {  # other_load SNAP_BEFORE SNAP_AFTER: "S s = P%" of the machine used by others
+	echo "$1 $2" | awk -v n="$(nproc)" '{ o = ($4 - $1) - ($5 - $2); if (o < 0) o = 0;
+	    w = ($6 - $3) * n; printf "%.1f s = %d%%", o, (w > 0 ? 100 * o / w : 0) }'
+}
+
 cpu_idle_pct() { # percent of CPU time idle over one second
 	local a b
 	a=$(awk '/^cpu /{ print $2+$3+$4+$5+$6+$7+$8+$9, $5 }' /proc/stat)
@@ -379,6 +397,25 @@ cpu_idle_pct() { # percent of CPU time idle over one second
 	b=$(awk '/^cpu /{ print $2+$3+$4+$5+$6+$7+$8+$9, $5 }' /proc/stat)
 	echo "$a $b" | awk '{ t = $3 - $1; printf "%d", t ? 100 * ($4 - $2) / t : 100 }'
 }
+
+wait_quiet() {  # up to WAIT_IDLE seconds for one second with the CPUs >= 95% idle
+	local t0=$EPOCHSECONDS
+	[ "$WAIT_IDLE" -gt 0 ] || return 0
+	while [ $((EPOCHSECONDS - t0)) -lt "$WAIT_IDLE" ]; do
+		[ "$(cpu_idle_pct)" -ge 95 ] && return 0
+	done
+	echo "  (machine still busy after waiting ${WAIT_IDLE}s)"
+}
+
+DISTURBED=0     # runs during which other processes used > 5% of the machine
+check_other() { # check_other SNAP_BEFORE SNAP_AFTER: sets OTHER, counts DISTURBED
+	local pct
+	OTHER=$(other_load "$1" "$2")
+	pct=${OTHER##*= }
+	[ "${pct%\%}" -gt 5 ] && DISTURBED=$((DISTURBED + 1))
+	NRUNS=$((NRUNS + 1))
+}
+NRUNS=0
 
 # --- the bench ------------------------------------------------------------------
 declare -A TITLE CMD DEC MED V RLABEL
@@ -410,17 +447,21 @@ for fig in $FIGURES; do
 	[ "$fig" = 4 ] && baseline=
 	if [ -n "$baseline" ]; then
 		for r in $(seq "$RUNS"); do
+			wait_quiet; cpu_snap; s0=$SNAP
 			run_one "$fig" none
+			cpu_snap; check_other "$s0" "$SNAP"
 			V[none]="${V[none]:-} $VAL"
-			printf '  run %d  %-9s %s\n' "$r" "no TLS" "$VAL"
+			printf '  run %d  %-9s %-8s (other load %s)\n' "$r" "no TLS" "$VAL" "$OTHER"
 		done
 	fi
 	for r in $(seq "$RUNS"); do
 		for who in $PROXIES; do
+			wait_quiet; cpu_snap; s0=$SNAP
 			run_one "$fig" "$who"
+			cpu_snap; check_other "$s0" "$SNAP"
 			V[$who]="${V[$who]:-} $VAL"
-			printf '  run %d  %-9s %-8s (proxy CPU %s s%s)\n' "$r" "$who" "$VAL" \
-			    "${PROXY_CPU:-?}" "${INFO:+; $INFO}"
+			printf '  run %d  %-9s %-8s (proxy CPU %s s; other load %s%s)\n' "$r" "$who" "$VAL" \
+			    "${PROXY_CPU:-?}" "$OTHER" "${INFO:+; $INFO}"
 		done
 	done
 	for who in none stunnel tlsproxy; do
@@ -461,6 +502,8 @@ if [ -n "$logs" ]; then
 		    sort | uniq -c | sort -rn | head -5 | sed 's/^/  /'
 	}
 fi
+[ "$DISTURBED" = 0 ] ||
+	note "in $DISTURBED of $NRUNS runs other processes used more than 5% of the machine (see 'other load'): those figures are unreliable, rerun on a quiet machine"
 if [ -s "$NOTES" ]; then
 	echo "Anomalies:"
 	sed 's/^/  - /' "$NOTES"

@@ -1,0 +1,63 @@
+/*
+ * smtp_line.h - bounded CRLF line reader and strict SMTP reply parser.
+ * Pure (no I/O, no allocation): the SMTP dialogues and filters build on it
+ * and the unit tests and fuzzers drive it directly.
+ */
+#ifndef TLSPROXY_SMTP_LINE_H
+#define TLSPROXY_SMTP_LINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define TP_LINE_MAX 2048 /* longest line any reader keeps */
+
+enum tp_line_rc {
+	TP_LINE_MORE = 0,    /* all input used, no complete line yet */
+	TP_LINE_OK = 1,      /* a line is ready in lr->buf (no CRLF) */
+	TP_LINE_TOOLONG = 2, /* a line longer than max ended; it is gone */
+};
+
+struct tp_linereader {
+	size_t max;     /* longest line kept, without CRLF (<= TP_LINE_MAX) */
+	size_t len;     /* bytes in buf */
+	bool skipping;  /* discarding an over-long line up to its LF */
+	bool ready;     /* buf holds a complete line not yet taken */
+	char buf[TP_LINE_MAX + 2]; /* the line, its CR, a NUL */
+};
+
+void tp_line_init(struct tp_linereader *lr, size_t max);
+/*
+ * tp_line_feed - consume input bytes (data, len) until a line is complete
+ * (or an over-long line ended).  The line (without CR LF, NUL-terminated)
+ * stays in lr->buf / lr->len until the next call.  Bare LF ends a line too.
+ */
+enum tp_line_rc tp_line_feed(struct tp_linereader *lr, const char **data,
+    size_t *len);
+
+/* One SMTP reply, possibly multi-line. */
+struct tp_reply {
+	int code;        /* 200..599, 0 before the first line */
+	unsigned nlines;
+	bool done;       /* the last line has been seen */
+	bool starttls;   /* an EHLO keyword line says STARTTLS */
+	char first[TP_LINE_MAX + 1]; /* the first line's text after the code */
+};
+
+#define TP_REPLY_MAX_LINES 100
+
+void tp_reply_init(struct tp_reply *r);
+/*
+ * tp_reply_line - add one reply line.  Returns 1 when the reply is
+ * complete, 0 when more lines follow, -1 on a protocol error (*why).
+ */
+int tp_reply_line(struct tp_reply *r, const char *line, size_t len,
+    const char **why);
+/* tp_smtp_printable - every byte is printable ASCII or TAB. */
+bool tp_smtp_printable(const char *s, size_t len);
+/*
+ * tp_smtp_verb - is line the command verb (case-insensitive), alone or
+ * followed by a space?  *arg points after the verb's spaces (or at "").
+ */
+bool tp_smtp_verb(const char *line, const char *verb, const char **arg);
+
+#endif

@@ -1,0 +1,319 @@
+/*
+ * smtp_filter.c - STARTTLS rules inside the tunnel, following the SMTP
+ * command/reply state.
+ *
+ * Client side: each command line is classified from its first bytes
+ * (held back at most sizeof(cbuf) bytes); STARTTLS is dropped and answered
+ * by the proxy once every earlier reply has reached the client, so replies
+ * stay in order under PIPELINING.  After DATA the filter waits for the
+ * reply: 354 starts the body, which passes untouched up to the line ".";
+ * BDAT's chunk passes untouched by count.  Server side: replies are
+ * counted line by line (first four bytes); an EHLO reply is collected,
+ * STARTTLS lines are removed and the last line's separator fixed.
+ * The data path only scans for LF (memchr) outside command lines.  Pure.
+ */
+#include "tlsproxy/smtp_filter.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlsproxy/smtp_line.h"
+
+enum { C_CMD, C_DATA_WAIT, C_BODY, C_BDAT };
+enum { K_OTHER, K_EHLO, K_DATA };
+enum { B_LINESTART, B_DOT, B_DOTCR, B_MID };
+
+void
+tp_filter_init(struct tp_filter *f, const char *starttls_reply)
+{
+	memset(f, 0, sizeof(*f));
+	f->starttls_reply = starttls_reply;
+}
+
+static void
+push(struct tp_filter *f, int kind)
+{
+	f->q[(f->qhead + f->qlen) % TP_FILTER_QUEUE] = (unsigned char)kind;
+	f->qlen++;
+}
+
+static int
+answer_starttls(struct tp_filter *f, tp_filter_emit to_client, void *arg)
+{
+	f->hold_starttls = false;
+	if (to_client(arg, f->starttls_reply, strlen(f->starttls_reply)) < 0 ||
+	    to_client(arg, "\r\n", 2) < 0)
+		return -1;
+	return 0;
+}
+
+/* classify - a command line's first bytes: its kind, or -1 STARTTLS. */
+static int
+classify(struct tp_filter *f, const char *line, size_t len, bool whole)
+{
+	char buf[sizeof(f->cbuf) + 1];
+	const char *arg;
+	char *end;
+
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	if (tp_smtp_verb(buf, "EHLO", &arg))
+		return K_EHLO;
+	if (!whole)
+		return K_OTHER;
+	if (tp_smtp_verb(buf, "STARTTLS", &arg))
+		return -1;
+	if (tp_smtp_verb(buf, "DATA", &arg) && *arg == '\0')
+		return K_DATA;
+	if (tp_smtp_verb(buf, "BDAT", &arg) && isdigit((unsigned char)*arg)) {
+		f->bdat_left = strtoull(arg, &end, 10);
+		if (f->bdat_left > 0)
+			f->cstate = C_BDAT;
+	}
+	return K_OTHER;
+}
+
+/* body_end - length up to and including the end-of-data line, or 0. */
+static size_t
+body_scan(struct tp_filter *f, const char *data, size_t len)
+{
+	size_t i = 0;
+	const char *lf;
+
+	while (i < len) {
+		switch (f->bstate) {
+		case B_MID:
+			lf = memchr(data + i, '\n', len - i);
+			if (lf == NULL)
+				return 0;
+			i = (size_t)(lf - data) + 1;
+			f->bstate = B_LINESTART;
+			break;
+		case B_LINESTART:
+			f->bstate = data[i] == '.' ? B_DOT :
+			    data[i] == '\n' ? B_LINESTART : B_MID;
+			i++;
+			break;
+		case B_DOT:
+			if (data[i] == '\n')
+				return i + 1;
+			f->bstate = data[i] == '\r' ? B_DOTCR :
+			    B_MID;
+			i++;
+			break;
+		case B_DOTCR:
+			if (data[i] == '\n')
+				return i + 1;
+			f->bstate = B_MID;
+			break;
+		}
+	}
+	return 0;
+}
+
+size_t
+tp_filter_client(struct tp_filter *f, const char *data, size_t len,
+    tp_filter_emit to_server, tp_filter_emit to_client, void *arg)
+{
+	size_t used = 0, n;
+	const char *lf;
+	int kind;
+
+	while (used < len) {
+		const char *p = data + used;
+		size_t left = len - used;
+
+		if (f->hold_starttls || f->cstate == C_DATA_WAIT ||
+		    f->qlen == TP_FILTER_QUEUE)
+			break; /* waiting for replies */
+		if (f->cstate == C_BODY) {
+			n = body_scan(f, p, left);
+			if (to_server(arg, p, n ? n : left) < 0)
+				return (size_t)-1;
+			used += n ? n : left;
+			if (n) {
+				f->cstate = C_CMD;
+				push(f, K_OTHER); /* the reply to the message */
+			}
+			continue;
+		}
+		if (f->cstate == C_BDAT) {
+			n = left < f->bdat_left ? left : (size_t)f->bdat_left;
+			if (to_server(arg, p, n) < 0)
+				return (size_t)-1;
+			used += n;
+			f->bdat_left -= n;
+			if (f->bdat_left == 0)
+				f->cstate = C_CMD;
+			continue;
+		}
+		if (f->cpass) {
+			lf = memchr(p, '\n', left);
+			n = lf ? (size_t)(lf - p) + 1 : left;
+			if (to_server(arg, p, n) < 0)
+				return (size_t)-1;
+			used += n;
+			if (lf)
+				f->cpass = false;
+			continue;
+		}
+		/* The start of a command line: hold it until classified. */
+		lf = memchr(p, '\n', left);
+		n = lf ? (size_t)(lf - p) + 1 : left;
+		if (n > sizeof(f->cbuf) - f->clen)
+			n = sizeof(f->cbuf) - f->clen;
+		memcpy(f->cbuf + f->clen, p, n);
+		f->clen += n;
+		used += n;
+		if (f->cbuf[f->clen - 1] != '\n' && f->clen < sizeof(f->cbuf))
+			continue; /* need more of the line */
+		kind = classify(f, f->cbuf, f->clen,
+		    f->cbuf[f->clen - 1] == '\n');
+		if (f->cbuf[f->clen - 1] != '\n')
+			f->cpass = true;
+		if (kind < 0) {
+			f->clen = 0;
+			if (f->qlen > 0)
+				f->hold_starttls = true;
+			else if (answer_starttls(f, to_client, arg) < 0)
+				return (size_t)-1;
+			continue;
+		}
+		if (to_server(arg, f->cbuf, f->clen) < 0)
+			return (size_t)-1;
+		f->clen = 0;
+		push(f, kind);
+		if (kind == K_DATA)
+			f->cstate = C_DATA_WAIT;
+	}
+	return used;
+}
+
+/* ehlo_flush - emit the collected EHLO reply without STARTTLS lines. */
+static int
+ehlo_flush(struct tp_filter *f, tp_filter_emit to_client, void *arg)
+{
+	char *p = f->ebuf, *end = f->ebuf + f->elen, *lf, *last = NULL;
+	size_t n;
+
+	/* Remove STARTTLS lines in place, remember the last line kept. */
+	while (p < end) {
+		lf = memchr(p, '\n', (size_t)(end - p));
+		n = lf ? (size_t)(lf - p) + 1 : (size_t)(end - p);
+		if (n >= 13 && strncasecmp(p + 4, "STARTTLS", 8) == 0 &&
+		    (p[12] == '\r' || p[12] == '\n' || p[12] == ' ') &&
+		    p != f->ebuf) {
+			memmove(p, p + n, (size_t)(end - p) - n);
+			end -= n;
+			continue;
+		}
+		last = p;
+		p += n;
+	}
+	if (last != NULL && end - last > 3)
+		last[3] = ' ';
+	f->elen = (size_t)(end - f->ebuf);
+	f->ebuffering = false;
+	return to_client(arg, f->ebuf, f->elen);
+}
+
+static void
+reply_done(struct tp_filter *f, bool *resume)
+{
+	int kind;
+
+	if (f->qlen == 0)
+		return; /* unsolicited (e.g. 421 on timeout) */
+	kind = f->q[f->qhead];
+	f->qhead = (f->qhead + 1) % TP_FILTER_QUEUE;
+	f->qlen--;
+	if (kind == K_DATA) {
+		/* 354: the body follows; its end queues the final reply. */
+		f->cstate = f->rcode == 354 ? C_BODY : C_CMD;
+		f->bstate = B_LINESTART;
+		*resume = true;
+	}
+	if (f->qlen < TP_FILTER_QUEUE)
+		*resume = true;
+}
+
+int
+tp_filter_server(struct tp_filter *f, const char *data, size_t len,
+    tp_filter_emit to_client, void *arg, bool *resume)
+{
+	size_t used = 0, n;
+	const char *lf;
+
+	*resume = false;
+	while (used < len) {
+		const char *p = data + used;
+		size_t left = len - used;
+
+		if (!f->rmid) {
+			/* The first four bytes say the code and if it ends. */
+			while (f->rlen < 4 && left > 0 && *p != '\n') {
+				f->rbuf[f->rlen++] = *p++;
+				left--;
+				used++;
+			}
+			if (f->rlen < 4 && (left == 0))
+				break;
+			f->rfinal = f->rlen < 4 || f->rbuf[3] != '-';
+			f->rcode = f->rlen >= 3 && isdigit((unsigned char)
+			    f->rbuf[0]) ? atoi((char[]){f->rbuf[0], f->rbuf[1],
+			    f->rbuf[2], 0}) : 0;
+			f->rmid = true;
+			if (!f->ebuffering && f->qlen > 0 &&
+			    f->q[f->qhead] == K_EHLO && f->rcode == 250) {
+				f->ebuffering = true;
+				f->elen = 0;
+				f->eoverflow = false;
+			}
+			if (f->ebuffering) {
+				memcpy(f->ebuf + f->elen, f->rbuf, f->rlen);
+				f->elen += f->rlen;
+			} else if (to_client(arg, f->rbuf, f->rlen) < 0) {
+				return -1;
+			}
+			f->rlen = 0;
+			continue;
+		}
+		lf = memchr(p, '\n', left);
+		n = lf ? (size_t)(lf - p) + 1 : left;
+		if (f->ebuffering) {
+			if (f->elen + n > sizeof(f->ebuf) - 8) {
+				/* Too big to rewrite: stop filtering it. */
+				if (to_client(arg, f->ebuf, f->elen) < 0)
+					return -1;
+				f->elen = 0;
+				f->ebuffering = false;
+				f->eoverflow = true;
+				if (to_client(arg, p, n) < 0)
+					return -1;
+			} else {
+				memcpy(f->ebuf + f->elen, p, n);
+				f->elen += n;
+			}
+		} else if (to_client(arg, p, n) < 0) {
+			return -1;
+		}
+		used += n;
+		if (lf == NULL)
+			break;
+		f->rmid = false;
+		if (!f->rfinal)
+			continue;
+		if (f->ebuffering && ehlo_flush(f, to_client, arg) < 0)
+			return -1;
+		reply_done(f, resume);
+		if (f->hold_starttls && f->qlen == 0) {
+			if (answer_starttls(f, to_client, arg) < 0)
+				return -1;
+			*resume = true;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,213 @@
+/*
+ * smtp_server.c - the proxy's own pre-TLS SMTP engine (spec 4.4, 5).
+ *
+ * Lines are bounded at 512 octets (RFC 5321): a longer one is answered
+ * 500 5.5.2 and discarded up to its end; the third costs the session
+ * (421 4.7.0).  STARTTLS is answered 220 and the caller discards every
+ * byte after its line (CVE-2011-0411).  At `may` the first command the
+ * proxy does not answer itself starts a plaintext relay; at `encrypt` it
+ * gets 530 5.7.0.  Postfix's reply wording throughout.  Pure.
+ */
+#include "tlsproxy/smtp_server.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_ERRORS   10
+#define MAX_TOO_LONG 3
+
+void
+tp_smtps_init(struct tp_smtps *s, const struct tp_smtps_conf *conf)
+{
+	memset(s, 0, sizeof(*s));
+	s->conf = conf;
+	tp_line_init(&s->lr, TP_SMTPS_LINE_MAX - 2);
+}
+
+__attribute__((format(printf, 2, 3))) static void
+reply(struct tp_smtps *s, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(s->out + s->outlen, sizeof(s->out) - s->outlen - 2, fmt,
+	    ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(s->out) - s->outlen - 3)
+		n = (int)(sizeof(s->out) - s->outlen - 3);
+	s->outlen += (size_t)n;
+	memcpy(s->out + s->outlen, "\r\n", 2);
+	s->outlen += 2;
+}
+
+void
+tp_smtps_greeting(struct tp_smtps *s)
+{
+	reply(s, "220 %.500s", s->conf->banner);
+}
+
+static void
+ehlo_reply(struct tp_smtps *s)
+{
+	reply(s, "250-%.200s", s->conf->hostname);
+	reply(s, "250-PIPELINING");
+	if (s->conf->size > 0)
+		reply(s, "250-SIZE %llu", s->conf->size);
+	reply(s, "250-STARTTLS");
+	reply(s, "250-ENHANCEDSTATUSCODES");
+	reply(s, "250 8BITMIME");
+}
+
+/* error - an error reply; too many of them end the session. */
+static enum tp_smtps_action
+error(struct tp_smtps *s, const char *text)
+{
+	if (++s->errors >= MAX_ERRORS) {
+		reply(s, "421 4.7.0 %s Error: too many errors",
+		    s->conf->hostname);
+		return TP_SMTPS_CLOSE;
+	}
+	reply(s, "%s", text);
+	return TP_SMTPS_MORE;
+}
+
+static void
+remember(char *dst, const char *line, size_t len)
+{
+	memcpy(dst, line, len);
+	memcpy(dst + len, "\r\n", 3);
+}
+
+/* command - answer one complete command line. */
+static enum tp_smtps_action
+command(struct tp_smtps *s, const char *line, size_t len)
+{
+	const char *arg;
+
+	if (tp_smtp_verb(line, "EHLO", &arg)) {
+		if (*arg == '\0')
+			return error(s, "501 5.5.4 Syntax: EHLO hostname");
+		remember(s->helo, line, len);
+		ehlo_reply(s);
+		return TP_SMTPS_MORE;
+	}
+	if (tp_smtp_verb(line, "HELO", &arg)) {
+		if (*arg == '\0')
+			return error(s, "501 5.5.4 Syntax: HELO hostname");
+		remember(s->helo, line, len);
+		reply(s, "250 %.200s", s->conf->hostname);
+		return TP_SMTPS_MORE;
+	}
+	if (tp_smtp_verb(line, "STARTTLS", &arg)) {
+		if (*arg != '\0')
+			return error(s, "501 5.5.4 Syntax: STARTTLS");
+		reply(s, "220 2.0.0 Ready to start TLS");
+		return TP_SMTPS_STARTTLS;
+	}
+	if (tp_smtp_verb(line, "NOOP", &arg) || tp_smtp_verb(line, "RSET",
+		&arg)) {
+		reply(s, "250 2.0.0 Ok");
+		return TP_SMTPS_MORE;
+	}
+	if (tp_smtp_verb(line, "HELP", &arg)) {
+		reply(s, "214 2.0.0 Commands: EHLO HELO STARTTLS NOOP RSET "
+			 "QUIT");
+		return TP_SMTPS_MORE;
+	}
+	if (tp_smtp_verb(line, "QUIT", &arg)) {
+		reply(s, "221 2.0.0 Bye");
+		return TP_SMTPS_CLOSE;
+	}
+	if (s->conf->encrypt)
+		return error(s, "530 5.7.0 Must issue a STARTTLS command first");
+	if (len == 0)
+		return error(s, "500 5.5.2 Error: bad syntax");
+	remember(s->pending, line, len);
+	return TP_SMTPS_PLAINTEXT;
+}
+
+enum tp_smtps_action
+tp_smtps_input(struct tp_smtps *s, const char **data, size_t *len)
+{
+	enum tp_smtps_action a;
+
+	while (*len > 0 && s->outlen < sizeof(s->out) - 1024) {
+		switch (tp_line_feed(&s->lr, data, len)) {
+		case TP_LINE_MORE:
+			return TP_SMTPS_MORE;
+		case TP_LINE_TOOLONG:
+			if (++s->too_long >= MAX_TOO_LONG) {
+				reply(s, "421 4.7.0 %s Error: too many errors",
+				    s->conf->hostname);
+				return TP_SMTPS_CLOSE;
+			}
+			reply(s, "500 5.5.2 Error: line too long");
+			continue;
+		case TP_LINE_OK:
+			break;
+		}
+		a = command(s, s->lr.buf, s->lr.len);
+		if (a != TP_SMTPS_MORE)
+			return a;
+	}
+	return TP_SMTPS_MORE;
+}
+
+/*
+ * The backend: its greeting (consumed: the client already had ours, or
+ * after STARTTLS expects none), then the replayed HELO/EHLO (consumed: the
+ * client already had our reply).
+ */
+
+void
+tp_smtpb_init(struct tp_smtpb *b, const char *replay)
+{
+	memset(b, 0, sizeof(*b));
+	b->replay = replay != NULL && *replay != '\0' ? replay : NULL;
+	tp_line_init(&b->lr, TP_LINE_MAX);
+	tp_reply_init(&b->reply);
+}
+
+enum tp_smtpb_action
+tp_smtpb_input(struct tp_smtpb *b, const char **data, size_t *len)
+{
+	const char *why;
+	int rc;
+
+	for (;;) {
+		switch (tp_line_feed(&b->lr, data, len)) {
+		case TP_LINE_MORE:
+			return TP_SMTPB_MORE;
+		case TP_LINE_TOOLONG:
+			b->outlen = (size_t)snprintf(b->out, sizeof(b->out),
+			    "backend reply line too long");
+			return TP_SMTPB_FAIL;
+		case TP_LINE_OK:
+			break;
+		}
+		rc = tp_reply_line(&b->reply, b->lr.buf, b->lr.len, &why);
+		if (rc < 0) {
+			b->outlen = (size_t)snprintf(b->out, sizeof(b->out),
+			    "backend: %s", why);
+			return TP_SMTPB_FAIL;
+		}
+		if (rc == 0)
+			continue;
+		if (b->state == 0 && b->reply.code / 100 != 2) {
+			b->outlen = (size_t)snprintf(b->out, sizeof(b->out),
+			    "%d %.500s\r\n", b->reply.code, b->reply.first);
+			return TP_SMTPB_REFUSED;
+		}
+		if (b->state == 0 && b->replay != NULL) {
+			b->state = 1;
+			b->outlen = (size_t)snprintf(b->out, sizeof(b->out),
+			    "%s", b->replay);
+			return TP_SMTPB_SEND;
+		}
+		return TP_SMTPB_READY;
+	}
+}
