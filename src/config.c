@@ -579,15 +579,6 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 		r->unimplemented = true;
 		r->unimplemented_what = "this security level";
 	}
-	if (r->tls == TP_TLS_STARTTLS && r->security != TP_SEC_NONE) {
-		tp_config_diag(cfg, v[TP_K_TLS].line, true,
-		    "tls = starttls is not implemented yet: every session of "
-		    "this route is %s",
-		    r->mode == TP_MODE_CLIENT ? "deferred with a 421" :
-						"refused with a 421");
-		r->unimplemented = true;
-		r->unimplemented_what = "STARTTLS";
-	}
 	if (r->mode == TP_MODE_CLIENT && r->tls == TP_TLS_IMPLICIT &&
 	    r->security == TP_SEC_MAY)
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, true,

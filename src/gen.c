@@ -13,6 +13,7 @@
 #include "tlsproxy/config.h"
 #include "tlsproxy/tls_ctx.h"
 #include "tlsproxy/tls_io.h"
+#include "tlsproxy/tls_policy.h"
 
 static unsigned long gen_serial;
 
@@ -35,6 +36,54 @@ stats_find_or_new(const struct tp_gen *old, const char *name)
 	}
 	atomic_init(&st->refs, 1);
 	return st;
+}
+
+static char *
+xstrdup_or_die(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL) {
+		fprintf(stderr, "tlsproxy: out of memory\n");
+		exit(1);
+	}
+	return d;
+}
+
+/* gen_smtp_names - hostname, banner ($hostname expanded), EHLO name. */
+static void
+gen_smtp_names(struct tp_route_rt *rt, const struct tp_cfg_route *r)
+{
+	const struct tp_cval *hn = &r->v[TP_K_HOSTNAME], *bn = &r->v[TP_K_BANNER];
+	const struct tp_cval *helo = &r->v[TP_K_HELO_NAME];
+	char host[256] = "localhost", buf[1024];
+	const char *p;
+	size_t o = 0;
+
+	if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0')
+		strcpy(host, "localhost");
+	host[sizeof(host) - 1] = '\0';
+	rt->hostname = xstrdup_or_die(hn->set ? hn->raw : host);
+	rt->helo = xstrdup_or_die(helo->set ? helo->raw : host);
+	p = bn->set ? bn->raw : "$hostname ESMTP";
+	while (*p && o < sizeof(buf) - 1) {
+		if (strncmp(p, "$hostname", 9) == 0) {
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s",
+			    rt->hostname);
+			if (o >= sizeof(buf))
+				o = sizeof(buf) - 1;
+			p += 9;
+		} else {
+			buf[o++] = *p++;
+		}
+	}
+	buf[o] = '\0';
+	rt->banner = xstrdup_or_die(buf);
+	rt->smtps.hostname = rt->hostname;
+	rt->smtps.banner = rt->banner;
+	rt->smtps.size = r->v[TP_K_MESSAGE_SIZE_LIMIT].set ?
+	    r->v[TP_K_MESSAGE_SIZE_LIMIT].n : 0;
+	rt->smtps.encrypt = r->security >= TP_SEC_ENCRYPT;
 }
 
 struct tp_gen *
@@ -64,6 +113,7 @@ tp_gen_build(const char *path, const struct tp_gen *old)
 
 		rt->cfg = r;
 		rt->index = i;
+		gen_smtp_names(rt, r);
 		rt->ctx = tp_tls_ctx_new(cfg, r, &failed);
 		if (rt->ctx != NULL && r->mode == TP_MODE_CLIENT &&
 		    r->v[TP_K_SESSION_CACHE].n)
@@ -108,6 +158,9 @@ tp_gen_unref(struct tp_gen *g)
 
 		SSL_CTX_free(rt->ctx);
 		free(rt->sni);
+		free(rt->hostname);
+		free(rt->banner);
+		free(rt->helo);
 		free(rt->listen_key);
 		free(rt->fds);
 		if (rt->stats && atomic_fetch_sub(&rt->stats->refs, 1) == 1) {

@@ -107,6 +107,10 @@ reply_done(struct tp_smtpc *s, size_t left)
 		}
 		snprintf(s->greeting, sizeof(s->greeting), "220 %.500s",
 		    r->first);
+		if (s->plain_only) {
+			s->state = TP_SMTPC_DONE;
+			return TP_SMTPC_PLAINTEXT;
+		}
 		s->state = TP_SMTPC_EHLO;
 		snprintf(cmd, sizeof(cmd), "EHLO %s", s->helo);
 		return send_cmd(s, cmd);

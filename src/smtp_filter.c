@@ -20,7 +20,7 @@
 
 #include "tlsproxy/smtp_line.h"
 
-enum { C_CMD, C_DATA_WAIT, C_BODY, C_BDAT };
+enum { C_CMD, C_DATA_WAIT, C_BODY, C_BDAT, C_SKIP };
 enum { K_OTHER, K_EHLO, K_DATA };
 enum { B_LINESTART, B_DOT, B_DOTCR, B_MID };
 
@@ -48,6 +48,13 @@ answer_starttls(struct tp_filter *f, tp_filter_emit to_client, void *arg)
 	return 0;
 }
 
+/* is_space - white space to a server's command tokenizer (not LF). */
+static bool
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
+}
+
 /* classify - a command line's first bytes: its kind, or -1 STARTTLS. */
 static int
 classify(struct tp_filter *f, const char *line, size_t len, bool whole)
@@ -55,19 +62,35 @@ classify(struct tp_filter *f, const char *line, size_t len, bool whole)
 	char buf[sizeof(f->cbuf) + 1];
 	const char *arg;
 	char *end;
+	size_t i = 0, n = 0;
 
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		len--;
-	memcpy(buf, line, len);
-	buf[len] = '\0';
+	/*
+	 * Servers split commands on any white space, leading and trailing
+	 * included (Postfix's smtpd_token): " STARTTLS" and "STARTTLS\t"
+	 * are STARTTLS to them, so they are to the filter.
+	 */
+	while (i < len && is_space(line[i]))
+		i++;
+	for (; i < len; i++)
+		buf[n++] = is_space(line[i]) ? ' ' : line[i];
+	buf[n] = '\0';
 	if (tp_smtp_verb(buf, "EHLO", &arg))
 		return K_EHLO;
-	if (!whole)
-		return K_OTHER;
+	/* The verb alone decides: even a long line is never forwarded. */
 	if (tp_smtp_verb(buf, "STARTTLS", &arg))
 		return -1;
+	if (!whole)
+		return K_OTHER;
 	if (tp_smtp_verb(buf, "DATA", &arg) && *arg == '\0')
 		return K_DATA;
+	/*
+	 * BDAT only as written: its chunk passes unfiltered, so only a
+	 * command every server takes for BDAT may start one.
+	 */
+	memcpy(buf, line, len);
+	buf[len] = '\0';
 	if (tp_smtp_verb(buf, "BDAT", &arg) && isdigit((unsigned char)*arg)) {
 		f->bdat_left = strtoull(arg, &end, 10);
 		if (f->bdat_left > 0)
@@ -126,6 +149,14 @@ tp_filter_client(struct tp_filter *f, const char *data, size_t len,
 		const char *p = data + used;
 		size_t left = len - used;
 
+		if (f->cstate == C_SKIP) {
+			/* The rest of a long STARTTLS line: dropped. */
+			lf = memchr(p, '\n', left);
+			used += lf ? (size_t)(lf - p) + 1 : left;
+			if (lf)
+				f->cstate = C_CMD;
+			continue;
+		}
 		if (f->hold_starttls || f->cstate == C_DATA_WAIT ||
 		    f->qlen == TP_FILTER_QUEUE)
 			break; /* waiting for replies */
@@ -172,8 +203,12 @@ tp_filter_client(struct tp_filter *f, const char *data, size_t len,
 			continue; /* need more of the line */
 		kind = classify(f, f->cbuf, f->clen,
 		    f->cbuf[f->clen - 1] == '\n');
-		if (f->cbuf[f->clen - 1] != '\n')
-			f->cpass = true;
+		if (f->cbuf[f->clen - 1] != '\n') {
+			if (kind < 0)
+				f->cstate = C_SKIP;
+			else
+				f->cpass = true;
+		}
 		if (kind < 0) {
 			f->clen = 0;
 			if (f->qlen > 0)
@@ -213,7 +248,8 @@ ehlo_flush(struct tp_filter *f, tp_filter_emit to_client, void *arg)
 		last = p;
 		p += n;
 	}
-	if (last != NULL && end - last > 3)
+	/* A removed last line: the one before it ends the reply now. */
+	if (last != NULL && end - last > 3 && last[3] == '-')
 		last[3] = ' ';
 	f->elen = (size_t)(end - f->ebuf);
 	f->ebuffering = false;

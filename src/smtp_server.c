@@ -67,8 +67,7 @@ static enum tp_smtps_action
 error(struct tp_smtps *s, const char *text)
 {
 	if (++s->errors >= MAX_ERRORS) {
-		reply(s, "421 4.7.0 %s Error: too many errors",
-		    s->conf->hostname);
+		reply(s, "421 4.7.0 Too many errors");
 		return TP_SMTPS_CLOSE;
 	}
 	reply(s, "%s", text);
@@ -140,12 +139,12 @@ tp_smtps_input(struct tp_smtps *s, const char **data, size_t *len)
 		case TP_LINE_MORE:
 			return TP_SMTPS_MORE;
 		case TP_LINE_TOOLONG:
+			/* spec 5: the third offence ends the session */
 			if (++s->too_long >= MAX_TOO_LONG) {
-				reply(s, "421 4.7.0 %s Error: too many errors",
-				    s->conf->hostname);
+				reply(s, "421 4.7.0 Too many errors");
 				return TP_SMTPS_CLOSE;
 			}
-			reply(s, "500 5.5.2 Error: line too long");
+			reply(s, "500 5.5.2 Line too long");
 			continue;
 		case TP_LINE_OK:
 			break;

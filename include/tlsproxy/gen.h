@@ -13,6 +13,8 @@
 
 #include <openssl/ssl.h>
 
+#include "tlsproxy/smtp_server.h"
+
 struct tp_config;
 struct tp_cfg_route;
 
@@ -32,6 +34,10 @@ struct tp_route_rt {
 	char *listen_key; /* identity of the listening socket */
 	int *fds;        /* one listening socket per worker */
 	struct tp_route_stats *stats;
+	char *hostname;  /* server: greeting and EHLO name */
+	char *banner;    /* server: text of the 220 greeting */
+	char *helo;      /* client: EHLO name while negotiating STARTTLS */
+	struct tp_smtps_conf smtps;
 };
 
 struct tp_gen {

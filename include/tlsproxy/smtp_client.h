@@ -31,6 +31,7 @@ enum tp_smtpc_state {
 struct tp_smtpc {
 	enum tp_smtpc_state state;
 	bool may;              /* plaintext allowed (security = may) */
+	bool plain_only;       /* the retry in plaintext: greeting only */
 	char helo[256];
 	char peer[320];        /* "host[ip]" for messages */
 	struct tp_linereader lr;

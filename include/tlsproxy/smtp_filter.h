@@ -15,7 +15,7 @@
 typedef int (*tp_filter_emit)(void *arg, const char *data, size_t len);
 
 #define TP_FILTER_QUEUE 64  /* commands awaiting replies */
-#define TP_FILTER_EHLO_MAX 8192
+#define TP_FILTER_EHLO_MAX 4096
 
 struct tp_filter {
 	const char *starttls_reply; /* e.g. "454 4.7.0 TLS not available" */

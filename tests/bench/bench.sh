@@ -311,7 +311,7 @@ peer_run() {    # peer_run NAME KEY CMD...: run a benchpeers.py command, VAL = i
 }
 
 # run_one FIGURE WHO: one run of FIGURE for WHO (tlsproxy, stunnel or none).
-# Sets VAL (the figure or FAIL), CPU (the proxy's CPU seconds) and INFO.
+# Sets VAL (the figure or FAIL), PROXY_CPU (the proxy's CPU seconds) and INFO.
 run_one() {
 	local fig=$1 who=$2 ok=0 port backend msgs args
 	RUN=$((RUN + 1))
@@ -350,8 +350,9 @@ run_one() {
 		fi
 		stop "$backend" idle-backend ;;
 	esac
-	[ "$ok" = 1 ] || VAL=FAIL
+	[ "$ok" = 1 ] || { VAL=FAIL; FAILED=$((FAILED + 1)); }
 }
+FAILED=0        # runs that produced no figure
 
 # --- statistics -----------------------------------------------------------------
 median() {      # median VALUE...: of the numeric ones, "-" when none
@@ -523,9 +524,12 @@ mkdir -p "$(dirname "$OUT")"
 	echo "Medians of $RUNS runs each, proxies alternating, on $(nproc) CPUs ($CPU_MODEL), $(openssl version | cut -d' ' -f1-2);"
 	echo "client route → TLS 1.3 → server route on loopback, both in one process per proxy (tlsproxy \`workers = 2\`)."
 	echo "Ratio: tlsproxy/stunnel for rates (>1 = tlsproxy faster), stunnel/tlsproxy for memory (>1 = tlsproxy smaller)."
+	[ "$DISTURBED" = 0 ] || echo "Warning: in $DISTURBED of $NRUNS runs other processes used more than 5% of the machine."
+	[ "$FAILED" = 0 ] || echo "Warning: $FAILED runs failed and are left out of the medians."
 } >"$OUT"
 echo
 cat "$OUT"
 echo
 echo "(table written to $OUT; bench took $((EPOCHSECONDS - START)) s)"
+[ "$FAILED" = 0 ] || { echo "bench: $FAILED runs failed (see Anomalies)" >&2; exit 1; }
 exit 0

@@ -55,12 +55,12 @@ if grep -q __asan_init "$TLSPROXY" 2>/dev/null; then TP_SLACK=2; fi
 
 pass() {
 	TP_PASSED=$((TP_PASSED + 1))
-	echo "ok - $1"
+	printf 'ok - %s\n' "$1"
 }
 
 fail() {
 	TP_FAILED=$((TP_FAILED + 1))
-	echo "not ok - $1: $2"
+	printf 'not ok - %s: %s\n' "$1" "$2"
 }
 
 # check NAME CMD...: pass if CMD succeeds
@@ -76,7 +76,7 @@ bail() {
 	exit 1
 }
 
-note() { echo "# $*"; }
+note() { printf '# %s\n' "$*"; }
 
 # skip_all REASON: this test cannot run here (a tool is missing)
 skip_all() {
@@ -297,12 +297,196 @@ check_sanitizers() {
 	fi
 }
 
+# ---------------------------------------------------------------- SMTP dialogues
+
+# start_smtpd NAME PORT [OPTION...]: tests/peers/smtp_server.py, a scriptable
+# SMTP server, on 127.0.0.1:PORT; its event log is $TP_TMP/NAME.log (format
+# in the script: "N C: LINE", "N T: LINE", "N body: LINE", "N tls ok ...").
+start_smtpd() {
+	_n=$1
+	_p=$2
+	shift 2
+	: >"$TP_TMP/$_n.log"
+	spawn "$TP_TMP/$_n.out" "$PY" "$TP_PEERS/smtp_server.py" "$_p" \
+	    "$TP_TMP/$_n.log" "$@"
+	wait_file "$TP_TMP/$_n.out" 5 '^ready' ||
+	    bail "start_smtpd $_n" "not ready: $(tr '\n' ' ' <"$TP_TMP/$_n.out")"
+}
+
+# dialog NAME PORT [OPTION...] STEP...: one scripted SMTP client session
+# (tests/peers/smtp_dialog.py); the transcript is in DLG=$TP_TMP/NAME.dlg.
+dialog() {
+	_n=$1
+	shift
+	DLG=$TP_TMP/$_n.dlg
+	timeout -k 2 40 "$PY" "$TP_PEERS/smtp_dialog.py" "$@" >"$DLG" 2>&1 || true
+}
+
+# spawn_dialog NAME PORT [OPTION...] STEP...: the same in the background
+# (BG_PID; the cleanup kills it); the transcript is in $TP_TMP/NAME.dlg.
+spawn_dialog() {
+	_n=$1
+	shift
+	spawn "$TP_TMP/$_n.dlg" "$PY" "$TP_PEERS/smtp_dialog.py" "$@"
+}
+
+# oneline FILE: FILE on one line ("|" between lines), at most 700 characters
+oneline() { tr '\n' '|' <"$1" | cut -c 1-700; }
+
+# reply_to FILE CMD [N]: the reply (its "S:" lines without the prefix, joined
+# with "|") that follows the Nth (default first) "C: CMD" line of a dialog
+# transcript.  CMD "" means the greeting.
+reply_to() {
+	awk -v cmd="$2" -v nth="${3:-1}" '
+		cmd == "" && /^local: / { on = 1; next }
+		cmd == "" && on && /^TLS: / && out == "" { next }
+		!on && cmd != "" && $0 == "C: " cmd { if (++seen == nth) on = 1; next }
+		on && /^S: / { out = out (out == "" ? "" : "|") substr($0, 4); next }
+		on { exit }
+		END { print out }' "$1"
+}
+
+# expect_reply NAME FILE CMD REPLY: the reply to CMD is exactly REPLY
+# (lines joined with "|"; CMD "" is the greeting)
+expect_reply() {
+	_got=$(reply_to "$2" "$3")
+	if [ "$_got" = "$4" ]; then pass "$1"
+	else fail "$1" "expected '$4', got '$_got' [$(oneline "$2")]"; fi
+}
+
+# expect_reply_match NAME FILE CMD ERE: the reply to CMD matches ERE
+expect_reply_match() {
+	_got=$(reply_to "$2" "$3")
+	if printf '%s\n' "$_got" | grep -Eq -e "$4"; then pass "$1"
+	else fail "$1" "expected /$4/, got '$_got' [$(oneline "$2")]"; fi
+}
+
+# expect_line NAME FILE LINE: FILE has exactly this line
+expect_line() {
+	if grep -Fxq -e "$3" "$2"; then pass "$1"
+	else fail "$1" "no line '$3' in [$(oneline "$2")]"; fi
+}
+
+# expect_match NAME FILE ERE / expect_no_match NAME FILE ERE
+expect_match() {
+	if grep -Eq -e "$3" "$2"; then pass "$1"
+	else fail "$1" "no line matching /$3/ in [$(oneline "$2")]"; fi
+}
+expect_no_match() {
+	_hit=$(grep -E -m 1 -e "$3" "$2" || true)
+	if [ -z "$_hit" ]; then pass "$1"
+	else fail "$1" "unexpected line '$_hit'"; fi
+}
+
+# ---------------------------------------------------------------- Postfix
+
+TP_POSTFIX=
+
+# require_root: skip the test unless it runs as root (Postfix needs it)
+require_root() {
+	[ "$(id -u)" = 0 ] || skip_all "needs root (private Postfix instances)"
+}
+
+# pf_init NAME: write a private Postfix instance below $TP_TMP/NAME: config
+# directory PF_DIR=$TP_TMP/NAME/conf, its own queue and data directories, log
+# file $TP_TMP/NAME/maillog (postlogd), loopback only, every message that is
+# not relayed discarded.  master.cf has the internal services only; add
+# listeners with pf_master and settings with pf_main before pf_start.
+pf_init() {
+	_d=$TP_TMP/$1
+	PF_DIR=$_d/conf
+	mkdir -p "$PF_DIR" "$_d/queue" "$_d/data"
+	chown postfix "$_d/data"
+	cat >"$PF_DIR/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $_d/queue
+data_directory = $_d/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = $1.test
+mydomain = test
+myorigin = \$myhostname
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relay_domains = example.com
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+default_transport = discard
+relay_transport = discard
+local_transport = discard
+maillog_file = $_d/maillog
+maillog_file_prefixes = $TP_TMP
+syslog_name = tp-$1
+smtpd_client_port_logging = yes
+alias_maps =
+alias_database =
+biff = no
+smtp_tls_security_level = none
+EOF
+	cat >"$PF_DIR/master.cf" <<EOF
+pickup    unix n - n 60 1 pickup
+cleanup   unix n - n - 0 cleanup
+qmgr      unix n - n 300 1 qmgr
+rewrite   unix - - n - - trivial-rewrite
+bounce    unix - - n - 0 bounce
+defer     unix - - n - 0 bounce
+trace     unix - - n - 0 bounce
+error     unix - - n - - error
+retry     unix - - n - - error
+discard   unix - - n - - discard
+smtp      unix - - n - - smtp
+anvil     unix - - n - 1 anvil
+scache    unix - - n - 1 scache
+proxymap  unix - - n - - proxymap
+postlog   unix-dgram n - n - 1 postlogd
+EOF
+}
+
+# pf_main DIR NAME=VALUE...: set main.cf parameters
+pf_main() {
+	_d=$1
+	shift
+	postconf -c "$_d" -e "$@"
+}
+
+# pf_master DIR LINE: append a master.cf line (e.g. an smtpd listener)
+pf_master() { printf '%s\n' "$2" >>"$1/master.cf"; }
+
+# pf_log DIR: the instance's log file
+pf_log() { echo "$(dirname "$1")/maillog"; }
+
+# pf_start DIR: start the instance (the cleanup stops it)
+pf_start() {
+	TP_POSTFIX="$TP_POSTFIX $1"
+	postfix -c "$1" start >"$(dirname "$1")/start.out" 2>&1 ||
+	    bail "pf_start" "postfix -c $1 start: $(tail -n 5 "$(dirname "$1")/start.out" | tr '\n' ' ')"
+}
+
+# pf_stop DIR: stop the instance and wait until its master has exited
+pf_stop() {
+	_pf=$(tr -d ' \n' <"$(dirname "$1")/queue/pid/master.pid" 2>/dev/null || true)
+	postfix -c "$1" stop >/dev/null 2>&1 || true
+	if [ -n "$_pf" ]; then
+		_i=0
+		while kill -0 "$_pf" 2>/dev/null && [ $_i -lt 50 ]; do
+			sleep 0.1
+			_i=$((_i + 1))
+		done
+		if kill -0 "$_pf" 2>/dev/null; then kill -9 "$_pf" 2>/dev/null || true; fi
+	fi
+	_left=
+	for _x in $TP_POSTFIX; do [ "$_x" = "$1" ] || _left="$_left $_x"; done
+	TP_POSTFIX=$_left
+}
+
 # ---------------------------------------------------------------- cleanup
 
 tp_cleanup() {
 	_rc=$?
 	set +e
 	trap - EXIT INT TERM HUP
+	for _d in $TP_POSTFIX; do pf_stop "$_d"; done
 	if [ "$TP_DONE" = skip ]; then
 		rm -rf "$TP_TMP"
 		exit 0

@@ -1122,11 +1122,11 @@ test_warn_not_implemented(void **state)
 	assert_true(cfg->nwarnings >= 1);
 	expect_diag("t.ini:2: warning: user is not implemented yet");
 
-	load(SERVER "banner = hello\nclient_limit = 10\n");
+	load(SERVER "ask_ccert = yes\nticket_key_file = keys\n");
 	expect_errors(0);
 	assert_int_equal(cfg->nwarnings, 2);
-	expect_diag("t.ini:6: warning: banner is not implemented yet");
-	expect_diag("t.ini:7: warning: client_limit is not implemented yet");
+	expect_diag("t.ini:6: warning: ask_ccert is not implemented yet");
+	expect_diag("t.ini:7: warning: ticket_key_file is not implemented yet");
 
 	/* the value is still parsed and validated */
 	load(SERVER "client_limit = lots\n");
@@ -1255,13 +1255,12 @@ test_warn_levels(void **state)
 	    "t.ini:5: warning: security = verify is not implemented", NULL);
 	assert_true(route("c")->unimplemented);
 	assert_int_equal(route("c")->security, TP_SEC_VERIFY);
-	/* starttls */
+	/* starttls is implemented: no warning, not marked */
 	load(CLIENT "tls = starttls\n");
 	expect_errors(0);
-	expect_diag2(
-	    "t.ini:5: warning: tls = starttls is not implemented", NULL);
+	assert_int_equal(cfg->nwarnings, 0);
 	assert_int_equal(route("c")->tls, TP_TLS_STARTTLS);
-	assert_true(route("c")->unimplemented);
+	assert_false(route("c")->unimplemented);
 	/* may with implicit acts as encrypt */
 	load(CLIENT "security = may\n");
 	expect_errors(0);

@@ -1,0 +1,27 @@
+/*
+ * proxy_proto.h - HAProxy PROXY protocol v1 (text) and v2 (binary)
+ * headers: encode one for the backend, decode one from a load balancer.
+ * Pure (addresses as sockaddr_storage).
+ */
+#ifndef TLSPROXY_PROXY_PROTO_H
+#define TLSPROXY_PROXY_PROTO_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define TP_PROXY_V1_MAX 107
+#define TP_PROXY_HDR_MAX 1024 /* longest header we accept (v2 with TLVs) */
+
+/* tp_proxy_encode - a v1 or v2 header; returns its length or -1. */
+int tp_proxy_encode(int version, const struct sockaddr_storage *src,
+    const struct sockaddr_storage *dst, char *buf, size_t len);
+/*
+ * tp_proxy_decode - parse a v1 or v2 header at the start of buf.
+ * Returns the header length (> 0) with src/dst filled (family AF_UNSPEC
+ * for "UNKNOWN"/LOCAL: keep the connection's own), 0 if more bytes are
+ * needed, or -1 if this is not a valid header (*why).
+ */
+int tp_proxy_decode(const char *buf, size_t len, struct sockaddr_storage *src,
+    struct sockaddr_storage *dst, const char **why);
+
+#endif

@@ -1,0 +1,181 @@
+/*
+ * session.h - the session's internals, shared by the files that make up
+ * the data path: conn.c (accept, admission, states, timers, teardown),
+ * side.c (one endpoint's I/O), upstream.c (connect with failover),
+ * dialogue.c (the SMTP and PROXY exchanges before the relay), relay.c
+ * (copying both ways) and sesscache.c (client TLS sessions).
+ * Everything here runs on the session's worker thread.
+ */
+#ifndef TLSPROXY_SESSION_H
+#define TLSPROXY_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "tlsproxy/buf.h"
+#include "tlsproxy/log.h"
+#include "tlsproxy/parse.h"
+#include "tlsproxy/tls_io.h"
+
+struct tp_conn;
+struct tp_gen;
+struct tp_route_rt;
+struct tp_cfg_route;
+struct tp_worker;
+struct tp_filter;
+struct tp_dialogue;
+
+#define TP_CONN_MAGIC 0x434f4e4eu
+#define TP_HIGH_WATER (256 * 1024)
+#define TP_LOW_WATER  (64 * 1024)
+#define TP_LINGER_MS  10000 /* after a final reply: wait for the QUIT */
+
+enum tp_conn_state {
+	CS_PROXY_IN,     /* reading a PROXY header from a load balancer */
+	CS_CONNECT,      /* connecting to the destination */
+	CS_SMTP_DOWN,    /* server: our own pre-TLS dialogue with the client */
+	CS_STARTTLS_WAIT, /* server: our 220 is being written */
+	CS_SMTP_UP,      /* client: STARTTLS dialogue; server: backend greeting */
+	CS_HANDSHAKE,    /* TLS handshake on the TLS side */
+	CS_RELAY,        /* copying both ways */
+	CS_LINGER,       /* sent a final reply or alert; waiting for EOF */
+};
+
+/* One endpoint: socket, bounded buffers, optional TLS. */
+struct side {
+	uv_tcp_t tcp;
+	struct tp_conn *conn;
+	struct side *peer;
+	SSL *ssl;
+	struct tp_tls_bio bio;
+	struct tp_chunk *in;    /* received, not yet consumed */
+	struct tp_chunk *plain; /* decrypted, held back by the SMTP filter */
+	struct tp_chunkq out;   /* to send; head bytes may be in flight */
+	size_t inflight;
+	uv_write_t wreq;
+	uv_shutdown_t sreq;
+	bool open;      /* tcp initialised and not yet closed */
+	bool reading;
+	bool blocked;   /* reading stopped by the peer's high water */
+	bool held;      /* the SMTP filter waits for replies */
+	bool eof;       /* no more input (EOF or close_notify) */
+	bool shut;      /* FIN wanted once the output drains */
+	bool shut_sent; /* uv_shutdown issued */
+	bool shut_done; /* FIN sent */
+	bool is_down;   /* the accepted (client) side */
+};
+
+struct tp_conn {
+	uint32_t magic;
+	struct tp_worker *w;
+	struct tp_gen *gen;
+	const struct tp_route_rt *rt;
+	const struct tp_cfg_route *r;
+	struct tp_conn *next, *prev;
+	struct side down, up;
+	uv_timer_t timer;
+	uv_connect_t creq;
+	uv_getaddrinfo_t gai;
+	enum tp_conn_state state;
+	int nopen;          /* handles not yet closed */
+	bool gai_pending;
+	bool closing;
+	bool retry;         /* up is being closed to try the next address */
+	bool retry_same;    /* ... or the same one again, in plaintext */
+	bool plain;         /* this upstream attempt is plaintext (may) */
+	bool plain_tried;   /* the one plaintext retry was used */
+	bool counted;       /* counted in the route's and global active */
+	bool ip_counted;    /* counted in client_limit */
+	bool answer_quit;   /* linger: answer QUIT with 221 */
+	bool go_plain;      /* server: the client went on without TLS */
+	char sid[12];
+	char peer_ip[64];   /* the client (after any PROXY header) */
+	char peer_addr[80]; /* "ip:port" */
+	struct sockaddr_storage peer_ss, local_ss;
+	struct tp_dialogue *dlg;   /* SMTP/PROXY state before the relay */
+	struct tp_filter *filter;  /* in-tunnel STARTTLS rules */
+	/* destination in progress */
+	size_t cidx;        /* next index in the connect list */
+	struct addrinfo *ai, *ai_cur;
+	struct sockaddr_storage up_ss;
+	char up_host[TP_HOST_MAX];
+	char up_ip[64];
+	unsigned up_port;
+	int last_err;       /* last connect error, TP_ETLS or TP_EPROTO */
+	char last_why[200];
+	char last_reply[512]; /* TP_EPROTO: the 421 to send */
+	uint64_t started, last_active;
+	unsigned long long bytes_in, bytes_out; /* from / to the client */
+};
+
+/* conn.c */
+void tp_conn_log(struct tp_conn *c, enum tp_log_level level,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void tp_conn_timer(struct tp_conn *c, uint64_t ms);
+void tp_conn_close_handle(struct tp_conn *c, uv_handle_t *h);
+/* tp_conn_maybe_free - free a closing session once nothing is pending. */
+void tp_conn_maybe_free(struct tp_conn *c);
+/* tp_conn_fail - a final reply (without CRLF) or NULL to derive it. */
+void tp_conn_fail(struct tp_conn *c, const char *reply);
+/* tp_conn_on_eof - a side has no more input. */
+void tp_conn_on_eof(struct tp_conn *c, struct side *s);
+/* tp_conn_tls_begin - attach an SSL to s and start its handshake. */
+int tp_conn_tls_begin(struct tp_conn *c, struct side *s);
+/* tp_conn_advance - drive the handshake, then the next stage. */
+void tp_conn_advance(struct tp_conn *c);
+/* tp_conn_on_upstream - the destination is connected. */
+void tp_conn_on_upstream(struct tp_conn *c);
+/* tp_conn_set_peer - format peer_ip/peer_addr from peer_ss. */
+void tp_conn_set_peer(struct tp_conn *c);
+/* tp_conn_admit - limits, then the route's first stage. */
+void tp_conn_admit(struct tp_conn *c);
+
+/* side.c */
+void tp_side_update_read(struct side *s);
+void tp_side_flush(struct side *s);
+int tp_side_send(struct side *s, const char *data, size_t len);
+void tp_side_end(struct side *s);
+void tp_side_release(struct tp_conn *c, struct side *s);
+/* tp_side_discard_input - drop what s received and has not consumed. */
+void tp_side_discard_input(struct tp_conn *c, struct side *s);
+
+/* upstream.c */
+void tp_upstream_next(struct tp_conn *c);
+/* tp_upstream_failed - this address failed: log, close, try the next. */
+void tp_upstream_failed(struct tp_conn *c, int err, const char *why);
+/* tp_upstream_closed - the up socket finished closing (retry logic). */
+void tp_upstream_closed(struct tp_conn *c);
+
+/* dialogue.c */
+int tp_dialogue_start(struct tp_conn *c);
+void tp_dialogue_free(struct tp_conn *c);
+void tp_dialogue_proxy_input(struct tp_conn *c);
+void tp_dialogue_down_input(struct tp_conn *c);
+void tp_dialogue_up_input(struct tp_conn *c);
+/* tp_dialogue_server_begin - server: our greeting, our dialogue. */
+void tp_dialogue_server_begin(struct tp_conn *c);
+/* tp_dialogue_tls_done - client: TLS is up; replay the greeting. */
+void tp_dialogue_tls_done(struct tp_conn *c);
+/* tp_dialogue_up_lost - the upstream closed or timed out mid-dialogue. */
+void tp_dialogue_up_lost(struct tp_conn *c, bool timeout);
+/* tp_dialogue_client_begin - client: read the upstream greeting. */
+void tp_dialogue_client_begin(struct tp_conn *c);
+/* tp_dialogue_backend_begin - server: consume the backend greeting. */
+void tp_dialogue_backend_begin(struct tp_conn *c);
+void tp_dialogue_on_timeout(struct tp_conn *c);
+/* tp_dialogue_linger_input - answer QUIT after a refused greeting. */
+void tp_dialogue_linger_input(struct tp_conn *c);
+
+/* relay.c */
+/* tp_relay_start - relay both ways, with the SMTP filter if wanted. */
+void tp_relay_start(struct tp_conn *c, const char *starttls_reply);
+void tp_relay_pump(struct side *src);
+
+/* sesscache.c */
+void tp_sesscache_attach(struct tp_conn *c, struct side *s);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * sesscache.c - client-mode TLS session cache (session_cache = yes): per
+ * worker, one session per route, for the destination address it was made
+ * with; TLS 1.3 tickets arrive after the handshake through the SSL_CTX's
+ * new-session callback (tls_io.c).  Emptied when the worker moves to a
+ * new generation, so a resumed session never outlives the policy and
+ * certificates it was verified under.  Worker thread only.
+ */
+#include "tlsproxy/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlsproxy/config.h"
+#include "tlsproxy/conn.h"
+#include "tlsproxy/gen.h"
+#include "tlsproxy/worker.h"
+
+struct sess_slot {
+	SSL_SESSION *sess;
+	char key[TP_HOST_MAX + 80];
+};
+
+struct tp_sesscache {
+	unsigned long serial;
+	size_t n;
+	struct sess_slot *slots;
+};
+
+static void
+sesscache_flush(struct tp_sesscache *sc)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		if (sc->slots[i].sess != NULL)
+			SSL_SESSION_free(sc->slots[i].sess);
+	free(sc->slots);
+	sc->slots = NULL;
+	sc->n = 0;
+}
+
+void
+tp_conn_worker_done(struct tp_worker *w)
+{
+	if (w->sesscache != NULL) {
+		sesscache_flush(w->sesscache);
+		free(w->sesscache);
+		w->sesscache = NULL;
+	}
+}
+
+/* sess_slot - this session's slot, or NULL (old generation, no memory). */
+static struct sess_slot *
+sess_slot(struct tp_conn *c)
+{
+	struct tp_worker *w = c->w;
+	struct tp_sesscache *sc = w->sesscache;
+
+	if (sc == NULL && (sc = w->sesscache = calloc(1, sizeof(*sc))) == NULL)
+		return NULL;
+	if (w->gen->serial != sc->serial) {
+		sesscache_flush(sc);
+		sc->slots = calloc(w->gen->nroutes, sizeof(*sc->slots));
+		if (sc->slots == NULL)
+			return NULL;
+		sc->n = w->gen->nroutes;
+		sc->serial = w->gen->serial;
+	}
+	if (c->gen->serial != sc->serial || c->rt->index >= sc->n)
+		return NULL;
+	return &sc->slots[c->rt->index];
+}
+
+static void
+sess_key(struct tp_conn *c, char *key, size_t len)
+{
+	snprintf(key, len, "%s[%s]:%u", c->up_host, c->up_ip, c->up_port);
+}
+
+static int
+sesscache_on_new_session(void *arg, SSL_SESSION *sess)
+{
+	struct tp_conn *c = arg;
+	struct sess_slot *slot = sess_slot(c);
+
+	if (slot == NULL)
+		return 0;
+	if (slot->sess != NULL)
+		SSL_SESSION_free(slot->sess);
+	slot->sess = sess;
+	sess_key(c, slot->key, sizeof(slot->key));
+	return 1;
+}
+
+
+void
+tp_sesscache_attach(struct tp_conn *c, struct side *s)
+{
+	struct sess_slot *slot;
+	char key[sizeof(slot->key)];
+
+	if (!c->r->v[TP_K_SESSION_CACHE].n)
+		return;
+	slot = sess_slot(c);
+	s->bio.on_session = sesscache_on_new_session;
+	s->bio.arg = c;
+	sess_key(c, key, sizeof(key));
+	if (slot != NULL && slot->sess != NULL && strcmp(slot->key, key) == 0)
+		SSL_set_session(s->ssl, slot->sess);
+}

@@ -1,0 +1,259 @@
+/*
+ * side.c - one endpoint of a session: reads into pool chunks, at most one
+ * uv_write_t in flight over the output queue, half-close (close_notify on
+ * a TLS side, then FIN), and which states read from which side.  Reads are
+ * dispatched to the session's current stage.  Worker thread only.
+ */
+#include "tlsproxy/session.h"
+
+#include <string.h>
+
+#include "tlsproxy/common.h"
+#include "tlsproxy/conn.h"
+#include "tlsproxy/worker.h"
+
+#define TP_MAX_WBUFS 16
+
+static struct tp_conn *
+conn_of(uv_handle_t *h)
+{
+	struct tp_conn *c = h->data;
+
+	TP_CHECK_MAGIC(c, TP_CONN_MAGIC);
+	return c;
+}
+
+void
+tp_side_release(struct tp_conn *c, struct side *s)
+{
+	if (s->ssl != NULL) {
+		SSL_free(s->ssl);
+		s->ssl = NULL;
+	}
+	tp_side_discard_input(c, s);
+	tp_chunkq_clear(&s->out, &c->w->pool);
+	s->inflight = 0;
+}
+
+void
+tp_side_discard_input(struct tp_conn *c, struct side *s)
+{
+	if (s->in != NULL) {
+		tp_chunk_put(&c->w->pool, s->in);
+		s->in = NULL;
+	}
+	if (s->plain != NULL) {
+		tp_chunk_put(&c->w->pool, s->plain);
+		s->plain = NULL;
+	}
+}
+
+static void
+side_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct tp_conn *c = conn_of(h);
+	struct tp_chunk *k = tp_chunk_get(&c->w->pool);
+
+	(void)hint;
+	*buf = k ? uv_buf_init(k->data, TP_CHUNK_SIZE) : uv_buf_init(NULL, 0);
+}
+
+static void
+side_on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
+{
+	struct tp_conn *c = conn_of((uv_handle_t *)stream);
+	struct side *s = (uv_stream_t *)&c->down.tcp == stream ? &c->down
+								: &c->up;
+	struct tp_chunk *k = buf->base ? tp_chunk_from_data(buf->base) : NULL;
+
+	if (n <= 0 || c->closing) {
+		if (k != NULL)
+			tp_chunk_put(&c->w->pool, k);
+		if (n == 0 || c->closing)
+			return;
+		if (n == UV_EOF) {
+			tp_conn_on_eof(c, s);
+			return;
+		}
+		if (c->state == CS_RELAY || c->state == CS_LINGER)
+			tp_conn_log(c, TP_LOG_INFO, "read from %s: %s",
+			    s->is_down ? "client" : "server",
+			    uv_strerror((int)n));
+		if (c->state == CS_RELAY || c->state == CS_LINGER ||
+		    s->is_down) {
+			tp_conn_close(c, NULL);
+			return;
+		}
+		tp_upstream_failed(c, TP_ETLS, uv_strerror((int)n));
+		return;
+	}
+	c->last_active = uv_now(&c->w->loop);
+	k->start = 0;
+	k->end = (uint32_t)n;
+	assert(s->in == NULL);
+	s->in = k;
+	switch (c->state) {
+	case CS_RELAY:
+		tp_relay_pump(s);
+		break;
+	case CS_HANDSHAKE:
+		tp_conn_advance(c);
+		break;
+	case CS_PROXY_IN:
+		tp_dialogue_proxy_input(c);
+		break;
+	case CS_SMTP_DOWN:
+		tp_dialogue_down_input(c);
+		break;
+	case CS_SMTP_UP:
+		tp_dialogue_up_input(c);
+		break;
+	case CS_LINGER:
+		tp_dialogue_linger_input(c);
+		break;
+	default:
+		tp_side_discard_input(c, s);
+		break;
+	}
+}
+
+void
+tp_side_update_read(struct side *s)
+{
+	struct tp_conn *c = s->conn;
+	bool want, idle = s->in == NULL && s->plain == NULL && !s->eof;
+
+	if (!s->open || c->closing)
+		return;
+	switch (c->state) {
+	case CS_HANDSHAKE:
+		want = s->ssl != NULL && s->in == NULL;
+		break;
+	case CS_PROXY_IN:
+	case CS_SMTP_DOWN:
+		want = s->is_down && idle;
+		break;
+	case CS_SMTP_UP:
+		want = !s->is_down && idle;
+		break;
+	case CS_LINGER:
+		want = s->is_down && idle;
+		break;
+	case CS_RELAY:
+		want = idle && !s->blocked && !s->held;
+		break;
+	default:
+		want = false;
+		break;
+	}
+	if (want && !s->reading) {
+		if (uv_read_start((uv_stream_t *)&s->tcp, side_on_alloc,
+			side_on_read) == 0)
+			s->reading = true;
+	} else if (!want && s->reading) {
+		uv_read_stop((uv_stream_t *)&s->tcp);
+		s->reading = false;
+	}
+}
+
+static void
+side_on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct side *s = tp_container_of(req, struct side, sreq);
+	struct tp_conn *c = s->conn;
+
+	if (status == UV_ECANCELED || c->closing)
+		return;
+	s->shut_done = true;
+	if (c->state == CS_LINGER)
+		return;
+	/* Both directions finished: the session is over. */
+	if (c->down.eof && c->up.eof && c->down.shut_done && c->up.shut_done)
+		tp_conn_close(c, NULL);
+}
+
+static void side_on_write(uv_write_t *req, int status);
+
+void
+tp_side_flush(struct side *s)
+{
+	struct tp_conn *c = s->conn;
+	uv_buf_t bufs[TP_MAX_WBUFS];
+	struct tp_chunk *k;
+	unsigned n = 0;
+	size_t total = 0;
+	int rc;
+
+	if (c->closing || !s->open || s->inflight > 0)
+		return;
+	if (s->out.bytes == 0) {
+		if (s->shut && !s->shut_sent) {
+			s->shut_sent = true;
+			if (uv_shutdown(&s->sreq, (uv_stream_t *)&s->tcp,
+				side_on_shutdown) < 0)
+				tp_conn_close(c, NULL);
+		}
+		return;
+	}
+	for (k = s->out.head; k != NULL && n < TP_MAX_WBUFS; k = k->next) {
+		if (k->end == k->start)
+			continue;
+		bufs[n++] = uv_buf_init(k->data + k->start, k->end - k->start);
+		total += k->end - k->start;
+	}
+	s->inflight = total;
+	rc = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, bufs, n,
+	    side_on_write);
+	if (rc < 0) {
+		s->inflight = 0;
+		tp_conn_close(c, uv_strerror(rc));
+	}
+}
+
+static void
+side_on_write(uv_write_t *req, int status)
+{
+	struct side *s = tp_container_of(req, struct side, wreq);
+	struct tp_conn *c = s->conn;
+	struct side *src = s->peer;
+
+	if (status == UV_ECANCELED || c->closing)
+		return;
+	if (status < 0) {
+		tp_conn_log(c, TP_LOG_INFO, "write to %s: %s",
+		    s->is_down ? "client" : "server", uv_strerror(status));
+		tp_conn_close(c, NULL);
+		return;
+	}
+	tp_chunkq_consume(&s->out, &c->w->pool, s->inflight);
+	s->inflight = 0;
+	tp_side_flush(s);
+	if (c->closing)
+		return;
+	/* STARTTLS: the handshake begins once our 220 has left (RFC 3207). */
+	if (c->state == CS_STARTTLS_WAIT && s->is_down && s->out.bytes == 0) {
+		tp_conn_advance(c);
+		return;
+	}
+	if (src->blocked && s->out.bytes <= TP_LOW_WATER) {
+		src->blocked = false;
+		tp_relay_pump(src);
+	}
+}
+
+int
+tp_side_send(struct side *s, const char *data, size_t len)
+{
+	if (s->ssl != NULL)
+		return tp_tls_write(s->ssl, data, len);
+	return tp_chunkq_append(&s->out, &s->conn->w->pool, data, len);
+}
+
+void
+tp_side_end(struct side *s)
+{
+	if (s->ssl != NULL)
+		tp_tls_shutdown(s->ssl);
+	s->shut = true;
+	tp_side_flush(s);
+}

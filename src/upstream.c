@@ -1,0 +1,199 @@
+/*
+ * upstream.c - the destination side: resolve (uv_getaddrinfo for names,
+ * none for IP literals), connect with connect_timeout, and fail over to
+ * the next resolved address, then the next connect entry, on refusal,
+ * timeout, TLS handshake failure or a failed STARTTLS dialogue.  After the
+ * last one the session fails with the last error (a 421 to the client).
+ * Worker thread only.
+ */
+#include "tlsproxy/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlsproxy/common.h"
+#include "tlsproxy/config.h"
+#include "tlsproxy/conn.h"
+#include "tlsproxy/tls_policy.h"
+#include "tlsproxy/worker.h"
+
+void
+tp_upstream_failed(struct tp_conn *c, int err, const char *why)
+{
+	if (err == TP_ETLS)
+		tp_conn_log(c, TP_LOG_INFO, "%s[%s]:%u: Cannot start TLS: "
+		    "handshake failure: %s", c->up_host, c->up_ip, c->up_port,
+		    why);
+	else
+		tp_conn_log(c, TP_LOG_INFO, "%s %s[%s]:%u: %s",
+		    err == TP_EPROTO ? "session with" : "connect to",
+		    c->up_host, c->up_ip, c->up_port, why);
+	c->last_err = err;
+	snprintf(c->last_why, sizeof(c->last_why), "%s", why);
+	/* may: one more try at the same address, in plaintext (Postfix). */
+	if (err == TP_ETLS && c->r->security == TP_SEC_MAY && !c->plain_tried &&
+	    c->r->tls == TP_TLS_STARTTLS) {
+		c->plain_tried = c->plain = true;
+		c->retry_same = true;
+		tp_conn_log(c, TP_LOG_INFO, "%s[%s]:%u: trying again without "
+		    "TLS (security = may)", c->up_host, c->up_ip, c->up_port);
+	}
+	c->state = CS_CONNECT;
+	uv_timer_stop(&c->timer);
+	tp_dialogue_free(c);
+	if (!c->up.open) {
+		/* Timed out while resolving: its callback goes on. */
+		if (c->gai_pending)
+			uv_cancel((uv_req_t *)&c->gai);
+		else
+			tp_upstream_next(c);
+		return;
+	}
+	c->retry = true;
+	tp_conn_close_handle(c, (uv_handle_t *)&c->up.tcp);
+}
+
+static void
+upstream_on_connect(uv_connect_t *req, int status)
+{
+	struct tp_conn *c = tp_container_of(req, struct tp_conn, creq);
+
+	if (status == UV_ECANCELED || c->closing)
+		return;
+	if (status < 0) {
+		tp_upstream_failed(c, status, uv_strerror(status));
+		return;
+	}
+	uv_timer_stop(&c->timer);
+	uv_tcp_nodelay(&c->up.tcp, 1);
+	tp_conn_on_upstream(c);
+}
+
+static void
+upstream_try(struct tp_conn *c, const struct sockaddr *sa)
+{
+	int rc;
+
+	if (sa != (struct sockaddr *)&c->up_ss)
+		memcpy(&c->up_ss, sa, sa->sa_family == AF_INET6 ?
+			sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	if (sa->sa_family == AF_INET6)
+		uv_ip6_name((const struct sockaddr_in6 *)sa, c->up_ip,
+		    sizeof(c->up_ip));
+	else
+		uv_ip4_name((const struct sockaddr_in *)sa, c->up_ip,
+		    sizeof(c->up_ip));
+	uv_tcp_init(&c->w->loop, &c->up.tcp);
+	c->up.tcp.data = c;
+	c->up.open = true;
+	c->nopen++;
+	c->state = CS_CONNECT;
+	tp_conn_timer(c, c->r->v[TP_K_CONNECT_TIMEOUT].n);
+	rc = uv_tcp_connect(&c->creq, &c->up.tcp,
+	    (const struct sockaddr *)&c->up_ss, upstream_on_connect);
+	if (rc < 0)
+		tp_upstream_failed(c, rc, uv_strerror(rc));
+}
+
+void
+tp_upstream_closed(struct tp_conn *c)
+{
+	struct side *s = &c->up;
+
+	s->open = false;
+	tp_side_release(c, s);
+	s->reading = s->eof = s->shut = s->held = false;
+	s->shut_sent = s->shut_done = s->blocked = false;
+	if (c->closing)
+		return;
+	if (c->retry_same) {
+		c->retry = c->retry_same = false;
+		upstream_try(c, (struct sockaddr *)&c->up_ss);
+	} else if (c->retry) {
+		c->retry = false;
+		tp_upstream_next(c);
+	}
+}
+
+static void
+upstream_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
+{
+	struct tp_conn *c = tp_container_of(req, struct tp_conn, gai);
+
+	c->gai_pending = false;
+	if (c->closing) {
+		uv_freeaddrinfo(ai);
+		tp_conn_maybe_free(c);
+		return;
+	}
+	if (status < 0 || ai == NULL) {
+		if (status != UV_EAI_CANCELED) {
+			tp_conn_log(c, TP_LOG_INFO, "resolve %s: %s",
+			    c->up_host, uv_strerror(status));
+			c->last_err = status;
+			snprintf(c->last_why, sizeof(c->last_why), "%s",
+			    uv_strerror(status));
+		}
+		snprintf(c->up_ip, sizeof(c->up_ip), "unknown");
+		uv_freeaddrinfo(ai);
+		tp_upstream_next(c);
+		return;
+	}
+	c->ai = c->ai_cur = ai;
+	upstream_try(c, ai->ai_addr);
+}
+
+void
+tp_upstream_next(struct tp_conn *c)
+{
+	const struct tp_hostport *hp;
+	struct sockaddr_storage ss;
+	struct addrinfo hints;
+	char port[8];
+	int rc;
+
+	c->plain = c->plain_tried = false;
+	if (c->ai_cur != NULL && (c->ai_cur = c->ai_cur->ai_next) != NULL) {
+		upstream_try(c, c->ai_cur->ai_addr);
+		return;
+	}
+	if (c->ai != NULL) {
+		uv_freeaddrinfo(c->ai);
+		c->ai = NULL;
+	}
+	if (c->cidx >= c->r->nconnect) {
+		tp_conn_fail(c, NULL);
+		return;
+	}
+	hp = &c->r->connect[c->cidx++];
+	snprintf(c->up_host, sizeof(c->up_host), "%s", hp->host);
+	c->up_port = hp->port;
+	c->state = CS_CONNECT;
+	if (hp->is_ip) {
+		memset(&ss, 0, sizeof(ss));
+		if (hp->is_v6)
+			uv_ip6_addr(hp->host, hp->port,
+			    (struct sockaddr_in6 *)&ss);
+		else
+			uv_ip4_addr(hp->host, hp->port,
+			    (struct sockaddr_in *)&ss);
+		upstream_try(c, (struct sockaddr *)&ss);
+		return;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%u", hp->port);
+	tp_conn_timer(c, c->r->v[TP_K_CONNECT_TIMEOUT].n);
+	rc = uv_getaddrinfo(&c->w->loop, &c->gai, upstream_on_resolved,
+	    hp->host, port, &hints);
+	if (rc < 0) {
+		c->last_err = rc;
+		snprintf(c->last_why, sizeof(c->last_why), "%s",
+		    uv_strerror(rc));
+		tp_upstream_next(c);
+		return;
+	}
+	c->gai_pending = true;
+}
