@@ -23,6 +23,7 @@
 #include "tlsproxy/gen.h"
 #include "tlsproxy/listener.h"
 #include "tlsproxy/log.h"
+#include "tlsproxy/probe.h"
 #include "tlsproxy/tls_ctx.h"
 #include "tlsproxy/tls_io.h"
 #include "tlsproxy/worker.h"
@@ -215,6 +216,7 @@ daemon_reload(void)
 		tp_worker_publish(&d.workers[i], g);
 	tp_gen_unref(d.gen);
 	d.gen = g;
+	tp_probe_start(d.loop, g);
 	tp_log(TP_LOG_INFO, "reloaded configuration %s", d.path);
 }
 
@@ -237,6 +239,7 @@ daemon_on_signal(uv_signal_t *h, int signum)
 	    "%.0fs", strsignal(signum), grace / 1000.0);
 	for (unsigned i = 0; i < d.nworkers; i++)
 		tp_worker_stop(&d.workers[i], grace);
+	tp_probe_stop();
 	/* The main loop ends once its signal handles are closed. */
 	uv_close((uv_handle_t *)&d.sighup, NULL);
 	uv_close((uv_handle_t *)&d.sigterm, NULL);
@@ -286,6 +289,7 @@ tp_daemon_run(const char *path)
 	    cfg->nroutes, cfg->nroutes == 1 ? "" : "s", d.nworkers,
 	    d.nworkers == 1 ? "" : "s", OpenSSL_version(OPENSSL_VERSION),
 	    uv_version_string());
+	tp_probe_start(d.loop, d.gen);
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	for (unsigned i = 0; i < d.nworkers; i++)
 		tp_worker_join(&d.workers[i]);

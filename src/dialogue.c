@@ -126,11 +126,15 @@ tp_dialogue_proxy_input(struct tp_conn *c)
 void
 tp_dialogue_server_begin(struct tp_conn *c)
 {
+	char caps[TP_CAPS_MAX];
+	bool known;
+
 	if (tp_dialogue_start(c) < 0) {
 		tp_conn_close(c, "out of memory");
 		return;
 	}
-	tp_smtps_init(&c->dlg->srv, &c->rt->smtps);
+	known = tp_caps_get(c->rt->stats, caps, sizeof(caps));
+	tp_smtps_init(&c->dlg->srv, &c->rt->smtps, known ? caps : NULL);
 	tp_smtps_greeting(&c->dlg->srv);
 	c->state = CS_SMTP_DOWN;
 	if (send_to(&c->down, c->dlg->srv.out, c->dlg->srv.outlen) < 0)

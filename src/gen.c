@@ -5,6 +5,7 @@
  */
 #include "tlsproxy/gen.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,28 @@
 #include "tlsproxy/tls_policy.h"
 
 static unsigned long gen_serial;
+static pthread_mutex_t caps_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+tp_caps_set(struct tp_route_stats *st, const char *caps)
+{
+	pthread_mutex_lock(&caps_lock);
+	snprintf(st->caps, sizeof(st->caps), "%s", caps);
+	st->caps_known = true;
+	pthread_mutex_unlock(&caps_lock);
+}
+
+bool
+tp_caps_get(struct tp_route_stats *st, char *buf, size_t len)
+{
+	bool known;
+
+	pthread_mutex_lock(&caps_lock);
+	known = st->caps_known;
+	snprintf(buf, len, "%s", known ? st->caps : "");
+	pthread_mutex_unlock(&caps_lock);
+	return known;
+}
 
 static struct tp_route_stats *
 stats_find_or_new(const struct tp_gen *old, const char *name)
@@ -84,6 +107,7 @@ gen_smtp_names(struct tp_route_rt *rt, const struct tp_cfg_route *r)
 	rt->smtps.size = r->v[TP_K_MESSAGE_SIZE_LIMIT].set ?
 	    r->v[TP_K_MESSAGE_SIZE_LIMIT].n : 0;
 	rt->smtps.encrypt = r->security >= TP_SEC_ENCRYPT;
+	rt->smtps.auth_only = r->v[TP_K_AUTH_ONLY].n;
 }
 
 struct tp_gen *

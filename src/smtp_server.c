@@ -18,11 +18,39 @@
 #define MAX_TOO_LONG 3
 
 void
-tp_smtps_init(struct tp_smtps *s, const struct tp_smtps_conf *conf)
+tp_smtps_init(struct tp_smtps *s, const struct tp_smtps_conf *conf,
+    const char *caps)
 {
 	memset(s, 0, sizeof(*s));
 	s->conf = conf;
 	tp_line_init(&s->lr, TP_SMTPS_LINE_MAX - 2);
+	if (caps != NULL && *caps != '\0')
+		snprintf(s->caps, sizeof(s->caps), "%s", caps);
+	else /* unknown: what every current MTA has (spec 4.4.1) */
+		snprintf(s->caps, sizeof(s->caps),
+		    "PIPELINING\nENHANCEDSTATUSCODES\n8BITMIME\n");
+}
+
+void
+tp_smtps_caps_add(char *caps, size_t len, const char *line, size_t linelen)
+{
+	size_t used = strlen(caps);
+
+	if (linelen <= 4 || !tp_smtp_printable(line, linelen) ||
+	    used + linelen - 4 + 2 > len)
+		return;
+	memcpy(caps + used, line + 4, linelen - 4);
+	caps[used + linelen - 4] = '\n';
+	caps[used + linelen - 3] = '\0';
+}
+
+static bool
+keyword_is(const char *kw, size_t n, const char *name)
+{
+	size_t l = strlen(name);
+
+	return n >= l && strncasecmp(kw, name, l) == 0 &&
+	    (n == l || kw[l] == ' ' || kw[l] == '=');
 }
 
 __attribute__((format(printf, 2, 3))) static void
@@ -50,16 +78,49 @@ tp_smtps_greeting(struct tp_smtps *s)
 	reply(s, "220 %.500s", s->conf->banner);
 }
 
+/*
+ * ehlo_reply - the backend's keywords as learned (or the defaults), plus
+ * STARTTLS, minus CHUNKING (spec 4.4.1), minus AUTH with auth_only, with
+ * the configured SIZE in place of the backend's.
+ */
 static void
 ehlo_reply(struct tp_smtps *s)
 {
+	const char *p = s->caps, *nl;
+	const char *last = NULL;
+	size_t n, lastn = 0;
+	bool size_done = false;
+
 	reply(s, "250-%.200s", s->conf->hostname);
-	reply(s, "250-PIPELINING");
-	if (s->conf->size > 0)
-		reply(s, "250-SIZE %llu", s->conf->size);
 	reply(s, "250-STARTTLS");
-	reply(s, "250-ENHANCEDSTATUSCODES");
-	reply(s, "250 8BITMIME");
+	for (; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (nl == NULL)
+			break;
+		n = (size_t)(nl - p);
+		if (n == 0 || keyword_is(p, n, "STARTTLS") ||
+		    keyword_is(p, n, "CHUNKING") ||
+		    (s->conf->auth_only && keyword_is(p, n, "AUTH")))
+			continue;
+		if (keyword_is(p, n, "SIZE")) {
+			if (s->conf->size > 0 || size_done)
+				continue;
+			size_done = true;
+		}
+		if (last != NULL)
+			reply(s, "250-%.*s", (int)lastn, last);
+		last = p;
+		lastn = n;
+	}
+	if (s->conf->size > 0) {
+		if (last != NULL)
+			reply(s, "250-%.*s", (int)lastn, last);
+		reply(s, "250 SIZE %llu", s->conf->size);
+	} else if (last != NULL) {
+		reply(s, "250 %.*s", (int)lastn, last);
+	} else {
+		reply(s, "250 8BITMIME");
+	}
 }
 
 /* error - an error reply; too many of them end the session. */

@@ -18,13 +18,23 @@
 struct tp_config;
 struct tp_cfg_route;
 
-/* Counters that survive reloads, shared by every generation of a route. */
+#define TP_CAPS_MAX 1024
+
+/* State that survives reloads, shared by every generation of a route. */
 struct tp_route_stats {
 	char *name;
 	atomic_uint active;
 	atomic_ullong total;
 	atomic_int refs;
+	/* server+starttls: the backend's EHLO keywords, one per line, as
+	 * last learned by the probe (probe.c); under tp_caps_lock */
+	char caps[TP_CAPS_MAX];
+	bool caps_known;
 };
+
+/* tp_caps_set / tp_caps_get - the learned capabilities, thread-safe. */
+void tp_caps_set(struct tp_route_stats *st, const char *caps);
+bool tp_caps_get(struct tp_route_stats *st, char *buf, size_t len);
 
 struct tp_route_rt {
 	const struct tp_cfg_route *cfg;

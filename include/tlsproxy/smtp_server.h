@@ -18,8 +18,9 @@
 struct tp_smtps_conf {
 	const char *hostname;
 	const char *banner;    /* text after "220 " */
-	unsigned long long size; /* SIZE to advertise, 0 = none */
+	unsigned long long size; /* configured SIZE, 0 = the backend's */
 	bool encrypt;          /* TLS required before anything else */
+	bool auth_only;        /* no AUTH before TLS */
 };
 
 enum tp_smtps_action {
@@ -36,11 +37,23 @@ struct tp_smtps {
 	unsigned errors;
 	char helo[TP_SMTPS_LINE_MAX + 2];    /* last HELO/EHLO line, CRLF */
 	char pending[TP_SMTPS_LINE_MAX + 2]; /* the command that went plain */
+	char caps[1024]; /* the backend's EHLO keywords, one per line, or "" */
 	char out[4096];
 	size_t outlen;
 };
 
-void tp_smtps_init(struct tp_smtps *s, const struct tp_smtps_conf *conf);
+/*
+ * tp_smtps_init - caps: the backend's EHLO keyword lines ("PIPELINING\n
+ * SIZE 10240000\n..."), or NULL when unknown.
+ */
+void tp_smtps_init(struct tp_smtps *s, const struct tp_smtps_conf *conf,
+    const char *caps);
+/*
+ * tp_smtps_caps_from_reply - keyword lines of an EHLO reply (without the
+ * first line) into caps; "" on a non-250 reply.
+ */
+void tp_smtps_caps_add(char *caps, size_t len, const char *line,
+    size_t linelen);
 /* tp_smtps_greeting - put the 220 greeting in s->out. */
 void tp_smtps_greeting(struct tp_smtps *s);
 /*

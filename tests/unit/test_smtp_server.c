@@ -43,7 +43,7 @@ start(bool encrypt, unsigned long long size)
 	conf.banner = "mx.example ESMTP";
 	conf.size = size;
 	conf.encrypt = encrypt;
-	tp_smtps_init(&ss, &conf);
+	tp_smtps_init(&ss, &conf, NULL);
 	outlen = 0;
 }
 

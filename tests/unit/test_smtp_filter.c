@@ -1,0 +1,731 @@
+/*
+ * test_smtp_filter.c - the in-tunnel STARTTLS filter (spec 4.2.5, 4.4.3):
+ * STARTTLS removed from EHLO replies (never the first line; the previous
+ * line ends the reply when the last one goes), every other reply byte-
+ * identical; the client's STARTTLS answered by the proxy in reply order
+ * and never forwarded; DATA bodies (after their 354) and BDAT chunks pass
+ * untouched, so message content is never taken for a command.  Ends with
+ * a small deterministic property test: any split of the same session into
+ * feeds gives the same bytes on both sides.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlsproxy/smtp_filter.h"
+
+#define ANSWER "454 4.7.0 TLS not available"
+
+/* One filtered session: what each side received, what the client holds. */
+struct sess {
+	struct tp_filter f;
+	char ts[1 << 17]; /* to_server */
+	size_t tsl;
+	char tc[1 << 17]; /* to_client */
+	size_t tcl;
+	char pend[1 << 17]; /* client bytes the filter has not taken yet */
+	size_t pendl;
+	int fail; /* emits fail when set */
+};
+
+static struct sess S;
+
+static int
+append(char *buf, size_t *len, size_t cap, const char *data, size_t n)
+{
+	if (S.fail)
+		return -1;
+	assert_true(*len + n < cap);
+	memcpy(buf + *len, data, n);
+	*len += n;
+	buf[*len] = '\0';
+	return 0;
+}
+
+static int
+to_server(void *arg, const char *data, size_t len)
+{
+	assert_ptr_equal(arg, &S);
+	return append(S.ts, &S.tsl, sizeof(S.ts), data, len);
+}
+
+static int
+to_client(void *arg, const char *data, size_t len)
+{
+	assert_ptr_equal(arg, &S);
+	return append(S.tc, &S.tcl, sizeof(S.tc), data, len);
+}
+
+static void
+start(void)
+{
+	tp_filter_init(&S.f, ANSWER);
+	S.tsl = S.tcl = S.pendl = 0;
+	S.ts[0] = S.tc[0] = '\0';
+	S.fail = 0;
+}
+
+/* pump - offer the held client bytes to the filter, as the caller does. */
+static void
+pump(void)
+{
+	size_t used;
+
+	if (S.pendl == 0)
+		return;
+	used = tp_filter_client(&S.f, S.pend, S.pendl, to_server, to_client,
+	    &S);
+	assert_true(used != (size_t)-1);
+	assert_true(used <= S.pendl);
+	memmove(S.pend, S.pend + used, S.pendl - used);
+	S.pendl -= used;
+}
+
+static void
+client_n(const char *data, size_t len)
+{
+	assert_true(S.pendl + len <= sizeof(S.pend));
+	memcpy(S.pend + S.pendl, data, len);
+	S.pendl += len;
+	pump();
+}
+
+static void
+client(const char *data)
+{
+	client_n(data, strlen(data));
+}
+
+static bool
+server_n(const char *data, size_t len)
+{
+	bool resume = false;
+
+	assert_int_equal(tp_filter_server(&S.f, data, len, to_client, &S,
+	    &resume), 0);
+	if (resume)
+		pump();
+	return resume;
+}
+
+static bool
+server(const char *data)
+{
+	return server_n(data, strlen(data));
+}
+
+static void
+ts_is(const char *want)
+{
+	if (strcmp(S.ts, want) != 0)
+		fail_msg("to_server is\n\"%s\"\nwant\n\"%s\"", S.ts, want);
+}
+
+static void
+tc_is(const char *want)
+{
+	if (strcmp(S.tc, want) != 0)
+		fail_msg("to_client is\n\"%s\"\nwant\n\"%s\"", S.tc, want);
+}
+
+/* ehlo - send EHLO, answer it with reply, check what the client sees. */
+static void
+ehlo(const char *reply, const char *want)
+{
+	start();
+	client("EHLO client.example\r\n");
+	ts_is("EHLO client.example\r\n");
+	tc_is("");
+	server(reply);
+	tc_is(want);
+}
+
+static void
+test_ehlo_middle(void **state)
+{
+	(void)state;
+	ehlo("250-mx.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n"
+	     "250-SIZE 1000\r\n250 8BITMIME\r\n",
+	    "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 1000\r\n"
+	    "250 8BITMIME\r\n");
+	/* Several, and lowercase, and with a parameter. */
+	ehlo("250-mx.example\r\n250-starttls\r\n250-PIPELINING\r\n"
+	     "250-StartTLS\r\n250-STARTTLS x\r\n250 8BITMIME\r\n",
+	    "250-mx.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
+	/* Bare LF lines too. */
+	ehlo("250-mx\n250-STARTTLS\n250 8BITMIME\n", "250-mx\n250 8BITMIME\n");
+}
+
+static void
+test_ehlo_last(void **state)
+{
+	(void)state;
+	ehlo("250-mx.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n",
+	    "250-mx.example\r\n250 PIPELINING\r\n");
+	ehlo("250-mx.example\r\n250-STARTTLS\r\n250 starttls\r\n",
+	    "250 mx.example\r\n");
+	ehlo("250-mx.example\r\n250-\r\n250 STARTTLS\r\n",
+	    "250-mx.example\r\n250 \r\n");
+}
+
+static void
+test_ehlo_kept(void **state)
+{
+	(void)state;
+	/* The first line is the server's name, never a keyword. */
+	ehlo("250 STARTTLS\r\n", "250 STARTTLS\r\n");
+	ehlo("250-STARTTLS\r\n250 8BITMIME\r\n",
+	    "250-STARTTLS\r\n250 8BITMIME\r\n");
+	/* Not the keyword. */
+	ehlo("250-mx\r\n250-STARTTLSX\r\n250-XSTARTTLS\r\n250 8BITMIME\r\n",
+	    "250-mx\r\n250-STARTTLSX\r\n250-XSTARTTLS\r\n250 8BITMIME\r\n");
+	/* A refusal passes as it is. */
+	ehlo("502-5.5.1 no\r\n502-STARTTLS\r\n502 5.5.1 bye\r\n",
+	    "502-5.5.1 no\r\n502-STARTTLS\r\n502 5.5.1 bye\r\n");
+	/* A last line that is the code alone is left alone. */
+	ehlo("250-mx\r\n250-STARTTLS\r\n250\r\n", "250-mx\r\n250\r\n");
+	ehlo("250-mx\r\n250\r\n", "250-mx\r\n250\r\n");
+	ehlo("250-mx\n250\n", "250-mx\n250\n");
+}
+
+/* Replies to anything but EHLO are never touched. */
+static void
+test_other_replies_identical(void **state)
+{
+	const char *r = "250-ok\r\n250-STARTTLS\r\n250 STARTTLS\r\n";
+
+	(void)state;
+	start();
+	client("NOOP\r\n");
+	ts_is("NOOP\r\n");
+	server(r);
+	tc_is(r);
+	/* HELO's reply neither. */
+	start();
+	client("HELO c\r\n");
+	server("250 STARTTLS\r\n");
+	tc_is("250 STARTTLS\r\n");
+	/* Nor an unsolicited one. */
+	start();
+	server("421 4.4.2 mx.example Error: timeout exceeded\r\n");
+	tc_is("421 4.4.2 mx.example Error: timeout exceeded\r\n");
+	/* Nor junk. */
+	start();
+	client("NOOP\r\n");
+	server("x\r\n\r\n2\n250 STARTTLS\r\n");
+	tc_is("x\r\n\r\n2\n250 STARTTLS\r\n");
+}
+
+static void
+test_starttls_at_once(void **state)
+{
+	size_t used;
+
+	(void)state;
+	start();
+	used = tp_filter_client(&S.f, "STARTTLS\r\n", 10, to_server, to_client,
+	    &S);
+	assert_int_equal(used, 10);
+	ts_is("");
+	tc_is(ANSWER "\r\n");
+	/* Any case, bare LF, an argument: all answered, none forwarded. */
+	start();
+	client("starttls\nStartTls now\r\nSTARTTLS  \r\n");
+	ts_is("");
+	tc_is(ANSWER "\r\n" ANSWER "\r\n" ANSWER "\r\n");
+	/* STARTTLSX is some other command. */
+	start();
+	client("STARTTLSX\r\n");
+	ts_is("STARTTLSX\r\n");
+	tc_is("");
+}
+
+/* What a whitespace-tolerant server (Postfix) takes for STARTTLS. */
+static void
+test_starttls_variants(void **state)
+{
+	char longline[400];
+
+	(void)state;
+	start();
+	client(" STARTTLS\r\n\tstarttls\r\nSTARTTLS\t\r\nSTARTTLS\t \r\n"
+	       "STARTTLS\r\r\n");
+	ts_is("");
+	tc_is(ANSWER "\r\n" ANSWER "\r\n" ANSWER "\r\n" ANSWER "\r\n" ANSWER
+		     "\r\n");
+	/* A line longer than the filter's look-ahead. */
+	memset(longline, ' ', sizeof(longline));
+	memcpy(longline, "STARTTLS", 8);
+	memcpy(longline + sizeof(longline) - 3, "\r\n", 3);
+	start();
+	client(longline);
+	client("NOOP\r\n");
+	ts_is("NOOP\r\n");
+	tc_is(ANSWER "\r\n");
+	/* The same byte by byte, behind a pending reply. */
+	start();
+	client("NOOP\r\n");
+	for (size_t i = 0; i < strlen(longline); i++)
+		client_n(longline + i, 1);
+	client("RSET\r\n");
+	ts_is("NOOP\r\n");
+	tc_is("");
+	assert_int_equal(S.pendl, 6);
+	server("250 2.0.0 Ok\r\n");
+	tc_is("250 2.0.0 Ok\r\n" ANSWER "\r\n");
+	ts_is("NOOP\r\nRSET\r\n");
+}
+
+static void
+test_starttls_pipelined(void **state)
+{
+	size_t used;
+
+	(void)state;
+	start();
+	used = tp_filter_client(&S.f, "NOOP\r\nSTARTTLS\r\nNOOP\r\n", 22,
+	    to_server, to_client, &S);
+	/* NOOP and STARTTLS taken, the rest waits. */
+	assert_int_equal(used, 16);
+	ts_is("NOOP\r\n");
+	tc_is("");
+	/* Nothing more is taken while the answer waits. */
+	assert_int_equal(tp_filter_client(&S.f, "NOOP\r\n", 6, to_server,
+	    to_client, &S), 0);
+	memcpy(S.pend, "NOOP\r\n", 6);
+	S.pendl = 6;
+	/* The NOOP's reply first, then the answer, then the rest. */
+	assert_true(server("250 2.0.0 Ok\r\n"));
+	tc_is("250 2.0.0 Ok\r\n" ANSWER "\r\n");
+	ts_is("NOOP\r\nNOOP\r\n");
+	assert_int_equal(S.pendl, 0);
+	server("250 2.0.0 Ok\r\n");
+	tc_is("250 2.0.0 Ok\r\n" ANSWER "\r\n250 2.0.0 Ok\r\n");
+
+	/* Behind a multi-line EHLO reply fed byte by byte. */
+	start();
+	client("EHLO c\r\nSTARTTLS\r\nQUIT\r\n");
+	ts_is("EHLO c\r\n");
+	{
+		const char *r = "250-mx\r\n250-STARTTLS\r\n250 8BITMIME\r\n";
+		bool resumed = false;
+
+		for (size_t i = 0; i < strlen(r); i++) {
+			resumed = server_n(r + i, 1);
+			if (i + 1 < strlen(r)) {
+				assert_false(resumed);
+				tc_is("");
+			}
+		}
+		assert_true(resumed);
+	}
+	tc_is("250-mx\r\n250 8BITMIME\r\n" ANSWER "\r\n");
+	ts_is("EHLO c\r\nQUIT\r\n");
+}
+
+#define BODY                                                                   \
+	"From: a@example\r\n"                                                  \
+	"\r\n"                                                                 \
+	"STARTTLS\r\n"                                                         \
+	"EHLO x\r\n"                                                           \
+	".foo\r\n"                                                             \
+	"..STARTTLS\r\n"                                                       \
+	"DATA\r\n"                                                             \
+	"BDAT 100\r\n"                                                         \
+	"a.\r\n"                                                               \
+	". \r\n"                                                               \
+	".\r \r\n"                                                             \
+	"x\r.\r\n"                                                             \
+	".\r\n"
+
+static void
+test_data_body(void **state)
+{
+	size_t used;
+
+	(void)state;
+	start();
+	used = tp_filter_client(&S.f, "MAIL FROM:<a@example>\r\nRCPT "
+				      "TO:<b@example>\r\nDATA\r\n" BODY,
+	    strlen("MAIL FROM:<a@example>\r\nRCPT TO:<b@example>\r\nDATA\r\n"
+		   BODY),
+	    to_server, to_client, &S);
+	/* Held right after DATA. */
+	assert_int_equal(used,
+	    strlen("MAIL FROM:<a@example>\r\nRCPT TO:<b@example>\r\nDATA\r\n"));
+	ts_is("MAIL FROM:<a@example>\r\nRCPT TO:<b@example>\r\nDATA\r\n");
+	memcpy(S.pend, BODY "STARTTLS\r\nQUIT\r\n", strlen(BODY) + 16);
+	S.pendl = strlen(BODY) + 16;
+	assert_true(server("250 2.1.0 Ok\r\n"));
+	assert_int_equal(S.pendl, strlen(BODY) + 16);
+	server("250 2.1.5 Ok\r\n");
+	assert_int_equal(S.pendl, strlen(BODY) + 16);
+	/* The 354: the body goes through untouched up to ".". */
+	assert_true(server("354 End data with <CR><LF>.<CR><LF>\r\n"));
+	ts_is("MAIL FROM:<a@example>\r\nRCPT TO:<b@example>\r\nDATA\r\n" BODY);
+	/* The STARTTLS after the body waits for the message's reply. */
+	assert_int_equal(S.pendl, 6);
+	tc_is("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+	      "354 End data with <CR><LF>.<CR><LF>\r\n");
+	assert_true(server("250 2.0.0 Ok: queued as 1234\r\n"));
+	tc_is("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+	      "354 End data with <CR><LF>.<CR><LF>\r\n"
+	      "250 2.0.0 Ok: queued as 1234\r\n" ANSWER "\r\n");
+	ts_is("MAIL FROM:<a@example>\r\nRCPT TO:<b@example>\r\nDATA\r\n" BODY
+	      "QUIT\r\n");
+}
+
+/* The body byte by byte, and its end split everywhere. */
+static void
+test_data_body_split(void **state)
+{
+	const char *body = "line\r\n.\r\n";
+
+	(void)state;
+	for (size_t step = 1; step <= 4; step++) {
+		start();
+		client("DATA\r\n");
+		server("354 go\r\n");
+		for (size_t i = 0; i < strlen(BODY); i += step)
+			client_n(BODY + i,
+			    strlen(BODY) - i < step ? strlen(BODY) - i : step);
+		client("STARTTLS\r\n");
+		ts_is("DATA\r\n" BODY);
+		tc_is("354 go\r\n");
+		server("250 ok\r\n");
+		tc_is("354 go\r\n250 ok\r\n" ANSWER "\r\n");
+	}
+	/* An empty body; bare-LF end of data. */
+	start();
+	client("DATA\r\n");
+	server("354 go\r\n");
+	client(".\r\nNOOP\r\n");
+	ts_is("DATA\r\n.\r\nNOOP\r\n");
+	start();
+	client("DATA\r\n");
+	server("354 go\r\n");
+	client(body);
+	client("NOOP\r\n");
+	ts_is("DATA\r\nline\r\n.\r\nNOOP\r\n");
+}
+
+static void
+test_data_refused(void **state)
+{
+	(void)state;
+	start();
+	client("DATA\r\nSTARTTLS\r\nNOOP\r\n");
+	ts_is("DATA\r\n");
+	server("554 5.5.1 Error: no valid recipients\r\n");
+	tc_is("554 5.5.1 Error: no valid recipients\r\n" ANSWER "\r\n");
+	ts_is("DATA\r\nNOOP\r\n");
+	/* "DATA x" is a command too; so is DATA in any case and spacing. */
+	start();
+	client("data \r\nSTARTTLS\r\n");
+	ts_is("data \r\n");
+	server("503 5.5.1 Error: need RCPT command\r\n");
+	tc_is("503 5.5.1 Error: need RCPT command\r\n" ANSWER "\r\n");
+	/* DATA as a whitespace-tolerant server reads it. */
+	start();
+	client("DATA\t\r\nSTARTTLS\r\n");
+	ts_is("DATA\t\r\n");
+	server("354 go\r\n");
+	ts_is("DATA\t\r\nSTARTTLS\r\n");
+	tc_is("354 go\r\n");
+	/* A multi-line 354 starts the body only at its end. */
+	start();
+	client("DATA\r\n");
+	server("354-go\r\n");
+	client("STARTTLS\r\n");
+	ts_is("DATA\r\n");
+	server("354 on\r\n");
+	ts_is("DATA\r\nSTARTTLS\r\n");
+	tc_is("354-go\r\n354 on\r\n");
+}
+
+static void
+test_bdat(void **state)
+{
+	(void)state;
+	start();
+	client("BDAT 10\r\nSTARTTLS\r\nSTARTTLS\r\n");
+	ts_is("BDAT 10\r\nSTARTTLS\r\n");
+	tc_is("");
+	server("250 2.0.0 Ok: 10 bytes\r\n");
+	tc_is("250 2.0.0 Ok: 10 bytes\r\n" ANSWER "\r\n");
+
+	/* A chunk split across feeds, then LAST. */
+	start();
+	client("BDAT 12 LAST\r\nDAT");
+	client("A\r\nEHLO\r\n");
+	client("NOOP\r\n");
+	ts_is("BDAT 12 LAST\r\nDATA\r\nEHLO\r\nNOOP\r\n");
+	server("250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n");
+	tc_is("250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n");
+	/* BDAT 0 LAST has no chunk. */
+	start();
+	client("BDAT 0 LAST\r\nSTARTTLS\r\n");
+	ts_is("BDAT 0 LAST\r\n");
+	server("250 ok\r\n");
+	tc_is("250 ok\r\n" ANSWER "\r\n");
+	/* Byte by byte. */
+	start();
+	{
+		const char *in = "bdat 7\r\nSTART\r\nSTARTTLS\r\n";
+
+		for (size_t i = 0; i < strlen(in); i++)
+			client_n(in + i, 1);
+	}
+	ts_is("bdat 7\r\nSTART\r\n");
+	server("250 ok\r\n");
+	tc_is("250 ok\r\n" ANSWER "\r\n");
+}
+
+/* Long command lines pass whole; the next line is a command again. */
+static void
+test_long_commands(void **state)
+{
+	char mail[600], ehlo_l[400];
+
+	(void)state;
+	memset(mail, 'a', sizeof(mail));
+	memcpy(mail, "MAIL FROM:<", 11);
+	memcpy(mail + sizeof(mail) - 4, ">\r\n", 4);
+	start();
+	client(mail);
+	client("STARTTLS\r\n");
+	ts_is(mail);
+	server("250 ok\r\n");
+	tc_is("250 ok\r\n" ANSWER "\r\n");
+	/* Split everywhere. */
+	start();
+	for (size_t i = 0; i < strlen(mail); i += 7)
+		client_n(mail + i, strlen(mail) - i < 7 ? strlen(mail) - i : 7);
+	ts_is(mail);
+	/* A long EHLO is still an EHLO: its reply is filtered. */
+	memset(ehlo_l, 'h', sizeof(ehlo_l));
+	memcpy(ehlo_l, "EHLO ", 5);
+	memcpy(ehlo_l + sizeof(ehlo_l) - 3, "\r\n", 3);
+	start();
+	client(ehlo_l);
+	ts_is(ehlo_l);
+	server("250-mx\r\n250 STARTTLS\r\n");
+	tc_is("250 mx\r\n");
+}
+
+/* More commands in flight than the queue holds: the filter waits. */
+static void
+test_queue_full(void **state)
+{
+	char in[200 * 6 + 1];
+	size_t n = 0, used;
+
+	(void)state;
+	for (int i = 0; i < 200; i++)
+		n += (size_t)sprintf(in + n, "NOOP\r\n");
+	start();
+	used = tp_filter_client(&S.f, in, n, to_server, to_client, &S);
+	assert_int_equal(used, TP_FILTER_QUEUE * 6);
+	memcpy(S.pend, in + used, n - used);
+	S.pendl = n - used;
+	for (int i = 0; i < 200; i++)
+		server("250 2.0.0 Ok\r\n");
+	assert_int_equal(S.tsl, n);
+	assert_int_equal(S.tcl, 200 * 14);
+	assert_int_equal(S.pendl, 0);
+}
+
+/* An EHLO reply too big to rewrite still reaches the client whole. */
+static void
+test_ehlo_oversized(void **state)
+{
+	static char r[3 * TP_FILTER_EHLO_MAX];
+	size_t n = 0;
+
+	(void)state;
+	n += (size_t)sprintf(r + n, "250-mx.example\r\n");
+	while (n < 2 * TP_FILTER_EHLO_MAX)
+		n += (size_t)sprintf(r + n, "250-X-%080zu\r\n", n);
+	n += (size_t)sprintf(r + n, "250 8BITMIME\r\n");
+	start();
+	client("EHLO c\r\nNOOP\r\n");
+	server(r);
+	tc_is(r);
+	server("250 ok\r\n");
+	assert_int_equal(S.tcl, n + 8);
+	/* Fed byte by byte. */
+	start();
+	client("EHLO c\r\n");
+	for (size_t i = 0; i < n; i++)
+		server_n(r + i, 1);
+	tc_is(r);
+}
+
+static void
+test_emit_failure(void **state)
+{
+	bool resume;
+
+	(void)state;
+	start();
+	S.fail = 1;
+	assert_true(tp_filter_client(&S.f, "NOOP\r\n", 6, to_server,
+	    to_client, &S) == (size_t)-1);
+	start();
+	S.fail = 1;
+	assert_true(tp_filter_client(&S.f, "STARTTLS\r\n", 10, to_server,
+	    to_client, &S) == (size_t)-1);
+	start();
+	S.fail = 1;
+	assert_int_equal(tp_filter_server(&S.f, "250 ok\r\n", 8, to_client, &S,
+	    &resume), -1);
+	start();
+	client("EHLO c\r\n");
+	S.fail = 1;
+	assert_int_equal(tp_filter_server(&S.f, "250-a\r\n250 b\r\n", 14,
+	    to_client, &S, &resume), -1);
+}
+
+/*
+ * The property: a session, event by event.  Fed whole it gives fixed
+ * outputs; fed in random pieces (and with the client running ahead) it
+ * gives the same.
+ */
+struct event {
+	char side; /* 'C' client, 'S' server */
+	const char *data;
+};
+
+static const struct event session[] = {
+    {'C', "EHLO client.example\r\n"},
+    {'S', "250-mx.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n"
+	  "250-CHUNKING\r\n250 STARTTLS\r\n"},
+    {'C', "STARTTLS\r\n"},
+    {'C', "MAIL FROM:<a@example>\r\nRCPT TO:<b@example>\r\nDATA\r\n"},
+    {'S', "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"},
+    {'C', "Subject: STARTTLS\r\n\r\nSTARTTLS\r\nEHLO x\r\n.foo\r\n"
+	  "DATA\r\n.\r\n"},
+    {'C', "NOOP\r\nSTARTTLS\r\nEHLO again\r\n"},
+    {'S', "250 2.0.0 Ok: queued\r\n250 2.0.0 Ok\r\n"},
+    {'S', "250-mx.example\r\n250-STARTTLS\r\n250 8BITMIME\r\n"},
+    {'C', "BDAT 16\r\nSTARTTLS\r\nDATA\r\n"},
+    {'C', "BDAT 3 LAST\r\nEHL"},
+    {'S', "250 2.0.0 16 octets\r\n250 2.0.0 Ok\r\n"},
+    {'C', "RSET\r\nQUIT\r\n"},
+    {'S', "250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n"},
+};
+
+#define NEVENTS (sizeof(session) / sizeof(session[0]))
+
+static const char want_ts[] =
+    "EHLO client.example\r\n"
+    "MAIL FROM:<a@example>\r\nRCPT TO:<b@example>\r\nDATA\r\n"
+    "Subject: STARTTLS\r\n\r\nSTARTTLS\r\nEHLO x\r\n.foo\r\nDATA\r\n.\r\n"
+    "NOOP\r\nEHLO again\r\n"
+    "BDAT 16\r\nSTARTTLS\r\nDATA\r\n"
+    "BDAT 3 LAST\r\nEHL"
+    "RSET\r\nQUIT\r\n";
+
+static const char want_tc[] =
+    "250-mx.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n" ANSWER "\r\n"
+    "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"
+    "250 2.0.0 Ok: queued\r\n250 2.0.0 Ok\r\n" ANSWER "\r\n"
+    "250-mx.example\r\n250 8BITMIME\r\n"
+    "250 2.0.0 16 octets\r\n250 2.0.0 Ok\r\n"
+    "250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n";
+
+static uint32_t rng;
+
+static size_t
+rnd(size_t n)
+{
+	rng = rng * 1103515245u + 12345u;
+	return (size_t)((rng >> 16) % n);
+}
+
+/* play - the session with pieces of at most maxpiece (0 = whole). */
+static void
+play(size_t maxpiece, bool ahead)
+{
+	start();
+	if (ahead)
+		for (size_t e = 0; e < NEVENTS; e++)
+			if (session[e].side == 'C')
+				client(session[e].data);
+	for (size_t e = 0; e < NEVENTS; e++) {
+		const char *d = session[e].data;
+		size_t len = strlen(d), off = 0;
+
+		if (ahead && session[e].side == 'C')
+			continue;
+		while (off < len) {
+			size_t n = maxpiece == 0 ? len - off :
+			    1 + rnd(maxpiece);
+
+			if (n > len - off)
+				n = len - off;
+			if (session[e].side == 'C')
+				client_n(d + off, n);
+			else
+				server_n(d + off, n);
+			off += n;
+		}
+	}
+	ts_is(want_ts);
+	tc_is(want_tc);
+	assert_int_equal(S.pendl, 0);
+}
+
+static void
+test_property_whole(void **state)
+{
+	(void)state;
+	play(0, false);
+	play(0, true);
+}
+
+static void
+test_property_random_pieces(void **state)
+{
+	static const size_t sizes[] = {1, 2, 3, 5, 8, 13, 64};
+
+	(void)state;
+	for (uint32_t seed = 1; seed <= 300; seed++) {
+		rng = seed;
+		play(sizes[seed % 7], (seed & 8) != 0);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_ehlo_middle),
+	    cmocka_unit_test(test_ehlo_last),
+	    cmocka_unit_test(test_ehlo_kept),
+	    cmocka_unit_test(test_other_replies_identical),
+	    cmocka_unit_test(test_starttls_at_once),
+	    cmocka_unit_test(test_starttls_variants),
+	    cmocka_unit_test(test_starttls_pipelined),
+	    cmocka_unit_test(test_data_body),
+	    cmocka_unit_test(test_data_body_split),
+	    cmocka_unit_test(test_data_refused),
+	    cmocka_unit_test(test_bdat),
+	    cmocka_unit_test(test_long_commands),
+	    cmocka_unit_test(test_queue_full),
+	    cmocka_unit_test(test_ehlo_oversized),
+	    cmocka_unit_test(test_emit_failure),
+	    cmocka_unit_test(test_property_whole),
+	    cmocka_unit_test(test_property_random_pieces),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
