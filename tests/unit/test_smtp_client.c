@@ -485,6 +485,28 @@ test_lost_and_timeout(void **state)
 	       "STARTTLS\r\n");
 }
 
+/* The plaintext retry (plain_only): the greeting alone decides. */
+static void
+test_plain_only(void **state)
+{
+	(void)state;
+	start(false);
+	sc.plain_only = true;
+	assert_int_equal(feed(GREETING), TP_SMTPC_PLAINTEXT);
+	assert_int_equal(sc.state, TP_SMTPC_DONE);
+	assert_string_equal(sc.greeting, "220 mx.example ESMTP Postfix");
+	/* A refusal is still relayed. */
+	start(true);
+	sc.plain_only = true;
+	assert_int_equal(feed("554 no\r\n"), TP_SMTPC_REFUSED);
+	out_is("554 no\r\n");
+	/* And the greeting is still checked. */
+	start(true);
+	sc.plain_only = true;
+	assert_int_equal(feed("220 ok\r\nEHLO"), TP_SMTPC_FAIL);
+	check_fail_line();
+}
+
 /* Input after a decision is refused, never silently taken. */
 static void
 test_input_after_done(void **state)
@@ -566,6 +588,7 @@ main(void)
 	    cmocka_unit_test(test_long_line),
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_lost_and_timeout),
+	    cmocka_unit_test(test_plain_only),
 	    cmocka_unit_test(test_input_after_done),
 	    cmocka_unit_test(test_fail_bounded),
 	    cmocka_unit_test(test_long_helo),

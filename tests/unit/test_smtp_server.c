@@ -1,6 +1,8 @@
 /*
  * test_smtp_server.c - the server-mode pre-TLS dialogue (spec 4.4, 5):
- * the proxy's greeting and EHLO reply, the commands it answers itself,
+ * the proxy's greeting and EHLO reply (the backend's keywords as learned,
+ * or the defaults, plus STARTTLS, minus CHUNKING, minus AUTH with
+ * auth_only, SIZE as configured), the commands it answers itself,
  * STARTTLS with the pipelined bytes after it left for the caller to
  * discard, 530 at encrypt and the switch to plaintext at may, the 512-octet
  * line bound and the error limits; and the backend side (greeting, then
@@ -20,14 +22,9 @@
 
 #include "tlsproxy/smtp_server.h"
 
-#define EHLO_REPLY                                                             \
-	"250-mx.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n"                 \
-	"250-ENHANCEDSTATUSCODES\r\n250 8BITMIME\r\n"
-#define EHLO_REPLY_SIZE                                                        \
-	"250-mx.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n"            \
-	"250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n250 8BITMIME\r\n"
-#define E501 "501 5.5.4 Syntax: EHLO hostname\r\n"
-#define TOO_MANY "421 4.7.0 mx.example Error: too many errors\r\n"
+#define E501     "501 5.5.4 Syntax: EHLO hostname\r\n"
+#define LONG     "500 5.5.2 Line too long\r\n"
+#define TOO_MANY "421 4.7.0 Too many errors\r\n"
 
 static struct tp_smtps_conf conf;
 static struct tp_smtps ss;
@@ -36,15 +33,106 @@ static size_t outlen;
 static size_t left;       /* input not consumed by the last feed */
 static const char *rest;  /* where it starts */
 
+static char ehlo_out[4096]; /* this configuration's EHLO reply */
+
+static void take(void);
+
+/* start_caps - a fresh dialogue; learns its EHLO reply into ehlo_out. */
 static void
-start(bool encrypt, unsigned long long size)
+start_caps(bool encrypt, unsigned long long size, bool auth_only,
+    const char *caps)
 {
+	const char *p = "EHLO x\r\n";
+	size_t l = 8;
+
 	conf.hostname = "mx.example";
 	conf.banner = "mx.example ESMTP";
 	conf.size = size;
 	conf.encrypt = encrypt;
-	tp_smtps_init(&ss, &conf, NULL);
+	conf.auth_only = auth_only;
+	tp_smtps_init(&ss, &conf, caps);
+	assert_int_equal(tp_smtps_input(&ss, &p, &l), TP_SMTPS_MORE);
+	assert_true(ss.outlen < sizeof(ehlo_out));
+	memcpy(ehlo_out, ss.out, ss.outlen);
+	ehlo_out[ss.outlen] = '\0';
+	tp_smtps_init(&ss, &conf, caps);
 	outlen = 0;
+	out[0] = '\0';
+}
+
+static void
+start(bool encrypt, unsigned long long size)
+{
+	start_caps(encrypt, size, false, NULL);
+}
+
+/* cat - the NULL-terminated strings, end to end. */
+static const char *
+cat(const char *first, ...)
+{
+	static char buf[1 << 14];
+	va_list ap;
+	const char *s;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	va_start(ap, first);
+	for (s = first; s != NULL; s = va_arg(ap, const char *)) {
+		assert_true(n + strlen(s) < sizeof(buf));
+		memcpy(buf + n, s, strlen(s) + 1);
+		n += strlen(s);
+	}
+	va_end(ap);
+	return buf;
+}
+
+/*
+ * check_ehlo - reply is one well-formed EHLO reply: "250-mx.example"
+ * first, "250-" on every line but the last, "250 " on the last, and
+ * exactly the keywords in want (NULL-terminated), in any order.
+ */
+static void
+check_ehlo(const char *reply, const char *const *want)
+{
+	char kw[64][600];
+	bool seen[64];
+	size_t nkw = 0, nwant = 0;
+	const char *p = reply, *e;
+
+	e = strstr(p, "\r\n");
+	assert_non_null(e);
+	if (strncmp(p, "250-mx.example\r\n", 16) != 0)
+		fail_msg("first line: \"%s\"", reply);
+	p = e + 2;
+	while (*p != '\0') {
+		e = strstr(p, "\r\n");
+		assert_non_null(e);
+		assert_true(e - p >= 4);
+		assert_true(nkw < 64);
+		if (e[2] == '\0')
+			assert_memory_equal(p, "250 ", 4);
+		else
+			assert_memory_equal(p, "250-", 4);
+		memcpy(kw[nkw], p + 4, (size_t)(e - p) - 4);
+		kw[nkw][e - p - 4] = '\0';
+		nkw++;
+		p = e + 2;
+	}
+	while (want[nwant] != NULL)
+		nwant++;
+	memset(seen, 0, sizeof(seen));
+	for (size_t i = 0; i < nkw; i++) {
+		size_t j;
+
+		for (j = 0; j < nwant; j++)
+			if (!seen[j] && strcmp(kw[i], want[j]) == 0)
+				break;
+		if (j == nwant)
+			fail_msg("unexpected keyword \"%s\" in\n%s", kw[i], reply);
+		seen[j] = true;
+	}
+	if (nkw != nwant)
+		fail_msg("%zu keywords, want %zu in\n%s", nkw, nwant, reply);
 }
 
 /* take - "send" ss.out: append it to out and empty it. */
@@ -136,18 +224,103 @@ test_greeting(void **state)
 static void
 test_ehlo(void **state)
 {
+	static const char *const defaults[] = {"STARTTLS", "PIPELINING",
+	    "ENHANCEDSTATUSCODES", "8BITMIME", NULL};
+	static const char *const with_size[] = {"STARTTLS", "PIPELINING",
+	    "ENHANCEDSTATUSCODES", "8BITMIME", "SIZE 10240000", NULL};
+
 	(void)state;
+	/* Backend unknown: the defaults. */
 	start(false, 0);
 	assert_int_equal(feed("EHLO client.example\r\n"), TP_SMTPS_MORE);
-	out_is(EHLO_REPLY);
+	check_ehlo(out, defaults);
+	assert_string_equal(out, ehlo_out);
 	assert_string_equal(ss.helo, "EHLO client.example\r\n");
-	assert_null(strstr(out, "CHUNKING"));
-	assert_null(strstr(out, "AUTH"));
+	/* 8BITMIME ends the default reply. */
+	assert_non_null(strstr(out, "\r\n250 8BITMIME\r\n"));
 
+	/* SIZE only when set. */
 	start(true, 10240000);
 	assert_int_equal(feed("ehlo client.example\r\n"), TP_SMTPS_MORE);
-	out_is(EHLO_REPLY_SIZE);
+	check_ehlo(out, with_size);
 	assert_string_equal(ss.helo, "ehlo client.example\r\n");
+	/* An empty list is as unknown. */
+	start_caps(false, 0, false, "");
+	check_ehlo(ehlo_out, defaults);
+}
+
+/* The backend's keywords as learned by the probe. */
+static void
+test_ehlo_backend_caps(void **state)
+{
+	static const char caps[] = "PIPELINING\nSIZE 5000\nCHUNKING\n"
+				   "AUTH PLAIN LOGIN\nAUTH=PLAIN LOGIN\n"
+				   "STARTTLS\nVRFY\n8BITMIME\nDSN\nsmtputf8\n";
+	static const char *const all[] = {"STARTTLS", "PIPELINING",
+	    "SIZE 5000", "AUTH PLAIN LOGIN", "AUTH=PLAIN LOGIN", "VRFY",
+	    "8BITMIME", "DSN", "smtputf8", NULL};
+	static const char *const no_auth[] = {"STARTTLS", "PIPELINING",
+	    "SIZE 5000", "VRFY", "8BITMIME", "DSN", "smtputf8", NULL};
+	static const char *const own_size[] = {"STARTTLS", "PIPELINING",
+	    "SIZE 1000", "VRFY", "8BITMIME", "DSN", "smtputf8", NULL};
+
+	(void)state;
+	/* STARTTLS once, CHUNKING never. */
+	start_caps(false, 0, false, caps);
+	check_ehlo(ehlo_out, all);
+	start_caps(false, 0, true, caps);
+	check_ehlo(ehlo_out, no_auth);
+	/* The configured SIZE replaces the backend's. */
+	start_caps(false, 1000, true, caps);
+	check_ehlo(ehlo_out, own_size);
+	/* Lowercase CHUNKING and STARTTLS are the same keywords. */
+	{
+		static const char *const want[] = {"STARTTLS", "DSN", NULL};
+
+		start_caps(false, 0, false, "chunking\nstarttls\nDSN\n");
+		check_ehlo(ehlo_out, want);
+	}
+	/* Nothing left but STARTTLS: still a well-formed reply. */
+	{
+		const char *p = "EHLO x\r\n";
+		size_t l = 8;
+
+		start_caps(false, 0, false, "CHUNKING\nSTARTTLS\n");
+		assert_int_equal(tp_smtps_input(&ss, &p, &l), TP_SMTPS_MORE);
+		take();
+		assert_memory_equal(out, "250-mx.example\r\n250-STARTTLS\r\n",
+		    30);
+		assert_memory_equal(out + outlen - 2, "\r\n", 2);
+		assert_null(strstr(out, "CHUNKING"));
+		assert_non_null(strstr(out, "\r\n250 "));
+	}
+}
+
+static void
+test_caps_add(void **state)
+{
+	char caps[32] = "";
+
+	(void)state;
+	tp_smtps_caps_add(caps, sizeof(caps), "250-PIPELINING", 14);
+	tp_smtps_caps_add(caps, sizeof(caps), "250 8BITMIME", 12);
+	assert_string_equal(caps, "PIPELINING\n8BITMIME\n");
+	/* Empty, non-printable: skipped. */
+	tp_smtps_caps_add(caps, sizeof(caps), "250-", 4);
+	tp_smtps_caps_add(caps, sizeof(caps), "250-A\x01", 6);
+	assert_string_equal(caps, "PIPELINING\n8BITMIME\n");
+	/* What does not fit is left out whole, never cut. */
+	tp_smtps_caps_add(caps, sizeof(caps), "250-ENHANCEDSTATUSCODES", 23);
+	assert_string_equal(caps, "PIPELINING\n8BITMIME\n");
+	tp_smtps_caps_add(caps, sizeof(caps), "250-DSN", 7);
+	assert_string_equal(caps, "PIPELINING\n8BITMIME\nDSN\n");
+	tp_smtps_caps_add(caps, sizeof(caps), "250-SMTPUTF8", 12);
+	assert_int_equal(strlen(caps), 24);
+	tp_smtps_caps_add(caps, sizeof(caps), "250-ABCDEF", 10);
+	assert_string_equal(caps, "PIPELINING\n8BITMIME\nDSN\nABCDEF\n");
+	assert_true(strlen(caps) < sizeof(caps));
+	tp_smtps_caps_add(caps, sizeof(caps), "250-X", 5);
+	assert_true(strlen(caps) < sizeof(caps));
 }
 
 static void
@@ -203,7 +376,7 @@ test_starttls(void **state)
 	(void)state;
 	start(true, 0);
 	assert_int_equal(feed(in), TP_SMTPS_STARTTLS);
-	out_is(EHLO_REPLY "220 2.0.0 Ready to start TLS\r\n");
+	out_is(cat(ehlo_out, "220 2.0.0 Ready to start TLS\r\n", NULL));
 	/* The injected command is left for the caller to discard. */
 	assert_int_equal(left, strlen("MAIL FROM:<evil@example>\r\n"));
 	assert_string_equal(rest, "MAIL FROM:<evil@example>\r\n");
@@ -236,11 +409,12 @@ test_encrypt_mail(void **state)
 	assert_int_equal(feed("EHLO c\r\nMAIL FROM:<a@example>\r\n"
 			      "RCPT TO:<b@example>\r\nDATA\r\n\r\n"),
 	    TP_SMTPS_MORE);
-	out_is(EHLO_REPLY
+	out_is(cat(ehlo_out,
 	    "530 5.7.0 Must issue a STARTTLS command first\r\n"
 	    "530 5.7.0 Must issue a STARTTLS command first\r\n"
 	    "530 5.7.0 Must issue a STARTTLS command first\r\n"
-	    "530 5.7.0 Must issue a STARTTLS command first\r\n");
+	    "530 5.7.0 Must issue a STARTTLS command first\r\n",
+	    NULL));
 	assert_int_equal(ss.errors, 4);
 }
 
@@ -253,7 +427,7 @@ test_may_plaintext(void **state)
 			      "MAIL FROM:<a@example> SIZE=100\r\n"
 			      "RCPT TO:<b@example>\r\n"),
 	    TP_SMTPS_PLAINTEXT);
-	out_is("250 mx.example\r\n" EHLO_REPLY);
+	out_is(cat("250 mx.example\r\n", ehlo_out, NULL));
 	assert_string_equal(ss.pending, "MAIL FROM:<a@example> SIZE=100\r\n");
 	assert_string_equal(ss.helo, "EHLO second.example\r\n");
 	/* What follows is left for the plaintext relay. */
@@ -311,11 +485,11 @@ test_long_lines(void **state)
 	out_is("250 2.0.0 Ok\r\n");
 	outlen = 0;
 	assert_int_equal(feed(bad), TP_SMTPS_MORE);
-	out_is("500 5.5.2 Error: line too long\r\n");
+	out_is(LONG);
 	outlen = 0;
 	/* The rest of the line was discarded, the next one is read. */
 	assert_int_equal(feed_step(far, strlen(far), 100), TP_SMTPS_MORE);
-	out_is("500 5.5.2 Error: line too long\r\n");
+	out_is(LONG);
 	outlen = 0;
 	assert_int_equal(feed("NOOP\r\n"), TP_SMTPS_MORE);
 	out_is("250 2.0.0 Ok\r\n");
@@ -331,8 +505,7 @@ test_long_lines(void **state)
 		snprintf(three, sizeof(three), "%s%s%sNOOP\r\n", bad, bad, bad);
 		start(false, 0);
 		assert_int_equal(feed(three), TP_SMTPS_CLOSE);
-		out_is("500 5.5.2 Error: line too long\r\n"
-		       "500 5.5.2 Error: line too long\r\n" TOO_MANY);
+		out_is(LONG LONG TOO_MANY);
 		assert_int_equal(left, 6);
 	}
 
@@ -342,7 +515,7 @@ test_long_lines(void **state)
 	memcpy(bad + 511, "\n", 2);
 	start(false, 0);
 	assert_int_equal(feed(bad), TP_SMTPS_MORE);
-	out_is("500 5.5.2 Error: line too long\r\n");
+	out_is(LONG);
 }
 
 static void
@@ -388,13 +561,14 @@ test_pipelined(void **state)
 	(void)state;
 	start(false, 0);
 	assert_int_equal(feed(in), TP_SMTPS_MORE);
-	out_is(EHLO_REPLY "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n");
+	out_is(cat(ehlo_out, "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n", NULL));
 	/* The same byte by byte, and in every split. */
 	for (size_t step = 1; step < strlen(in); step++) {
 		start(false, 0);
 		assert_int_equal(feed_step(in, strlen(in), step),
 		    TP_SMTPS_MORE);
-		out_is(EHLO_REPLY "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n");
+		out_is(cat(ehlo_out, "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n",
+		    NULL));
 	}
 }
 
@@ -549,6 +723,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_greeting),
 	    cmocka_unit_test(test_ehlo),
+	    cmocka_unit_test(test_ehlo_backend_caps),
+	    cmocka_unit_test(test_caps_add),
 	    cmocka_unit_test(test_helo),
 	    cmocka_unit_test(test_missing_argument),
 	    cmocka_unit_test(test_own_commands),
