@@ -572,13 +572,6 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
 		    "security = %s: server routes take none, may or encrypt",
 		    v[TP_K_SECURITY].raw);
-	if (r->mode == TP_MODE_CLIENT && r->security > TP_SEC_ENCRYPT) {
-		tp_config_diag(cfg, v[TP_K_SECURITY].line, true,
-		    "security = %s is not implemented yet: every session of "
-		    "this route is deferred with a 421", v[TP_K_SECURITY].raw);
-		r->unimplemented = true;
-		r->unimplemented_what = "this security level";
-	}
 	if (r->mode == TP_MODE_CLIENT && r->tls == TP_TLS_IMPLICIT &&
 	    r->security == TP_SEC_MAY)
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, true,

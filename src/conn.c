@@ -31,6 +31,7 @@
 #include "tlsproxy/session.h"
 #include "tlsproxy/tls_io.h"
 #include "tlsproxy/tls_policy.h"
+#include "tlsproxy/tls_verify.h"
 #include "tlsproxy/worker.h"
 
 atomic_uint tp_conn_active_total;
@@ -368,7 +369,7 @@ tp_conn_fail(struct tp_conn *c, const char *reply)
  */
 
 static void
-conn_log_established(struct tp_conn *c, struct side *s)
+conn_log_established(struct tp_conn *c, struct side *s, const char *trust)
 {
 	char summary[200];
 	const char *how = SSL_session_reused(s->ssl) ? "reused" : "established";
@@ -378,12 +379,39 @@ conn_log_established(struct tp_conn *c, struct side *s)
 	tp_tls_summary(s->ssl, summary, sizeof(summary));
 	if (s->is_down)
 		tp_conn_log(c, TP_LOG_INFO, "%s TLS connection %s from "
-		    "unknown[%s]: %s", tp_tls_trust(s->ssl, false), how,
-		    c->peer_ip, summary);
+		    "unknown[%s]: %s", trust, how, c->peer_ip, summary);
 	else
 		tp_conn_log(c, TP_LOG_INFO, "%s TLS connection %s to "
-		    "%s[%s]:%u: %s", tp_tls_trust(s->ssl, false), how,
-		    c->up_host, c->up_ip, c->up_port, summary);
+		    "%s[%s]:%u: %s", trust, how, c->up_host, c->up_ip,
+		    c->up_port, summary);
+}
+
+/*
+ * conn_verified - the peer passes the route's level; else the 421 that
+ * Postfix would give ("not trusted" for the chain, "not verified" for
+ * names, fingerprints and TLSA), and the next address is tried.
+ */
+static bool
+conn_verified(struct tp_conn *c, struct side *s)
+{
+	const struct tp_verify *v = s->is_down ? NULL : c->rt->verify;
+	const char *trust;
+	char why[300];
+	int rc = tp_verify_check(s->ssl, v, &trust, why, sizeof(why));
+
+	conn_log_established(c, s, trust);
+	if (rc == 0)
+		return true;
+	tp_conn_log(c, TP_LOG_WARNING, "server certificate verification "
+	    "failed for %s[%s]:%u: %s", c->up_host, c->up_ip, c->up_port, why);
+	/* Postfix: "not trusted" for a chain that fails at verify/secure,
+	 * "not verified" for names, fingerprints and TLSA records. */
+	snprintf(c->last_reply, sizeof(c->last_reply), "421 4.7.5 Server "
+	    "certificate not %s: %s", (v->security == TP_SEC_VERIFY ||
+	    v->security == TP_SEC_SECURE) && strcmp(trust, "Untrusted") == 0 ?
+	    "trusted" : "verified", why);
+	tp_upstream_failed(c, TP_EPROTO, c->last_reply);
+	return false;
 }
 
 static void
@@ -410,8 +438,11 @@ tp_conn_tls_begin(struct tp_conn *c, struct side *s)
 	if (s->ssl == NULL)
 		return -1;
 	SSL_set_app_data(s->ssl, c);
-	if (!s->is_down)
+	if (!s->is_down) {
 		tp_sesscache_attach(c, s);
+		if (tp_verify_prepare(s->ssl, c->rt->verify, c->up_host) < 0)
+			return -1;
+	}
 	if (c->gen->cfg->g[TP_K_TLS_LOGLEVEL].n >= 2) {
 		SSL_set_info_callback(s->ssl, conn_tls_info);
 		if (s->is_down)
@@ -465,7 +496,8 @@ tp_conn_advance(struct tp_conn *c)
 		}
 		return;
 	}
-	conn_log_established(c, s);
+	if (!conn_verified(c, s))
+		return;
 	if (s->is_down) {
 		c->state = CS_CONNECT;
 		tp_side_update_read(&c->down);

@@ -15,6 +15,7 @@
 #include "tlsproxy/tls_ctx.h"
 #include "tlsproxy/tls_io.h"
 #include "tlsproxy/tls_policy.h"
+#include "tlsproxy/tls_verify.h"
 
 static unsigned long gen_serial;
 static pthread_mutex_t caps_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -142,6 +143,8 @@ tp_gen_build(const char *path, const struct tp_gen *old)
 		if (rt->ctx != NULL && r->mode == TP_MODE_CLIENT &&
 		    r->v[TP_K_SESSION_CACHE].n)
 			tp_tls_io_client_cache(rt->ctx);
+		if (rt->ctx != NULL)
+			rt->verify = tp_verify_build(cfg, r, rt->ctx);
 		rt->stats = stats_find_or_new(old, r->name);
 		/* Port 0 (the OS picks): one socket per route, kept by name. */
 		if (r->accept.port == 0) {
@@ -181,6 +184,7 @@ tp_gen_unref(struct tp_gen *g)
 		struct tp_route_rt *rt = &g->routes[i];
 
 		SSL_CTX_free(rt->ctx);
+		tp_verify_free(rt->verify);
 		free(rt->sni);
 		free(rt->hostname);
 		free(rt->banner);

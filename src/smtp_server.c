@@ -57,16 +57,19 @@ __attribute__((format(printf, 2, 3))) static void
 reply(struct tp_smtps *s, const char *fmt, ...)
 {
 	va_list ap;
+	size_t room = sizeof(s->out) - s->outlen;
 	int n;
 
+	/* Full (a huge EHLO reply after a burst): never past the end. */
+	if (room < 3)
+		return;
 	va_start(ap, fmt);
-	n = vsnprintf(s->out + s->outlen, sizeof(s->out) - s->outlen - 2, fmt,
-	    ap);
+	n = vsnprintf(s->out + s->outlen, room - 2, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((size_t)n > sizeof(s->out) - s->outlen - 3)
-		n = (int)(sizeof(s->out) - s->outlen - 3);
+	if ((size_t)n > room - 3)
+		n = (int)(room - 3);
 	s->outlen += (size_t)n;
 	memcpy(s->out + s->outlen, "\r\n", 2);
 	s->outlen += 2;
@@ -148,6 +151,9 @@ command(struct tp_smtps *s, const char *line, size_t len)
 {
 	const char *arg;
 
+	/* helo and pending are strings: a NUL would cut the command short. */
+	if (memchr(line, '\0', len) != NULL)
+		return error(s, "500 5.5.2 Error: bad syntax");
 	if (tp_smtp_verb(line, "EHLO", &arg)) {
 		if (*arg == '\0')
 			return error(s, "501 5.5.4 Syntax: EHLO hostname");

@@ -48,6 +48,7 @@ struct tp_route_rt {
 	char *banner;    /* server: text of the 220 greeting */
 	char *helo;      /* client: EHLO name while negotiating STARTTLS */
 	struct tp_smtps_conf smtps;
+	struct tp_verify *verify; /* client: fingerprint .. dane-only */
 };
 
 struct tp_gen {

@@ -463,6 +463,25 @@ test_may_plaintext(void **state)
 	}
 }
 
+/* A NUL in a command: refused, never kept (helo and pending are strings). */
+static void
+test_nul_in_command(void **state)
+{
+	static const char in[] = "EHLO a\0b\r\nMAIL FROM:<a>\0x\r\n\0\r\n"
+				 "EHLO c\r\nMAIL FROM:<a>\r\n";
+
+	(void)state;
+	start(false, 0);
+	assert_int_equal(feed_step(in, sizeof(in) - 1, 0), TP_SMTPS_PLAINTEXT);
+	out_is(cat("500 5.5.2 Error: bad syntax\r\n"
+		   "500 5.5.2 Error: bad syntax\r\n"
+		   "500 5.5.2 Error: bad syntax\r\n",
+	    ehlo_out, NULL));
+	assert_string_equal(ss.helo, "EHLO c\r\n");
+	assert_string_equal(ss.pending, "MAIL FROM:<a>\r\n");
+	assert_int_equal(ss.errors, 3);
+}
+
 static void
 test_long_lines(void **state)
 {
@@ -603,6 +622,45 @@ test_output_bounded(void **state)
 	assert_int_equal(count, 1000);
 }
 
+/*
+ * The biggest EHLO reply (a backend with hundreds of tiny keywords) after
+ * a pipelined burst: the output never runs past its buffer.
+ */
+static void
+test_ehlo_huge_caps(void **state)
+{
+	static char caps[sizeof(ss.caps)];
+	static char in[8192];
+	size_t n = 0;
+
+	(void)state;
+	while (n + 3 < sizeof(caps)) {
+		caps[n] = (char)('A' + n % 26);
+		caps[n + 1] = '\n';
+		n += 2;
+	}
+	caps[n] = '\0';
+	for (int burst = 150; burst < 230; burst++) {
+		const char *p;
+		size_t l = 0;
+
+		for (int i = 0; i < burst; i++)
+			l += (size_t)sprintf(in + l, "NOOP\r\n");
+		for (int i = 0; i < 4; i++)
+			l += (size_t)sprintf(in + l, "EHLO x\r\n");
+		start_caps(false, 123, false, caps);
+		p = in;
+		while (l > 0) {
+			assert_int_equal(tp_smtps_input(&ss, &p, &l),
+			    TP_SMTPS_MORE);
+			assert_true(ss.outlen <= sizeof(ss.out));
+			assert_true(ss.outlen >= 2);
+			assert_memory_equal(ss.out + ss.outlen - 2, "\r\n", 2);
+			ss.outlen = 0;
+		}
+	}
+}
+
 /* Backend side. */
 
 static struct tp_smtpb sb;
@@ -731,10 +789,12 @@ main(void)
 	    cmocka_unit_test(test_starttls),
 	    cmocka_unit_test(test_encrypt_mail),
 	    cmocka_unit_test(test_may_plaintext),
+	    cmocka_unit_test(test_nul_in_command),
 	    cmocka_unit_test(test_long_lines),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_pipelined),
 	    cmocka_unit_test(test_output_bounded),
+	    cmocka_unit_test(test_ehlo_huge_caps),
 	    cmocka_unit_test(test_backend_no_replay),
 	    cmocka_unit_test(test_backend_replay),
 	    cmocka_unit_test(test_backend_refused),

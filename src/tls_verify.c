@@ -1,0 +1,346 @@
+/*
+ * tls_verify.c - Postfix's verification levels on OpenSSL (RFC 6125 name
+ * checks, RFC 7672 DANE).
+ *
+ * The handshake always completes (SSL_VERIFY_NONE): the outcome is judged
+ * here afterwards, so that a failure reaches the local MTA as our own
+ * 421 4.7.5 with the reason instead of a bare TLS alert.  OpenSSL still
+ * runs the chain, host and DANE checks during the handshake and records
+ * the result; a resumed session keeps the result it was verified with
+ * (and the client session cache is emptied on reload, sesscache.c).
+ * match: "hostname" (the name connected to), "nexthop", "dot-nexthop"
+ * (any subdomain of it), a literal name, or ".suffix" (any subdomain);
+ * wildcards only as a whole left-most label (no partial wildcards).
+ * Names come from subjectAltName DNS entries, the CN only when there are
+ * none (OpenSSL's X509_check_host).  OpenSSL only; no libuv.
+ */
+#include "tlsproxy/tls_verify.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#include "tlsproxy/config.h"
+#include "tlsproxy/tls_policy.h"
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* unhex - hex digits (colons and spaces skipped) into out; length or -1. */
+static long
+unhex(const char *s, unsigned char *out, size_t max)
+{
+	size_t n = 0;
+	int hi = -1, v;
+
+	for (; *s; s++) {
+		if (*s == ':' || *s == ' ')
+			continue;
+		if ((v = hexval(*s)) < 0)
+			return -1;
+		if (hi < 0) {
+			hi = v;
+			continue;
+		}
+		if (n >= max)
+			return -1;
+		out[n++] = (unsigned char)(hi << 4 | v);
+		hi = -1;
+	}
+	return hi < 0 ? (long)n : -1;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		abort();
+	return d;
+}
+
+static void
+add_name(struct tp_verify *v, const char *name)
+{
+	v->names = realloc(v->names, (v->nnames + 1) * sizeof(char *));
+	if (v->names == NULL)
+		abort();
+	v->names[v->nnames++] = xstrdup(name);
+}
+
+struct tp_verify *
+tp_verify_build(struct tp_config *cfg, const struct tp_cfg_route *r,
+    SSL_CTX *ctx)
+{
+	const struct tp_cval *vv = r->v;
+	struct tp_verify *v;
+	char item[300], dot[300];
+	const char *p;
+
+	if (r->mode != TP_MODE_CLIENT || r->security < TP_SEC_FINGERPRINT)
+		return NULL;
+	if ((v = calloc(1, sizeof(*v))) == NULL)
+		abort();
+	v->security = r->security;
+	v->nexthop = xstrdup(vv[TP_K_NEXTHOP].set ? vv[TP_K_NEXTHOP].raw :
+	    r->nconnect > 0 ? r->connect[0].host : "");
+	/* fingerprints */
+	for (size_t i = 0; i < vv[TP_K_FINGERPRINT].nlist; i++) {
+		v->fps = realloc(v->fps, (v->nfps + 1) * sizeof(*v->fps));
+		if (v->fps == NULL)
+			abort();
+		if (unhex(vv[TP_K_FINGERPRINT].list[i], v->fps[v->nfps], 32) !=
+		    32) {
+			tp_config_diag(cfg, vv[TP_K_FINGERPRINT].lines[i], false,
+			    "fingerprint: not a sha256 digest");
+			continue;
+		}
+		v->nfps++;
+	}
+	/* TLSA records */
+	for (size_t i = 0; i < vv[TP_K_TLSA].nlist; i++) {
+		unsigned u, s, m;
+		int off = 0;
+		struct tp_tlsa *t;
+		long n;
+
+		v->tlsa = realloc(v->tlsa, (v->ntlsa + 1) * sizeof(*v->tlsa));
+		if (v->tlsa == NULL)
+			abort();
+		t = &v->tlsa[v->ntlsa];
+		if (sscanf(vv[TP_K_TLSA].list[i], "%u %u %u %n", &u, &s, &m,
+			&off) != 3 ||
+		    (t->data = malloc(strlen(vv[TP_K_TLSA].list[i]))) == NULL ||
+		    (n = unhex(vv[TP_K_TLSA].list[i] + off, t->data,
+			 strlen(vv[TP_K_TLSA].list[i]))) <= 0) {
+			tp_config_diag(cfg, vv[TP_K_TLSA].lines[i], false,
+			    "tlsa: bad record");
+			continue;
+		}
+		t->usage = (unsigned char)u;
+		t->selector = (unsigned char)s;
+		t->mtype = (unsigned char)m;
+		t->len = (size_t)n;
+		v->ntlsa++;
+	}
+	/* match list (verify, secure) */
+	if (r->security == TP_SEC_VERIFY || r->security == TP_SEC_SECURE) {
+		p = vv[TP_K_MATCH].set ? vv[TP_K_MATCH].raw :
+		    r->security == TP_SEC_VERIFY ? "hostname" :
+						   "nexthop:dot-nexthop";
+		for (;;) {
+			size_t n = strcspn(p, ": ,");
+
+			if (n > 0 && n < sizeof(item)) {
+				memcpy(item, p, n);
+				item[n] = '\0';
+				if (strcmp(item, "hostname") == 0) {
+					add_name(v, "");
+				} else if (strcmp(item, "nexthop") == 0) {
+					add_name(v, v->nexthop);
+				} else if (strcmp(item, "dot-nexthop") == 0) {
+					snprintf(dot, sizeof(dot), ".%s",
+					    v->nexthop);
+					add_name(v, dot);
+				} else {
+					add_name(v, item);
+				}
+			}
+			p += n;
+			if (*p == '\0')
+				break;
+			p++;
+		}
+		if (vv[TP_K_CA_FILE].set || vv[TP_K_CA_PATH].set) {
+			if (!SSL_CTX_load_verify_locations(ctx,
+				vv[TP_K_CA_FILE].set ? vv[TP_K_CA_FILE].s : NULL,
+				vv[TP_K_CA_PATH].set ? vv[TP_K_CA_PATH].s :
+						       NULL)) {
+				tp_config_diag(cfg, vv[TP_K_CA_FILE].set ?
+					vv[TP_K_CA_FILE].line :
+					vv[TP_K_CA_PATH].line,
+				    false, "cannot load trust anchors from %s",
+				    vv[TP_K_CA_FILE].set ? vv[TP_K_CA_FILE].raw :
+							   vv[TP_K_CA_PATH].raw);
+				ERR_clear_error();
+			}
+		} else {
+			SSL_CTX_set_default_verify_paths(ctx);
+		}
+		SSL_CTX_set_verify_depth(ctx, (int)vv[TP_K_VERIFY_DEPTH].n);
+	}
+	if ((r->security == TP_SEC_DANE || r->security == TP_SEC_DANE_ONLY) &&
+	    SSL_CTX_dane_enable(ctx) <= 0) {
+		tp_config_diag(cfg, vv[TP_K_SECURITY].line, false,
+		    "DANE is not available in this OpenSSL");
+		ERR_clear_error();
+	}
+	return v;
+}
+
+void
+tp_verify_free(struct tp_verify *v)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < v->nnames; i++)
+		free(v->names[i]);
+	free(v->names);
+	free(v->fps);
+	for (size_t i = 0; i < v->ntlsa; i++)
+		free(v->tlsa[i].data);
+	free(v->tlsa);
+	free(v->nexthop);
+	free(v);
+}
+
+int
+tp_verify_prepare(SSL *ssl, const struct tp_verify *v, const char *host)
+{
+	if (v == NULL)
+		return 0;
+	if (v->security == TP_SEC_VERIFY || v->security == TP_SEC_SECURE) {
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		for (size_t i = 0; i < v->nnames; i++) {
+			const char *n = v->names[i][0] ? v->names[i] : host;
+
+			if (!SSL_add1_host(ssl, n))
+				return -1;
+		}
+	}
+	if ((v->security == TP_SEC_DANE || v->security == TP_SEC_DANE_ONLY) &&
+	    v->ntlsa > 0) {
+		if (SSL_dane_enable(ssl, v->nexthop[0] ? v->nexthop : host) <= 0)
+			return -1;
+		/* RFC 7672 3.1.1: DANE-EE(3) matches ignore names. */
+		SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+		/* Records were checked at load: usages 2-3, selectors 0-1,
+		 * matching types 0-2, so each is usable (RFC 7672 2.2). */
+		for (size_t i = 0; i < v->ntlsa; i++)
+			SSL_dane_tlsa_add(ssl, v->tlsa[i].usage,
+			    v->tlsa[i].selector, v->tlsa[i].mtype,
+			    v->tlsa[i].data, v->tlsa[i].len);
+		ERR_clear_error();
+	}
+	return 0;
+}
+
+static bool
+fingerprint_matches(X509 *peer, const struct tp_verify *v)
+{
+	unsigned char cert[32], spki[32];
+	unsigned int len = 0;
+	unsigned char *der = NULL;
+	int n;
+
+	if (!X509_digest(peer, EVP_sha256(), cert, &len) || len != 32)
+		return false;
+	n = i2d_PUBKEY(X509_get0_pubkey(peer), &der);
+	if (n <= 0 || !EVP_Digest(der, (size_t)n, spki, &len, EVP_sha256(),
+			  NULL))
+		len = 0;
+	OPENSSL_free(der);
+	for (size_t i = 0; i < v->nfps; i++)
+		if (memcmp(v->fps[i], cert, 32) == 0 ||
+		    (len == 32 && memcmp(v->fps[i], spki, 32) == 0))
+			return true;
+	return false;
+}
+
+/* names_seen - the peer's DNS names (or CN), for the log. */
+static void
+names_seen(X509 *peer, char *buf, size_t len)
+{
+	GENERAL_NAMES *gens = X509_get_ext_d2i(peer, NID_subject_alt_name,
+	    NULL, NULL);
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+
+		if (g->type != GEN_DNS)
+			continue;
+		o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%.*s",
+		    o ? ", " : "", ASN1_STRING_length(g->d.dNSName),
+		    (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+	}
+	GENERAL_NAMES_free(gens);
+	if (o == 0)
+		X509_NAME_get_text_by_NID(X509_get_subject_name(peer),
+		    NID_commonName, buf, (int)len);
+}
+
+int
+tp_verify_check(SSL *ssl, const struct tp_verify *v, const char **trust,
+    char *why, size_t len)
+{
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+	long res = SSL_get_verify_result(ssl);
+	char names[200];
+
+	*trust = peer == NULL ? "Anonymous" : res == X509_V_OK ? "Trusted" :
+								 "Untrusted";
+	if (v == NULL)
+		return 0;
+	if (peer == NULL) {
+		snprintf(why, len, "no certificate");
+		return -1;
+	}
+	switch (v->security) {
+	case TP_SEC_FINGERPRINT:
+		if (fingerprint_matches(peer, v)) {
+			*trust = "Verified";
+			return 0;
+		}
+		snprintf(why, len, "fingerprint mismatch");
+		return -1;
+	case TP_SEC_DANE:
+	case TP_SEC_DANE_ONLY:
+		if (v->ntlsa == 0 && v->security == TP_SEC_DANE)
+			return 0; /* no records: may (here, encrypt) */
+		if (SSL_get0_dane_authority(ssl, NULL, NULL) >= 0 &&
+		    res == X509_V_OK) {
+			*trust = "Verified";
+			return 0;
+		}
+		snprintf(why, len, "TLSA mismatch: %s",
+		    X509_verify_cert_error_string(res));
+		return -1;
+	default:
+		if (res == X509_V_OK) {
+			*trust = "Verified";
+			return 0;
+		}
+		if (res == X509_V_ERR_HOSTNAME_MISMATCH) {
+			*trust = "Trusted";
+			names_seen(peer, names, sizeof(names));
+			snprintf(why, len, "name mismatch (names seen: %s)",
+			    names);
+		} else if (res == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+		    res == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+		    res == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+		    res == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) {
+			snprintf(why, len, "untrusted issuer (%s)",
+			    X509_verify_cert_error_string(res));
+		} else {
+			snprintf(why, len, "%s",
+			    X509_verify_cert_error_string(res));
+		}
+		return -1;
+	}
+}
