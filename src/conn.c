@@ -27,6 +27,7 @@
 #include "tlsproxy/config.h"
 #include "tlsproxy/gen.h"
 #include "tlsproxy/log.h"
+#include "tlsproxy/metrics.h"
 #include "tlsproxy/proxy_proto.h"
 #include "tlsproxy/session.h"
 #include "tlsproxy/tls_io.h"
@@ -249,6 +250,7 @@ conn_on_timer(uv_timer_t *t)
 		break;
 	case CS_HANDSHAKE:
 	case CS_STARTTLS_WAIT:
+		tp_metrics_handshake(c->rt->stats, 0, false, 0);
 		if (c->r->mode == TP_MODE_CLIENT) {
 			tp_upstream_failed(c, TP_ETLS, "handshake timed out");
 		} else {
@@ -400,8 +402,11 @@ conn_verified(struct tp_conn *c, struct side *s)
 	int rc = tp_verify_check(s->ssl, v, &trust, why, sizeof(why));
 
 	conn_log_established(c, s, trust);
+	tp_metrics_handshake(c->rt->stats, SSL_version(s->ssl),
+	    SSL_session_reused(s->ssl), (uv_hrtime() - c->hs_start) / 1000);
 	if (rc == 0)
 		return true;
+	tp_metrics_verify_failure(c->rt->stats, why);
 	tp_conn_log(c, TP_LOG_WARNING, "server certificate verification "
 	    "failed for %s[%s]:%u: %s", c->up_host, c->up_ip, c->up_port, why);
 	/* Postfix: "not trusted" for a chain that fails at verify/secure,
@@ -453,6 +458,7 @@ tp_conn_tls_begin(struct tp_conn *c, struct side *s)
 			    "to %s[%s]:%u", c->up_host, c->up_ip, c->up_port);
 	}
 	c->state = CS_HANDSHAKE;
+	c->hs_start = uv_hrtime();
 	tp_conn_timer(c, c->r->v[TP_K_HANDSHAKE_TIMEOUT].n);
 	return 0;
 }
@@ -487,6 +493,7 @@ tp_conn_advance(struct tp_conn *c)
 		return;
 	}
 	if (rc < 0) {
+		tp_metrics_handshake(c->rt->stats, 0, false, 0);
 		if (s->is_down) {
 			tp_conn_log(c, TP_LOG_INFO, "SSL_accept error from %s: "
 			    "%s", c->peer_addr, why);

@@ -24,6 +24,7 @@
 #include "tlsproxy/listener.h"
 #include "tlsproxy/log.h"
 #include "tlsproxy/probe.h"
+#include "tlsproxy/stats.h"
 #include "tlsproxy/tls_ctx.h"
 #include "tlsproxy/tls_io.h"
 #include "tlsproxy/worker.h"
@@ -217,6 +218,7 @@ daemon_reload(void)
 	tp_gen_unref(d.gen);
 	d.gen = g;
 	tp_probe_start(d.loop, g);
+	tp_stats_set_gen(g);
 	tp_log(TP_LOG_INFO, "reloaded configuration %s", d.path);
 }
 
@@ -240,6 +242,7 @@ daemon_on_signal(uv_signal_t *h, int signum)
 	for (unsigned i = 0; i < d.nworkers; i++)
 		tp_worker_stop(&d.workers[i], grace);
 	tp_probe_stop();
+	tp_stats_stop();
 	/* The main loop ends once its signal handles are closed. */
 	uv_close((uv_handle_t *)&d.sighup, NULL);
 	uv_close((uv_handle_t *)&d.sigterm, NULL);
@@ -276,6 +279,14 @@ tp_daemon_run(const char *path)
 	uv_signal_start(&d.sighup, daemon_on_signal, SIGHUP);
 	uv_signal_start(&d.sigterm, daemon_on_signal, SIGTERM);
 	uv_signal_start(&d.sigint, daemon_on_signal, SIGINT);
+	if (cfg->g[TP_K_STATS].set) {
+		struct tp_hostport hp;
+		const char *why;
+
+		tp_parse_hostport(cfg->g[TP_K_STATS].raw, &hp, &why);
+		if (tp_stats_start(d.loop, &hp) < 0)
+			return 1;
+	}
 	d.workers = calloc(d.nworkers, sizeof(*d.workers));
 	if (d.workers == NULL)
 		return 1;
@@ -290,6 +301,7 @@ tp_daemon_run(const char *path)
 	    d.nworkers == 1 ? "" : "s", OpenSSL_version(OPENSSL_VERSION),
 	    uv_version_string());
 	tp_probe_start(d.loop, d.gen);
+	tp_stats_set_gen(d.gen);
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	for (unsigned i = 0; i < d.nworkers; i++)
 		tp_worker_join(&d.workers[i]);

@@ -15,6 +15,8 @@
 #include "tlsproxy/common.h"
 #include "tlsproxy/config.h"
 #include "tlsproxy/conn.h"
+#include "tlsproxy/gen.h"
+#include "tlsproxy/metrics.h"
 #include "tlsproxy/tls_policy.h"
 #include "tlsproxy/worker.h"
 
@@ -31,6 +33,8 @@ tp_upstream_failed(struct tp_conn *c, int err, const char *why)
 		    c->up_host, c->up_ip, c->up_port, why);
 	c->last_err = err;
 	snprintf(c->last_why, sizeof(c->last_why), "%s", why);
+	if (err != TP_ETLS && err != TP_EPROTO)
+		tp_metrics_add(&c->rt->stats->connect_failures, 1);
 	/* may: one more try at the same address, in plaintext (Postfix). */
 	if (err == TP_ETLS && c->r->security == TP_SEC_MAY && !c->plain_tried &&
 	    c->r->tls == TP_TLS_STARTTLS) {

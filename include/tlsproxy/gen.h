@@ -19,6 +19,12 @@ struct tp_config;
 struct tp_cfg_route;
 
 #define TP_CAPS_MAX 1024
+#define TP_LAT_BUCKETS 11 /* handshake latency histogram, see metrics.c */
+
+enum tp_hs_outcome { TP_HS_FAILED, TP_HS_TLS10, TP_HS_TLS11, TP_HS_TLS12,
+	TP_HS_TLS13, TP_HS_COUNT };
+enum tp_vf_reason { TP_VF_UNTRUSTED, TP_VF_NAME, TP_VF_EXPIRED,
+	TP_VF_FINGERPRINT, TP_VF_TLSA, TP_VF_OTHER, TP_VF_COUNT };
 
 /* State that survives reloads, shared by every generation of a route. */
 struct tp_route_stats {
@@ -30,6 +36,15 @@ struct tp_route_stats {
 	 * last learned by the probe (probe.c); under tp_caps_lock */
 	char caps[TP_CAPS_MAX];
 	bool caps_known;
+	/* metrics (metrics.c), relaxed atomics shared by the workers */
+	atomic_ullong handshakes[TP_HS_COUNT];
+	atomic_ullong verify_failures[TP_VF_COUNT];
+	atomic_ullong resumed;
+	atomic_ullong bytes_in, bytes_out;
+	atomic_ullong connect_failures;
+	atomic_ullong rejects;
+	atomic_ullong lat_bucket[TP_LAT_BUCKETS];
+	atomic_ullong lat_count, lat_sum_us;
 };
 
 /* tp_caps_set / tp_caps_get - the learned capabilities, thread-safe. */

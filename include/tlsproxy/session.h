@@ -109,6 +109,7 @@ struct tp_conn {
 	char last_why[200];
 	char last_reply[512]; /* TP_EPROTO: the 421 to send */
 	uint64_t started, last_active;
+	uint64_t hs_start; /* uv_hrtime() when the handshake began */
 	unsigned long long bytes_in, bytes_out; /* from / to the client */
 };
 

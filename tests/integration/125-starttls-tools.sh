@@ -68,7 +68,7 @@ s=$TP_TMP/sclient
 check "openssl s_client -starttls smtp exits 0" [ "$SC_RC" = 0 ]
 expect_line "s_client: Verification: OK" "$s.err" "Verification: OK"
 expect_match "s_client: TLSv1.2 or 1.3" "$s.err" '^Protocol version: TLSv1\.[23]$'
-expect_line "s_client: EHLO inside TLS answered by smtp-sink" "$s.out" "250-smtp-sink"
+expect_match "s_client: EHLO inside TLS answered by smtp-sink" "$s.out" '^250-smtp-sink'
 expect_no_match "s_client: no STARTTLS inside TLS" "$s.out" 'STARTTLS'
 expect_match "s_client: QUIT answered" "$s.out" '^221 '
 sclient sclient-ec -sigalgs ECDSA+SHA256

@@ -335,11 +335,13 @@ oneline() { tr '\n' '|' <"$1" | cut -c 1-700; }
 
 # reply_to FILE CMD [N]: the reply (its "S:" lines without the prefix, joined
 # with "|") that follows the Nth (default first) "C: CMD" line of a dialog
-# transcript.  CMD "" means the greeting.
+# transcript.  CMD "" means the greeting (the first reply, after any TLS
+# handshake or PROXY header the client started with).
 reply_to() {
-	awk -v cmd="$2" -v nth="${3:-1}" '
+	TP_CMD=$2 awk -v nth="${3:-1}" '
+		BEGIN { cmd = ENVIRON["TP_CMD"] }
 		cmd == "" && /^local: / { on = 1; next }
-		cmd == "" && on && /^TLS: / && out == "" { next }
+		cmd == "" && on && out == "" && /^(TLS: |C: <PROXY )/ { next }
 		!on && cmd != "" && $0 == "C: " cmd { if (++seen == nth) on = 1; next }
 		on && /^S: / { out = out (out == "" ? "" : "|") substr($0, 4); next }
 		on { exit }

@@ -1,0 +1,31 @@
+/*
+ * metrics.h - per-route counters for the stats endpoint (spec 8):
+ * sessions, handshakes by outcome and TLS version, verification failures
+ * by reason, resumptions, bytes each way, destination connect failures,
+ * final 421s, and a handshake-latency histogram.  Recorded with relaxed
+ * atomics from the workers; rendered as Prometheus text on demand.
+ */
+#ifndef TLSPROXY_METRICS_H
+#define TLSPROXY_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tp_gen;
+struct tp_route_stats;
+
+/* tp_metrics_handshake - version is a wire value (0x0304) or 0: failed. */
+void tp_metrics_handshake(struct tp_route_stats *st, int version,
+    bool resumed, uint64_t latency_us);
+/* tp_metrics_verify_failure - reason as tls_verify.c words it. */
+void tp_metrics_verify_failure(struct tp_route_stats *st, const char *why);
+void tp_metrics_add(_Atomic unsigned long long *counter,
+    unsigned long long n);
+/*
+ * tp_metrics_render - the Prometheus text for every route of g into a
+ * malloc'd buffer (*len bytes); NULL when out of memory.
+ */
+char *tp_metrics_render(const struct tp_gen *g, size_t *len);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * metrics.c - counters per route (in the route's shared state, gen.h, so
+ * they survive reloads) and their Prometheus text exposition.  Workers
+ * add with relaxed atomics; the main thread reads them to render.
+ */
+#include "tlsproxy/metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlsproxy/config.h"
+#include "tlsproxy/gen.h"
+#include "tlsproxy/tls_policy.h"
+
+/* upper bounds of the latency buckets, in microseconds */
+static const uint64_t lat_le_us[TP_LAT_BUCKETS] = {1000, 2500, 5000, 10000,
+    25000, 50000, 100000, 250000, 500000, 1000000, 5000000};
+
+void
+tp_metrics_add(_Atomic unsigned long long *counter, unsigned long long n)
+{
+	atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+void
+tp_metrics_handshake(struct tp_route_stats *st, int version, bool resumed,
+    uint64_t latency_us)
+{
+	int i = TP_HS_FAILED;
+
+	switch (version) {
+	case 0:
+		break;
+	case TP_PROTO_TLS1:
+		i = TP_HS_TLS10;
+		break;
+	case TP_PROTO_TLS11:
+		i = TP_HS_TLS11;
+		break;
+	case TP_PROTO_TLS12:
+		i = TP_HS_TLS12;
+		break;
+	default:
+		i = TP_HS_TLS13;
+		break;
+	}
+	tp_metrics_add(&st->handshakes[i], 1);
+	if (version == 0)
+		return;
+	if (resumed)
+		tp_metrics_add(&st->resumed, 1);
+	for (int b = 0; b < TP_LAT_BUCKETS; b++)
+		if (latency_us <= lat_le_us[b])
+			tp_metrics_add(&st->lat_bucket[b], 1);
+	tp_metrics_add(&st->lat_count, 1);
+	tp_metrics_add(&st->lat_sum_us, latency_us);
+}
+
+void
+tp_metrics_verify_failure(struct tp_route_stats *st, const char *why)
+{
+	int r = TP_VF_OTHER;
+
+	if (strstr(why, "untrusted") || strstr(why, "issuer"))
+		r = TP_VF_UNTRUSTED;
+	else if (strstr(why, "name mismatch"))
+		r = TP_VF_NAME;
+	else if (strstr(why, "expired") || strstr(why, "not yet valid"))
+		r = TP_VF_EXPIRED;
+	else if (strstr(why, "fingerprint"))
+		r = TP_VF_FINGERPRINT;
+	else if (strstr(why, "TLSA"))
+		r = TP_VF_TLSA;
+	tp_metrics_add(&st->verify_failures[r], 1);
+}
+
+struct out {
+	char *buf;
+	size_t len, cap;
+	bool oom;
+};
+
+__attribute__((format(printf, 2, 3))) static void
+put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			o->oom = true;
+			return;
+		}
+		if ((size_t)n < o->cap - o->len) {
+			o->len += (size_t)n;
+			return;
+		}
+		char *nb = realloc(o->buf, o->cap * 2 + (size_t)n);
+
+		if (nb == NULL) {
+			o->oom = true;
+			return;
+		}
+		o->buf = nb;
+		o->cap = o->cap * 2 + (size_t)n;
+	}
+}
+
+#define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+static void
+family(struct out *o, const char *name, const char *type, const char *help)
+{
+	put(o, "# HELP tlsproxy_%s %s\n# TYPE tlsproxy_%s %s\n", name, help,
+	    name, type);
+}
+
+char *
+tp_metrics_render(const struct tp_gen *g, size_t *len)
+{
+	static const char *hs[] = {"failed", "TLSv1", "TLSv1.1", "TLSv1.2",
+	    "TLSv1.3"};
+	static const char *vf[] = {"untrusted", "name_mismatch", "expired",
+	    "fingerprint", "tlsa", "other"};
+	struct out o = {malloc(8192), 0, 8192, false};
+	size_t i;
+	int k;
+
+	if (o.buf == NULL)
+		return NULL;
+#define EACH for (i = 0; i < g->nroutes; i++)
+#define R    (g->routes[i].stats)
+	family(&o, "sessions_total", "counter", "Sessions accepted.");
+	EACH put(&o, "tlsproxy_sessions_total{route=\"%s\"} %llu\n", R->name,
+	    LOAD(R->total));
+	family(&o, "sessions_active", "gauge", "Sessions open now.");
+	EACH put(&o, "tlsproxy_sessions_active{route=\"%s\"} %u\n", R->name,
+	    LOAD(R->active));
+	family(&o, "handshakes_total", "counter",
+	    "TLS handshakes by outcome and protocol version.");
+	EACH for (k = 0; k < TP_HS_COUNT; k++)
+		put(&o, "tlsproxy_handshakes_total{route=\"%s\",outcome=\"%s\","
+		    "version=\"%s\"} %llu\n", R->name, k ? "ok" : "failed",
+		    k ? hs[k] : "", LOAD(R->handshakes[k]));
+	family(&o, "verify_failures_total", "counter",
+	    "Peer verification failures by reason.");
+	EACH for (k = 0; k < TP_VF_COUNT; k++)
+		put(&o, "tlsproxy_verify_failures_total{route=\"%s\","
+		    "reason=\"%s\"} %llu\n", R->name, vf[k],
+		    LOAD(R->verify_failures[k]));
+	family(&o, "resumptions_total", "counter", "Resumed TLS sessions.");
+	EACH put(&o, "tlsproxy_resumptions_total{route=\"%s\"} %llu\n",
+	    R->name, LOAD(R->resumed));
+	family(&o, "bytes_total", "counter",
+	    "Bytes relayed: in = from the client, out = to the client.");
+	EACH {
+		put(&o, "tlsproxy_bytes_total{route=\"%s\",direction=\"in\"} "
+		    "%llu\n", R->name, LOAD(R->bytes_in));
+		put(&o, "tlsproxy_bytes_total{route=\"%s\",direction=\"out\"} "
+		    "%llu\n", R->name, LOAD(R->bytes_out));
+	}
+	family(&o, "connect_failures_total", "counter",
+	    "Failed connections to the destination (each address tried).");
+	EACH put(&o, "tlsproxy_connect_failures_total{route=\"%s\"} %llu\n",
+	    R->name, LOAD(R->connect_failures));
+	family(&o, "rejects_total", "counter",
+	    "Sessions ended with the proxy's own 421.");
+	EACH put(&o, "tlsproxy_rejects_total{route=\"%s\"} %llu\n", R->name,
+	    LOAD(R->rejects));
+	family(&o, "handshake_seconds", "histogram",
+	    "TLS handshake latency.");
+	EACH {
+		for (k = 0; k < TP_LAT_BUCKETS; k++)
+			put(&o, "tlsproxy_handshake_seconds_bucket{route=\"%s\","
+			    "le=\"%g\"} %llu\n", R->name, lat_le_us[k] / 1e6,
+			    LOAD(R->lat_bucket[k]));
+		put(&o, "tlsproxy_handshake_seconds_bucket{route=\"%s\","
+		    "le=\"+Inf\"} %llu\n", R->name, LOAD(R->lat_count));
+		put(&o, "tlsproxy_handshake_seconds_sum{route=\"%s\"} %.6f\n",
+		    R->name, LOAD(R->lat_sum_us) / 1e6);
+		put(&o, "tlsproxy_handshake_seconds_count{route=\"%s\"} %llu\n",
+		    R->name, LOAD(R->lat_count));
+	}
+#undef EACH
+#undef R
+	if (o.oom) {
+		free(o.buf);
+		return NULL;
+	}
+	*len = o.len;
+	return o.buf;
+}

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""mkcorpus.py - (re)write the seed corpora under tests/fuzz/corpus/.
+
+Each target's input format is described at the top of its fuzz_*.c; the
+seeds cover the happy paths, injections, long lines and the other cases
+the unit tests pin down, so the fuzzers start from deep protocol states.
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+GREETING = b"220-mx.example ESMTP Postfix\r\n220 ready\r\n"
+EHLO_TLS = (b"250-mx.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n"
+            b"250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n250 8BITMIME\r\n")
+EHLO_NOTLS = b"250-mx.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+
+
+def line():
+    t = "smtp_line"
+    write(t, "greeting", b"\x02\x00" + GREETING)
+    write(t, "greeting-split", b"\x02\x01" + GREETING)
+    write(t, "ehlo-starttls", b"\x03\x05" + EHLO_TLS)
+    write(t, "bare-lf", b"\x02\x03250-a\n250-STARTTLS\n250 b\n\n")
+    write(t, "too-long", b"\x03\x06" + b"250 " + b"a" * 3000 + b"\r\n250 ok\r\n")
+    write(t, "max-510", b"\x02\x07" + b"x" * 510 + b"\r\n" + b"y" * 511 +
+          b"\r\n" + b"z" * 510 + b"\n")
+    write(t, "cr-at-edge", b"\x01\x02" + b"a" * 63 + b"\r" + b"\n" +
+          b"b" * 64 + b"\r\r\n")
+    write(t, "malformed", b"\x02\x04199 x\r\n600 y\r\n25x\r\n250ok\r\n"
+          b"2500 z\r\n\r\n250\r\n")
+    write(t, "code-change", b"\x02\x00250-a\r\n251 b\r\n220-a\r\n220 b\r\n")
+    write(t, "101-lines", b"\x02\x06" + b"250-x\r\n" * 101 + b"250 x\r\n")
+    write(t, "nonprintable", b"\x02\x01250 caf\xc3\xa9\r\n250 a\x00b\r\n"
+          b"250 \x1b[0m\r\n")
+    write(t, "starttls-words", b"\x02\x02250-mx\r\n250-STARTTLSX\r\n"
+          b"250-starttls\r\n250 STARTTLS x\r\nSTARTTLS\r\nehlo  x\r\n")
+    write(t, "max-1", b"\x00\x01a\r\nbb\r\n\r\nc\n")
+
+
+def client():
+    t = "smtp_client"
+    happy = GREETING + EHLO_TLS + b"220 2.0.0 Ready to start TLS\r\n"
+    write(t, "happy-encrypt", b"\x00\x00" + happy)
+    write(t, "happy-bytewise", b"\x00\x01" + happy)
+    write(t, "happy-may-split", b"\x01\x05" + happy)
+    write(t, "no-starttls-may", b"\x01\x00" + GREETING + EHLO_NOTLS)
+    write(t, "no-starttls-encrypt", b"\x00\x02" + GREETING + EHLO_NOTLS)
+    write(t, "refused-454", b"\x00\x03" + GREETING + EHLO_TLS +
+          b"454 4.7.0 TLS not available due to local problem\r\n")
+    write(t, "injection", b"\x00\x00" + GREETING + EHLO_TLS +
+          b"220 ok\r\nX")
+    write(t, "injection-reply", b"\x00\x04" + GREETING + EHLO_TLS +
+          b"220 ok\r\n250 injected\r\n")
+    write(t, "early-data", b"\x01\x00220 hi\r\n250 early\r\n")
+    write(t, "long-line", b"\x01\x06220 " + b"x" * 2100 + b"\r\n")
+    write(t, "malformed", b"\x01\x00hello\r\n")
+    write(t, "greeting-554", b"\x01\x02554-5.7.1 go away\r\n554 bye\r\n")
+    write(t, "plain-only", b"\x02\x00" + GREETING)
+    write(t, "101-lines", b"\x01\x07" + GREETING + b"250-x\r\n" * 101 +
+          b"250 x\r\n")
+    write(t, "timeout-midreply", b"\x05\x00" + GREETING + b"250-mx\r\n250-P")
+    write(t, "long-greeting", b"\x00\x07220 " + b"g" * 2044 + b"\r\n" +
+          EHLO_TLS + b"220\n")
+
+
+def server():
+    t = "smtp_server"
+    sep = b"\x00\x00\x00\x00"
+    backend = b"220 backend ESMTP\r\n250-backend\r\n250 PIPELINING\r\n"
+    write(t, "starttls-injection", b"\x01\x00EHLO c\r\nSTARTTLS\r\n"
+          b"MAIL FROM:<evil@example>\r\n")
+    write(t, "starttls-bytewise", b"\x11\x01EHLO c\r\nSTARTTLS\r\nQUIT\r\n")
+    write(t, "may-plaintext", b"\x00\x00HELO a\r\nEHLO c.example\r\n"
+          b"MAIL FROM:<a@example>\r\nRCPT TO:<b@example>\r\n" + sep + backend)
+    write(t, "may-plaintext-nohelo", b"\x00\x03MAIL FROM:<>\r\n" + sep +
+          b"220-b\r\n220 b\r\n")
+    write(t, "encrypt-530", b"\x01\x02EHLO c\r\nMAIL FROM:<a>\r\nDATA\r\n"
+          b"QUIT\r\n")
+    bad = b"NOOP " + b"b" * 508 + b"\r\n"
+    write(t, "long-lines", b"\x01\x05" + bad + b"NOOP\r\n" + bad + bad +
+          b"NOOP\r\n")
+    write(t, "too-many-errors", b"\x00\x00" + b"EHLO\r\n" * 12)
+    write(t, "pipelined", b"\x04\x00EHLO a\r\nNOOP\r\nNOOP\r\nHELP\r\n"
+          b"RSET\r\nQUIT\r\n")
+    caps = b"".join(bytes([65 + i % 26]) + b"\n" for i in range(511))
+    write(t, "huge-caps", b"\x08\x00" + len(caps).to_bytes(2, "big") + caps
+          + b"NOOP\r\n" * 200 + b"EHLO x\r\n" * 3)
+    caps = (b"PIPELINING\nSIZE 5000\nCHUNKING\nAUTH PLAIN LOGIN\nSTARTTLS\n"
+            b"8BITMIME\nDSN\n")
+    write(t, "caps-auth-only", b"\x0a\x02" + len(caps).to_bytes(2, "big") +
+          caps + b"EHLO c\r\nSTARTTLS\r\n")
+    write(t, "caps-size", b"\x0c\x00" + len(caps).to_bytes(2, "big") + caps +
+          b"ehlo c\r\nmail from:<>\r\n" + sep + backend)
+    write(t, "backend-refused", b"\x00\x00EHLO c\r\nMAIL FROM:<>\r\n" + sep +
+          b"554 5.3.2 busy\r\n")
+    write(t, "backend-malformed", b"\x00\x01EHLO c\r\nVRFY x\r\n" + sep +
+          b"220 b\r\nhello\r\n")
+    write(t, "backend-long", b"\x00\x06EHLO c\r\nVRFY x\r\n" + sep +
+          b"220 " + b"l" * 2100 + b"\r\n")
+    write(t, "nul-commands", b"\x00\x00EHLO a\x00b\r\nMAIL FROM:<a>\x00x\r\n"
+          b"\x00\r\nEHLO c\r\nMAIL FROM:<a>\r\n" + sep + backend)
+    write(t, "starttls-arg", b"\x10\x00STARTTLS x\r\nstarttls\r\n")
+
+
+def ops(session):
+    """Encode [(side, bytes)] as control byte + payload operations."""
+    out = bytearray()
+    for side, data in session:
+        for i in range(0, len(data), 128):
+            piece = data[i:i + 128]
+            out.append(((len(piece) - 1) << 1) | (1 if side == "S" else 0))
+            out += piece
+    return bytes(out)
+
+
+def filt():
+    t = "smtp_filter"
+    ehlo_reply = (b"250-mx.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n"
+                  b"250-CHUNKING\r\n250 STARTTLS\r\n")
+    body = (b"Subject: STARTTLS\r\n\r\nSTARTTLS\r\nEHLO x\r\n.foo\r\n"
+            b"DATA\r\n.\r\n")
+    write(t, "ehlo", b"\x00" + ops([("C", b"EHLO c\r\n"), ("S", ehlo_reply)]))
+    write(t, "ehlo-bytewise", b"\x01" + ops([("C", b"EHLO c\r\n"),
+                                             ("S", ehlo_reply)]))
+    write(t, "pipelined-starttls", b"\x05" + ops([
+        ("C", b"NOOP\r\nSTARTTLS\r\nNOOP\r\n"), ("S", b"250 2.0.0 Ok\r\n"),
+        ("S", b"250 2.0.0 Ok\r\n")]))
+    write(t, "data-body", b"\x02" + ops([
+        ("C", b"MAIL FROM:<a>\r\nRCPT TO:<b>\r\nDATA\r\n"),
+        ("S", b"250 ok\r\n250 ok\r\n354 go\r\n"), ("C", body),
+        ("C", b"STARTTLS\r\nQUIT\r\n"), ("S", b"250 queued\r\n221 bye\r\n")]))
+    write(t, "data-refused", b"\x03" + ops([
+        ("C", b"DATA\r\nSTARTTLS\r\nNOOP\r\n"), ("S", b"554 no\r\n"),
+        ("S", b"250 ok\r\n")]))
+    write(t, "bdat", b"\x04" + ops([
+        ("C", b"BDAT 16\r\nSTARTTLS\r\nDATA\r\nBDAT 3 LAST\r\nEHL"),
+        ("S", b"250 16 octets\r\n250 ok\r\n"), ("C", b"STARTTLS\r\n")]))
+    longst = b"STARTTLS" + b" " * 200 + b"\r\n"
+    write(t, "starttls-variants", b"\x06" + ops([
+        ("C", b" STARTTLS\r\nSTARTTLS\t\r\nstarttls x\r\n" + longst +
+         b"STARTTLSX\r\n"), ("S", b"500 unknown\r\n")]))
+    write(t, "long-commands", b"\x07" + ops([
+        ("C", b"MAIL FROM:<" + b"a" * 300 + b">\r\nEHLO " + b"h" * 300 +
+         b"\r\n"), ("S", b"250 ok\r\n250-mx\r\n250 STARTTLS\r\n")]))
+    write(t, "queue-full", b"\x00" + ops([("C", b"NOOP\r\n" * 70)] +
+                                         [("S", b"250 ok\r\n")] * 70))
+    big = b"250-mx.example\r\n250-STARTTLS\r\n" + b"".join(
+        b"250-X-%080d\r\n" % i for i in range(60)) + b"250 STARTTLS\r\n"
+    write(t, "ehlo-oversized", b"\x06" + ops([("C", b"EHLO c\r\nNOOP\r\n"),
+                                              ("S", big), ("S", b"250 ok\r\n")]))
+    write(t, "ehlo-last-bare", b"\x02" + ops([
+        ("C", b"EHLO c\r\nEHLO d\r\n"),
+        ("S", b"250-mx\r\n250-STARTTLS\r\n250\r\n250-mx\n250\n")]))
+    write(t, "session", b"\x05" + ops([
+        ("C", b"EHLO client.example\r\n"), ("S", ehlo_reply),
+        ("C", b"STARTTLS\r\n"),
+        ("C", b"MAIL FROM:<a@example>\r\nRCPT TO:<b@example>\r\nDATA\r\n"),
+        ("S", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"),
+        ("C", body), ("C", b"NOOP\r\nSTARTTLS\r\nEHLO again\r\n"),
+        ("S", b"250 2.0.0 Ok: queued\r\n250 2.0.0 Ok\r\n"),
+        ("S", b"250-mx.example\r\n250-STARTTLS\r\n250 8BITMIME\r\n"),
+        ("C", b"RSET\r\nQUIT\r\n"),
+        ("S", b"250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n")]))
+    write(t, "unsolicited", b"\x01" + ops([
+        ("S", b"421 4.4.2 timeout\r\n"), ("C", b"STARTTLS\r\n")]))
+    write(t, "multiline-354", b"\x03" + ops([
+        ("C", b"DATA\r\nSTARTTLS\r\n.\r\n"), ("S", b"354-go\r\n354 on\r\n"),
+        ("S", b"250 ok\r\n")]))
+
+
+if __name__ == "__main__":
+    line()
+    client()
+    server()
+    filt()
+    sys.exit(0)
