@@ -386,6 +386,12 @@ conn_log_established(struct tp_conn *c, struct side *s, const char *trust)
 		tp_conn_log(c, TP_LOG_INFO, "%s TLS connection %s to "
 		    "%s[%s]:%u: %s", trust, how, c->up_host, c->up_ip,
 		    c->up_port, summary);
+	/* tls_loglevel 1: the peer's names; 2: its digest too (Postfix) */
+	tp_verify_describe(s->ssl, c->gen->cfg->g[TP_K_TLS_LOGLEVEL].n >= 2,
+	    summary, sizeof(summary));
+	if (summary[0] != '\0')
+		tp_conn_log(c, TP_LOG_INFO, "%s certificate: %s",
+		    s->is_down ? "client" : "server", summary);
 }
 
 /*

@@ -13,6 +13,7 @@
 #include "tlsproxy/tls_ctx.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "tlsproxy/config.h"
 #include "tlsproxy/tls_keys.h"
 #include "tlsproxy/tls_policy.h"
+#include "tlsproxy/tls_server.h"
 
 void
 tp_tls_init(void)
@@ -113,24 +115,22 @@ use_selfsigned(struct tp_config *cfg, SSL_CTX *ctx,
 	return ok ? 0 : -1;
 }
 
-SSL_CTX *
-tp_tls_ctx_new(struct tp_config *cfg, const struct tp_cfg_route *r,
-    int *failed)
+/*
+ * ctx_base - a context with the route's protocol range, ciphers, modes,
+ * options and session settings, without certificates.
+ */
+static SSL_CTX *
+ctx_base(struct tp_config *cfg, const struct tp_cfg_route *r)
 {
 	const struct tp_cval *v = r->v;
 	bool server = r->mode == TP_MODE_SERVER;
 	char ciphers[1024];
 	SSL_CTX *ctx;
-	int errs = cfg->nerrors;
 
-	*failed = 0;
-	if (r->security == TP_SEC_NONE)
-		return NULL;
 	ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	if (ctx == NULL) {
 		tp_config_diag(cfg, r->line, false, "route %s: SSL_CTX_new "
 		    "failed", r->name);
-		*failed = 1;
 		return NULL;
 	}
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
@@ -158,17 +158,9 @@ tp_tls_ctx_new(struct tp_config *cfg, const struct tp_cfg_route *r,
 		    ciphers);
 		ERR_clear_error();
 	}
-	if (v[TP_K_CERT_FILE].set)
-		load_pair(cfg, ctx, &v[TP_K_CERT_FILE], &v[TP_K_KEY_FILE],
-		    "cert_file", "key_file", false);
-	if (v[TP_K_ECCERT_FILE].set)
-		load_pair(cfg, ctx, &v[TP_K_ECCERT_FILE], &v[TP_K_ECKEY_FILE],
-		    "eccert_file", "eckey_file", true);
 	if (server) {
 		static const unsigned char sid_ctx[] = "tlsproxy";
 
-		if (!v[TP_K_CERT_FILE].set && !v[TP_K_ECCERT_FILE].set)
-			use_selfsigned(cfg, ctx, r);
 		SSL_CTX_set_session_id_context(ctx, sid_ctx,
 		    sizeof(sid_ctx) - 1);
 		if (!v[TP_K_SESSION_TICKETS].n)
@@ -177,6 +169,59 @@ tp_tls_ctx_new(struct tp_config *cfg, const struct tp_cfg_route *r,
 		/* Verification is evaluated after the handshake. */
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	}
+	return ctx;
+}
+
+/* sni_ctx_new - the context for one `sni` entry (tls_server.c). */
+static SSL_CTX *
+sni_ctx_new(struct tp_config *cfg, const struct tp_cfg_route *r, int line,
+    const char *cert, const char *key)
+{
+	struct tp_cval cv = {.set = true, .line = line, .raw = (char *)cert};
+	struct tp_cval kv = {.set = true, .line = line, .raw = (char *)key};
+	int errs = cfg->nerrors;
+	SSL_CTX *ctx = ctx_base(cfg, r);
+
+	if (ctx == NULL)
+		return NULL;
+	cv.s = tp_config_resolve(cfg, cert);
+	kv.s = tp_config_resolve(cfg, key);
+	load_pair(cfg, ctx, &cv, &kv, "sni", "sni", false);
+	free(cv.s);
+	free(kv.s);
+	if (cfg->nerrors != errs) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+SSL_CTX *
+tp_tls_ctx_new(struct tp_config *cfg, const struct tp_cfg_route *r,
+    int *failed)
+{
+	const struct tp_cval *v = r->v;
+	SSL_CTX *ctx;
+	int errs = cfg->nerrors;
+
+	*failed = 0;
+	if (r->security == TP_SEC_NONE)
+		return NULL;
+	if ((ctx = ctx_base(cfg, r)) == NULL) {
+		*failed = 1;
+		return NULL;
+	}
+	if (v[TP_K_CERT_FILE].set)
+		load_pair(cfg, ctx, &v[TP_K_CERT_FILE], &v[TP_K_KEY_FILE],
+		    "cert_file", "key_file", false);
+	if (v[TP_K_ECCERT_FILE].set)
+		load_pair(cfg, ctx, &v[TP_K_ECCERT_FILE], &v[TP_K_ECKEY_FILE],
+		    "eccert_file", "eckey_file", true);
+	if (r->mode == TP_MODE_SERVER) {
+		if (!v[TP_K_CERT_FILE].set && !v[TP_K_ECCERT_FILE].set)
+			use_selfsigned(cfg, ctx, r);
+		tp_tls_server_setup(cfg, r, ctx, sni_ctx_new);
 	}
 	if (cfg->nerrors != errs) {
 		SSL_CTX_free(ctx);

@@ -285,6 +285,31 @@ names_seen(X509 *peer, char *buf, size_t len)
 		    NID_commonName, buf, (int)len);
 }
 
+void
+tp_verify_describe(SSL *ssl, bool digest, char *buf, size_t len)
+{
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+	char cn[128] = "", icn[128] = "";
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	size_t o;
+
+	buf[0] = '\0';
+	if (peer == NULL)
+		return;
+	X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName,
+	    cn, sizeof(cn));
+	X509_NAME_get_text_by_NID(X509_get_issuer_name(peer), NID_commonName,
+	    icn, sizeof(icn));
+	o = (size_t)snprintf(buf, len, "CN=%s, issuer CN=%s", cn, icn);
+	if (!digest || o >= len || !X509_digest(peer, EVP_sha256(), md, &mdlen))
+		return;
+	o += (size_t)snprintf(buf + o, len - o, ", sha256 ");
+	for (unsigned i = 0; i < mdlen && o + 4 < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%02X", i ? ":" : "",
+		    md[i]);
+}
+
 int
 tp_verify_check(SSL *ssl, const struct tp_verify *v, const char **trust,
     char *why, size_t len)

@@ -56,5 +56,10 @@ int tp_verify_prepare(SSL *ssl, const struct tp_verify *v, const char *host);
  */
 int tp_verify_check(SSL *ssl, const struct tp_verify *v, const char **trust,
     char *why, size_t len);
+/*
+ * tp_verify_describe - "CN=mx.example.com, issuer CN=Example CA" and, with
+ * digest, ", sha256 AB:CD:..." for the peer's certificate; "" if none.
+ */
+void tp_verify_describe(SSL *ssl, bool digest, char *buf, size_t len);
 
 #endif

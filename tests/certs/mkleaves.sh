@@ -8,7 +8,9 @@
 #   trust.pem                  = root.pem (the ca_file of the tests)
 #
 # Leaves: NAME.pem is the chain the server sends (leaf first unless said
-# otherwise), NAME.key its key (mode 0600).  RSA-2048 unless said otherwise.
+# otherwise), NAME.key its key (mode 0600).  RSA-2048 unless said otherwise;
+# wrongname, wildcard, expired, notyet, selfsigned and untrusted share one
+# key (a different one from good's).
 #   good          SAN DNS:mx.example.test, signed by root
 #   wrongname     SAN DNS:other.example.net, signed by root
 #   wildcard      SAN DNS:*.example.test, signed by root
@@ -43,17 +45,20 @@ rsakey() { openssl genpkey -algorithm RSA -pkeyopt "rsa_keygen_bits:${2:-2048}" 
 eckey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
 
 # Keys in parallel (RSA generation is the slow part).  CAs are ECDSA:
-# quick to make, and the tests are about the leaves.
+# quick to make, and the tests are about the leaves.  Only good and
+# intermediate have RSA keys of their own (the fingerprint and TLSA tests
+# pin them); the other RSA-2048 leaves share the key "other".
 for k in root inter rogue rogueint ecdsa; do eckey "$k.key" & done
-for k in good wrongname wildcard expired notyet selfsigned untrusted intermediate; do
-	rsakey "$k.key" &
-done
+for k in good other intermediate; do rsakey "$k.key" & done
 rsakey rsa1024.key 1024 &
 wait
-for k in root inter rogue rogueint ecdsa good wrongname wildcard expired \
-    notyet selfsigned untrusted intermediate rsa1024; do
+for k in root inter rogue rogueint ecdsa good other intermediate rsa1024; do
 	[ -s "$k.key" ] || { echo "mkleaves: no key $k" >&2; exit 1; }
 done
+for k in wrongname wildcard expired notyet selfsigned untrusted; do
+	cp other.key "$k.key"
+done
+rm -f other.key
 
 leafext() { # SAN
 	printf '%s\n' \

@@ -10,12 +10,16 @@
  * client side never takes more than offered, never forwards more than
  * it took, the server side never emits more than it got plus the
  * proxy's own STARTTLS answers, and held client bytes stay bounded.
+ * And the point of it all: when there can be no message content (the
+ * server never says 354, the client never says BDAT), no line the
+ * server gets has STARTTLS for its first word, however spaced or cased.
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fuzz_split.h"
 #include "tlsproxy/smtp_filter.h"
@@ -139,6 +143,43 @@ play(struct run *r, const uint8_t *data, size_t size, uint8_t seed)
 	    (strlen(ANSWER) + 2));
 }
 
+static bool
+space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* has_word - does data contain word (any case)? */
+static bool
+has_word(const uint8_t *data, size_t len, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (size_t i = 0; i + wl <= len; i++)
+		if (strncasecmp((const char *)data + i, word, wl) == 0)
+			return true;
+	return false;
+}
+
+/* no_starttls - no line of to_server starts with the STARTTLS verb. */
+static void
+no_starttls(const struct run *r)
+{
+	const char *p = r->ts.buf, *end = r->ts.buf + r->ts.len;
+
+	while (p < end) {
+		const char *lf = memchr(p, '\n', (size_t)(end - p));
+		const char *e = lf ? lf : end;
+		const char *w = p;
+
+		while (w < e && space(*w))
+			w++;
+		if (e - w >= 8 && strncasecmp(w, "STARTTLS", 8) == 0)
+			FZ_CHECK(e - w > 8 && !space(w[8]));
+		p = lf ? lf + 1 : end;
+	}
+}
+
 static void
 done(struct run *r)
 {
@@ -156,6 +197,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	play(&a, data + 1, size - 1, 0);
 	play(&b, data + 1, size - 1, data[0]);
+	if (!has_word(data + 1, size - 1, "354") &&
+	    !has_word(data + 1, size - 1, "BDAT")) {
+		no_starttls(&a);
+		no_starttls(&b);
+	}
 	if (a.server_in + 8 < TP_FILTER_EHLO_MAX) {
 		FZ_CHECK(a.ts.len == b.ts.len);
 		FZ_CHECK(a.ts.len == 0 ||

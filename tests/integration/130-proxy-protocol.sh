@@ -5,7 +5,7 @@
 # smtpd_upstream_proxy_protocol = haproxy whose log shows the real client
 # address through a v1 and a v2 route.
 . "$(dirname "$0")/lib.sh"
-require_tool postfix postconf
+require_tool postfix postconf ss
 require_root
 need_certs
 
@@ -20,7 +20,13 @@ pf_main "$PF_DIR" smtpd_upstream_proxy_protocol=haproxy
 pf_master "$PF_DIR" "127.0.0.1:$pfport inet n - n - - smtpd"
 pfb=$PF_DIR
 pf_start "$pfb"
-wait_port "$pfport" 10 || bail "postfix" "smtpd not listening on $pfport: $(tail -n 5 "$(pf_log "$pfb")")"
+# (wait_port would connect, which the haproxy-mode smtpd logs as an error)
+i=0
+while ! ss -Hltn "sport = :$pfport" | grep -q LISTEN && [ $i -lt 100 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+[ $i -lt 100 ] || bail "postfix" "smtpd not listening on $pfport: $(tail -n 5 "$(pf_log "$pfb")")"
 pflog=$(pf_log "$pfb")
 
 route() { # NAME TLS BACKEND-PORT [EXTRA LINES]
@@ -56,36 +62,36 @@ header_of() {
 
 # ---- v1 on a starttls route, v2 on an implicit route
 dialog v1s "$(route_port v1s)" --src 127.0.0.5 r "s:EHLO c.test" r s:STARTTLS r tls \
-    "s:EHLO v1.test" r s:QUIT r eof
-expect_reply_match "v1s: EHLO inside TLS answered by the backend" "$DLG" "EHLO v1.test" '^250-upstream\.test'
+    "s:EHLO client-v1s.example" r s:QUIT r eof
+expect_reply_match "v1s: EHLO inside TLS answered by the backend" "$DLG" "EHLO client-v1s.example" '^250-upstream\.test'
 sp=$(local_port "$DLG")
-got=$(header_of v1.test)
+got=$(header_of client-v1s.example)
 exp="proxy v1 PROXY TCP4 127.0.0.5 127.0.0.1 $sp $(route_port v1s)"
 if [ "$got" = "$exp" ]; then pass "v1s: backend got '$exp'"
 else fail "v1s: backend got a v1 header with the client's address" "expected '$exp', got '$got'"; fi
 
-dialog v2i "$(route_port v2i)" --tls --src 127.0.0.6 r "s:EHLO v2.test" r s:QUIT r eof
+dialog v2i "$(route_port v2i)" --tls --src 127.0.0.6 r "s:EHLO client-v2i.example" r s:QUIT r eof
 expect_reply "v2i: greeting from the backend" "$DLG" "" "220 pb.test ESMTP"
 sp=$(local_port "$DLG")
-got=$(header_of v2.test)
+got=$(header_of client-v2i.example)
 exp="proxy v2 PROXY TCP4 src=127.0.0.6:$sp dst=127.0.0.1:$(route_port v2i)"
 if [ "$got" = "$exp" ]; then pass "v2i: backend got '$exp'"
 else fail "v2i: backend got a v2 header with the client's address" "expected '$exp', got '$got'"; fi
 
 # ---- accept_proxy: the load balancer's address is passed on
 dialog lb1 "$(route_port lb1)" pv1:192.0.2.7:5555:198.51.100.1:25 r "s:EHLO c.test" r \
-    s:STARTTLS r tls "s:EHLO lb1.test" r s:QUIT r eof
+    s:STARTTLS r tls "s:EHLO client-lb1.example" r s:QUIT r eof
 expect_reply "lb1: greeting after a v1 header" "$DLG" "" "220 lb1.test ESMTP"
-got=$(header_of lb1.test)
+got=$(header_of client-lb1.example)
 case $got in
 "proxy v2 PROXY TCP4 src=192.0.2.7:5555 dst="*) pass "lb1: v1 in, v2 out with src 192.0.2.7:5555 ($got)" ;;
 *) fail "lb1: v1 in, v2 out with src 192.0.2.7:5555" "got '$got'" ;;
 esac
 check "lb1: the proxy logs 192.0.2.7:5555" log_has 'lb1/[^:]+: .*192\.0\.2\.7[]:]*5555'
 
-dialog lb2 "$(route_port lb2)" pv2:203.0.113.9:6666:198.51.100.2:465 tls r "s:EHLO lb2.test" r s:QUIT r eof
+dialog lb2 "$(route_port lb2)" pv2:203.0.113.9:6666:198.51.100.2:465 tls r "s:EHLO client-lb2.example" r s:QUIT r eof
 expect_reply "lb2: greeting through TLS after a v2 header" "$DLG" "" "220 pb.test ESMTP"
-got=$(header_of lb2.test)
+got=$(header_of client-lb2.example)
 if echo "$got" | grep -Eq '^proxy v1 PROXY TCP4 203\.0\.113\.9 [0-9.]+ 6666 [0-9]+$'; then
 	pass "lb2: v2 in, v1 out with 203.0.113.9 port 6666 ($got)"
 else fail "lb2: v2 in, v1 out with 203.0.113.9 port 6666" "got '$got'"; fi
@@ -100,10 +106,10 @@ pf_session() {
 	if [ "$3" = starttls ]; then
 		set -- r "s:EHLO c.test" r s:STARTTLS r tls
 	else
-		set -- --tls
+		set -- --tls r
 	fi
-	dialog "$pn" "$(route_port "$pn")" --src "$psrc" "$@" r \
-	    "s:EHLO $pn.client" r "s:MAIL FROM:<$pn@example.org>" r "s:RCPT TO:<$pn@example.com>" r \
+	dialog "$pn" "$(route_port "$pn")" --src "$psrc" "$@" \
+	    "s:EHLO client-$pn.example" r "s:MAIL FROM:<$pn@example.org>" r "s:RCPT TO:<$pn@example.com>" r \
 	    s:DATA r "s:Subject: $pn" s: s:hello s:. r s:QUIT r eof
 	expect_reply_match "$pn: Postfix accepted the message" "$DLG" "." '^250 2\.0\.0 Ok: queued as '
 	sp=$(local_port "$DLG")
