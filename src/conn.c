@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "tlsproxy/common.h"
 #include "tlsproxy/config.h"
@@ -529,12 +530,29 @@ tp_conn_advance(struct tp_conn *c)
 static void
 conn_send_proxy_header(struct tp_conn *c)
 {
-	char hdr[TP_PROXY_V1_MAX + 64];
+	char hdr[TP_PROXY_HDR_MAX], cn[128] = "";
 	int n, version = c->r->v[TP_K_PROXY_PROTOCOL].e; /* none, v1, v2 */
+	struct tp_proxy_tls tls = {0};
+	SSL *ssl = c->down.ssl;
+	X509 *peer;
 
 	if (version == 0)
 		return;
-	n = tp_proxy_encode(version, &c->peer_ss, &c->local_ss, hdr,
+	/* v2 tells the backend about the client's TLS, when there is some */
+	if (ssl != NULL && SSL_is_init_finished(ssl)) {
+		tls.version = SSL_get_version(ssl);
+		tls.cipher = SSL_get_cipher_name(ssl);
+		tls.sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+		if ((peer = SSL_get0_peer_certificate(ssl)) != NULL) {
+			tls.cert = true;
+			X509_NAME_get_text_by_NID(X509_get_subject_name(peer),
+			    NID_commonName, cn, sizeof(cn));
+			tls.cn = cn[0] ? cn : NULL;
+			tls.verify = (uint32_t)SSL_get_verify_result(ssl);
+		}
+	}
+	n = tp_proxy_encode(version, &c->peer_ss, &c->local_ss,
+	    ssl != NULL && SSL_is_init_finished(ssl) ? &tls : NULL, hdr,
 	    sizeof(hdr));
 	if (n > 0 && tp_side_send(&c->up, hdr, (size_t)n) < 0)
 		tp_conn_close(c, "out of memory");

@@ -188,7 +188,7 @@ probe_on_connect(uv_connect_t *req, int status)
 		uv_tcp_getsockname(&p->tcp, (struct sockaddr *)&self, &sl);
 		uv_tcp_getpeername(&p->tcp, (struct sockaddr *)&peer, &pl);
 		n = tp_proxy_encode(rt->cfg->v[TP_K_PROXY_PROTOCOL].e, &self,
-		    &peer, hdr, sizeof(hdr));
+		    &peer, NULL, hdr, sizeof(hdr));
 		if (n > 0)
 			probe_send(p, hdr, (size_t)n);
 	}

@@ -17,9 +17,51 @@
 
 static const char v2sig[12] = "\r\n\r\n\0\r\nQUIT\n";
 
+/* tlv - append type/length/value at p + *off (bounded by cap). */
+static bool
+tlv(unsigned char *p, size_t *off, size_t cap, unsigned char type,
+    const void *val, size_t vlen)
+{
+	if (*off + 3 + vlen > cap || vlen > 0xffff)
+		return false;
+	p[*off] = type;
+	p[*off + 1] = (unsigned char)(vlen >> 8);
+	p[*off + 2] = (unsigned char)vlen;
+	memcpy(p + *off + 3, val, vlen);
+	*off += 3 + vlen;
+	return true;
+}
+
+/* ssl_tlvs - PP2_TYPE_SSL with its sub-TLVs, and PP2_TYPE_AUTHORITY. */
+static size_t
+ssl_tlvs(const struct tp_proxy_tls *t, unsigned char *p, size_t cap)
+{
+	unsigned char ssl[512];
+	size_t o = 0, so = 5;
+
+	ssl[0] = (unsigned char)(0x01 | (t->cert ? 0x02 | 0x04 : 0));
+	ssl[1] = (unsigned char)(t->verify >> 24);
+	ssl[2] = (unsigned char)(t->verify >> 16);
+	ssl[3] = (unsigned char)(t->verify >> 8);
+	ssl[4] = (unsigned char)t->verify;
+	if ((t->version && !tlv(ssl, &so, sizeof(ssl), 0x21, t->version,
+		 strlen(t->version))) ||
+	    (t->cn && !tlv(ssl, &so, sizeof(ssl), 0x22, t->cn,
+		 strlen(t->cn))) ||
+	    (t->cipher && !tlv(ssl, &so, sizeof(ssl), 0x23, t->cipher,
+		 strlen(t->cipher))))
+		return 0;
+	if (t->sni && !tlv(p, &o, cap, 0x02, t->sni, strlen(t->sni)))
+		return 0;
+	if (!tlv(p, &o, cap, 0x20, ssl, so))
+		return 0;
+	return o;
+}
+
 int
 tp_proxy_encode(int version, const struct sockaddr_storage *src,
-    const struct sockaddr_storage *dst, char *buf, size_t len)
+    const struct sockaddr_storage *dst, const struct tp_proxy_tls *tls,
+    char *buf, size_t len)
 {
 	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
 	bool v6 = src->ss_family == AF_INET6;
@@ -55,10 +97,12 @@ tp_proxy_encode(int version, const struct sockaddr_storage *src,
 	n = v6 ? 36 : 12;
 	if (len < (size_t)(16 + n))
 		return -1;
+	if (tls != NULL)
+		n += (int)ssl_tlvs(tls, p + 16 + n, len - 16 - (size_t)n);
 	memcpy(p, v2sig, 12);
 	p[12] = 0x21; /* version 2, PROXY */
 	p[13] = v6 ? 0x21 : 0x11; /* TCP over IPv6 / IPv4 */
-	p[14] = 0;
+	p[14] = (unsigned char)(n >> 8);
 	p[15] = (unsigned char)n;
 	if (v6) {
 		memcpy(p + 16, &s6->sin6_addr, 16);

@@ -101,7 +101,9 @@ ehlo_reply(struct tp_smtps *s)
 		if (nl == NULL)
 			break;
 		n = (size_t)(nl - p);
-		if (n == 0 || keyword_is(p, n, "STARTTLS") ||
+		/* "250-" keyword CRLF must fit 512 octets (RFC 5321). */
+		if (n == 0 || n > TP_SMTPS_LINE_MAX - 6 ||
+		    keyword_is(p, n, "STARTTLS") ||
 		    keyword_is(p, n, "CHUNKING") ||
 		    (s->conf->auth_only && keyword_is(p, n, "AUTH")))
 			continue;

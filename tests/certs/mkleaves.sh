@@ -9,8 +9,8 @@
 #
 # Leaves: NAME.pem is the chain the server sends (leaf first unless said
 # otherwise), NAME.key its key (mode 0600).  RSA-2048 unless said otherwise;
-# wrongname, wildcard, expired, notyet, selfsigned and untrusted share one
-# key (a different one from good's).
+# wrongname, wildcard, expired, notyet, selfsigned, untrusted and localhost
+# share one key (a different one from good's).
 #   good          SAN DNS:mx.example.test, signed by root
 #   wrongname     SAN DNS:other.example.net, signed by root
 #   wildcard      SAN DNS:*.example.test, signed by root
@@ -22,6 +22,7 @@
 #   wrongorder    the intermediate leaf's twin with the chain inter, leaf
 #   rsa1024       SAN DNS:mx.example.test, RSA-1024, signed by root
 #   ecdsa         SAN DNS:mx.example.test, ECDSA P-256, signed by root
+#   localhost     SAN DNS:localhost, signed by root (match = hostname tests)
 #
 # Idempotent: a complete DIR is left as it is.
 set -eu
@@ -29,7 +30,7 @@ dir=${1:?usage: mkleaves.sh DIR}
 mkdir -p "$dir"
 cd "$dir"
 
-leaves="good wrongname wildcard expired notyet selfsigned untrusted intermediate wrongorder rsa1024 ecdsa"
+leaves="good wrongname wildcard expired notyet selfsigned untrusted intermediate wrongorder rsa1024 ecdsa localhost"
 complete=1
 for f in root inter rogue rogueint $leaves; do
 	[ -s "$f.pem" ] && [ -s "$f.key" ] || complete=0
@@ -55,7 +56,7 @@ wait
 for k in root inter rogue rogueint ecdsa good other intermediate rsa1024; do
 	[ -s "$k.key" ] || { echo "mkleaves: no key $k" >&2; exit 1; }
 done
-for k in wrongname wildcard expired notyet selfsigned untrusted; do
+for k in wrongname wildcard expired notyet selfsigned untrusted localhost; do
 	cp other.key "$k.key"
 done
 rm -f other.key
@@ -153,10 +154,11 @@ sign untrusted mx.example.test rogueint leafext "$mx"
 sign intermediate mx.example.test inter leafext "$mx"
 sign rsa1024 mx.example.test root leafext "$mx"
 sign ecdsa mx.example.test root leafext "$mx"
+sign localhost localhost root leafext "DNS:localhost"
 
 # chain files
 for n in root inter rogue rogueint good wrongname wildcard expired notyet \
-    selfsigned rsa1024 ecdsa; do
+    selfsigned rsa1024 ecdsa localhost; do
 	cp "$n.crt" "$n.pem"
 done
 cat untrusted.crt rogueint.crt >untrusted.pem

@@ -45,6 +45,8 @@ struct run {
 static int
 put(struct out *o, const char *d, size_t n)
 {
+	if (n == 0)
+		return 0;
 	if (o->len + n > o->cap) {
 		size_t cap = o->cap ? o->cap : 4096;
 		char *nb;
@@ -165,8 +167,11 @@ has_word(const uint8_t *data, size_t len, const char *word)
 static void
 no_starttls(const struct run *r)
 {
-	const char *p = r->ts.buf, *end = r->ts.buf + r->ts.len;
+	const char *p = r->ts.buf, *end;
 
+	if (r->ts.len == 0)
+		return;
+	end = p + r->ts.len;
 	while (p < end) {
 		const char *lf = memchr(p, '\n', (size_t)(end - p));
 		const char *e = lf ? lf : end;

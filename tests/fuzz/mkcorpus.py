@@ -102,6 +102,9 @@ def server():
           caps + b"EHLO c\r\nSTARTTLS\r\n")
     write(t, "caps-size", b"\x0c\x00" + len(caps).to_bytes(2, "big") + caps +
           b"ehlo c\r\nmail from:<>\r\n" + sep + backend)
+    caps = b"K" * 600 + b"\nDSN\n"
+    write(t, "long-keyword", b"\x08\x00" + len(caps).to_bytes(2, "big") +
+          caps + b"EHLO c\r\n")
     write(t, "backend-refused", b"\x00\x00EHLO c\r\nMAIL FROM:<>\r\n" + sep +
           b"554 5.3.2 busy\r\n")
     write(t, "backend-malformed", b"\x00\x01EHLO c\r\nVRFY x\r\n" + sep +

@@ -13,6 +13,7 @@ up1=$(free_port)	# two-line 220- greeting, lower-case "starttls" mid-list
 up2=$(free_port)	# one-line greeting, STARTTLS first, mid-list in TLS
 up3=$(free_port)	# STARTTLS the only capability inside TLS
 up4=$(free_port)	# 554 greeting
+up5=$(free_port)	# every reply dribbled one octet at a time
 # shellcheck disable=SC2086
 start_smtpd up1 "$up1" $tlsup
 # shellcheck disable=SC2086
@@ -24,6 +25,8 @@ start_smtpd up3 "$up3" $tlsup --greeting '220-up3.test\r\n220-more\r\n220 end\r\
     --ehlo '250-up3.test\r\n250 STARTTLS\r\n' --ehlo-tls '250-up3.test\r\n250 STARTTLS\r\n'
 # shellcheck disable=SC2086
 start_smtpd up4 "$up4" $tlsup --greeting '554 5.7.1 go away\r\n'
+# shellcheck disable=SC2086
+start_smtpd up5 "$up5" $tlsup --dribble
 
 route() { # NAME UPSTREAM-PORT SECURITY
 	printf '\n[%s]\nmode = client\ntls = starttls\nsecurity = %s\n' "$1" "$3"
@@ -37,6 +40,7 @@ route() { # NAME UPSTREAM-PORT SECURITY
 	route one "$up2" encrypt
 	route only "$up3" encrypt
 	route deny "$up4" encrypt
+	route drib "$up5" encrypt
 } >"$TP_TMP/client.ini"
 start_proxy "$TP_TMP/client.ini"
 
@@ -44,7 +48,7 @@ start_proxy "$TP_TMP/client.ini"
 dialog enc "$(route_port enc)" r "s:EHLO client.test" r s:STARTTLS r \
     "s:MAIL FROM:<a@example.org>" r "s:RCPT TO:<b@example.com>" r s:DATA r \
     "s:Subject: starttls test" s: s:STARTTLS "s:EHLO inside.body" s:. r \
-    'x:NOOP\r\nSTARTTLS\r\nRSET\r\n' r r r s:QUIT r eof
+    'x:NOOP\r\nSTARTTLS\r\nRSET\r\n' r r r s:starttls r s:QUIT r eof
 d=$DLG
 expect_reply "enc: greeting is the first upstream line, 220- made 220 SP" \
     "$d" "" "220 upstream.test ESMTP first line"
@@ -59,6 +63,7 @@ got=$(awk '/^C: <raw NOOP/ { on = 1; next } on && /^S: / { print substr($0, 4) }
 if [ "$got" = "250 2.0.0 Ok|454 4.7.0 TLS not available|250 2.0.0 Ok|" ]; then
 	pass "enc: pipelined NOOP, STARTTLS, RSET answered in order"
 else fail "enc: pipelined NOOP, STARTTLS, RSET answered in order" "got '$got'"; fi
+expect_reply "enc: 'starttls' in lower case: 454 4.7.0 too" "$d" "starttls" "454 4.7.0 TLS not available"
 expect_reply "enc: QUIT: 221" "$d" "QUIT" "221 2.0.0 Bye"
 expect_line "enc: closed after QUIT" "$d" "EOF"
 expect_no_match "enc: no STARTTLS in anything the local client read" "$d" '^S: .*[Ss][Tt][Aa][Rr][Tt][Tt][Ll][Ss]'
@@ -70,7 +75,7 @@ if [ "$seq" = "1 C: EHLO proxy.test|1 C: STARTTLS|1 tls ok|1 T: EHLO client.test
 else fail "upstream: EHLO helo_name, STARTTLS, handshake, client's EHLO in TLS" "got '$seq'"; fi
 expect_line "upstream: MAIL arrived inside TLS" "$u" "1 T: MAIL FROM:<a@example.org>"
 expect_no_match "upstream: nothing of the mail in plaintext" "$u" '^1 C: (MAIL|RCPT|DATA)'
-expect_no_match "upstream: the client's STARTTLS was never forwarded" "$u" '^1 T: STARTTLS'
+expect_no_match "upstream: the client's STARTTLS was never forwarded" "$u" '^1 T: [Ss][Tt][Aa][Rr][Tt][Tt][Ll][Ss]'
 expect_line "upstream: a body line 'STARTTLS' passes untouched" "$u" "1 body: STARTTLS"
 expect_line "upstream: a body line 'EHLO inside.body' passes untouched" "$u" "1 body: EHLO inside.body"
 expect_line "upstream: pipelined NOOP and RSET forwarded" "$u" "1 T: RSET"
@@ -101,6 +106,14 @@ expect_match "one: upstream negotiated TLS" "$TP_TMP/up2.log" '^1 tls ok'
 dialog only "$(route_port only)" r "s:EHLO client.test" r s:QUIT r eof
 expect_reply "only: first line of a three-line greeting" "$DLG" "" "220 up3.test"
 expect_reply "only: EHLO reply '250 up3.test'" "$DLG" "EHLO client.test" "250 up3.test"
+
+# ---- every upstream reply split into one-octet segments (and TLS records)
+dialog drib "$(route_port drib)" r "s:EHLO client.test" r "s:MAIL FROM:<drib@example.org>" r s:QUIT r eof
+expect_reply "drib: greeting assembled from one-octet segments" "$DLG" "" "220 upstream.test ESMTP first line"
+expect_reply "drib: dribbled EHLO reply inside TLS, STARTTLS removed" "$DLG" "EHLO client.test" \
+    "250-upstream.test|250-PIPELINING|250 SIZE 1000000"
+expect_reply "drib: MAIL relayed" "$DLG" "MAIL FROM:<drib@example.org>" "250 2.0.0 Ok"
+expect_line "drib: MAIL arrived inside TLS" "$TP_TMP/up5.log" "1 T: MAIL FROM:<drib@example.org>"
 
 # ---- upstream greeting 554: relayed as is, QUIT answered by the proxy
 dialog deny "$(route_port deny)" r s:QUIT r eof

@@ -2,7 +2,8 @@
 # 150-client-adversarial: client + starttls routes against hostile or broken
 # upstreams (tests/peers/smtp_server.py).
 #   - STARTTLS stripping (not advertised / 454 / failed handshake) at
-#     security = none, may and encrypt, each with its exact outcome;
+#     security = none, may and encrypt, each with its exact outcome; an EHLO
+#     keyword that merely contains STARTTLS is not an offer;
 #   - response injection after the 220 to STARTTLS;
 #   - garbage, oversized and over-long greetings and EHLO replies;
 #   - an upstream that hangs up, or goes silent, during the dialogue.
@@ -22,6 +23,7 @@ up() {
 	start_smtpd "$_name" "$_port" $tlsup "$@"
 }
 up notoff --ehlo '250-notoff.test\r\n250 PIPELINING\r\n'
+up fakekw --ehlo '250-fakekw.test\r\n250-XSTARTTLS\r\n250-STARTTLSX\r\n250 PIPELINING\r\n'
 up s454 --starttls-reply '454 4.7.0 TLS not available\r\n'
 up hsfail --handshake alert
 up inject --starttls-reply '220 go ahead\r\n250 fake\r\n'
@@ -57,6 +59,7 @@ route() { # NAME SECURITY UPSTREAM-PORT [EXTRA]
 			route "$lvl-$u" "$lvl" "$(eval echo "\$P_$u")"
 		done
 	done
+	route fakekw encrypt "$P_fakekw"
 	route inject-may may "$P_inject"
 	route inject-encrypt encrypt "$P_inject"
 	for u in http ctl code nocode long many ok100 badehlo manyehlo closer; do
@@ -138,6 +141,9 @@ expect_match "may-hsfail: the mail went over the second connection" "$EV" \
 # ---- security = encrypt: a 421 with Postfix's code and reason, no mail sent
 session encrypt-notoff notoff
 refused_421 encrypt-notoff "^421 4\\.7\\.4 TLS is required, but was not offered by host $host\$"
+session fakekw fakekw
+refused_421 fakekw "^421 4\\.7\\.4 TLS is required, but was not offered by host $host\$"
+expect_no_match "fakekw: XSTARTTLS/STARTTLSX are not STARTTLS" "$EV" ' C: STARTTLS'
 session encrypt-s454 s454
 refused_421 encrypt-s454 \
     "^421 4\\.7\\.5 TLS is required, but host $host refused to start TLS: 454 4\\.7\\.0 TLS not available\$"

@@ -30,6 +30,10 @@ Behaviour (RAW arguments take Python escapes: \\r \\n \\x01 ...):
                         handshake_failure alert and close
   --on-ehlo reply|close|silent   what to do with the first EHLO/HELO of a
                         connection (close: hang up; silent: never answer)
+  --data-reply RAW      the reply to DATA (default 354); a reply that does
+                        not start with "354" leaves the session in commands
+  --dribble             write every reply one octet at a time, 2 ms apart
+                        (replies split across many segments / TLS records)
   --proxy               expect a HAProxy PROXY v1/v2 header first (the
                         greeting is sent after it; no header within 5 s:
                         "proxy timeout" and hang up, as Postfix does)
@@ -61,6 +65,17 @@ class Server:
         if a.cert:
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.ctx.load_cert_chain(a.cert, a.key or a.cert)
+
+    async def send(self, w, data):
+        """Write DATA; with --dribble one octet at a time, 2 ms apart."""
+        if not self.a.dribble:
+            w.write(data)
+            await w.drain()
+            return
+        for i in range(len(data)):
+            w.write(data[i:i + 1])
+            await w.drain()
+            await asyncio.sleep(0.002)
 
     def event(self, n, text):
         self.log.write("%d %s\n" % (n, text))
@@ -117,7 +132,7 @@ class Server:
                 pre = await self.read_proxy(n, r)
                 if pre is None:
                     return
-            w.write(raw(a.greeting))
+            await self.send(w, raw(a.greeting))
             await w.drain()
             while True:
                 line = pre + await r.readline()
@@ -135,15 +150,15 @@ class Server:
                         await r.read()
                         break
                 if verb == "EHLO":
-                    w.write(raw(a.ehlo_tls if tls else a.ehlo))
+                    await self.send(w, raw(a.ehlo_tls if tls else a.ehlo))
                 elif verb == "HELO":
-                    w.write(b"250 upstream.test\r\n")
+                    await self.send(w, b"250 upstream.test\r\n")
                 elif verb == "STARTTLS" and not tls:
                     if self.ctx is None:
-                        w.write(b"454 4.7.0 TLS not available\r\n")
+                        await self.send(w, b"454 4.7.0 TLS not available\r\n")
                         continue
                     reply = raw(a.starttls_reply)
-                    w.write(reply)
+                    await self.send(w, reply)
                     await w.drain()
                     if not reply.startswith(b"220"):
                         continue
@@ -152,7 +167,7 @@ class Server:
                             await asyncio.wait_for(r.read(1), 5)
                         except asyncio.TimeoutError:
                             pass
-                        w.write(ALERT_HANDSHAKE_FAILURE)
+                        await self.send(w, ALERT_HANDSHAKE_FAILURE)
                         await w.drain()
                         self.event(n, "tls alert-sent")
                         break
@@ -167,12 +182,14 @@ class Server:
                     self.event(n, "tls ok %s" % obj.version())
                     first_ehlo = False
                 elif verb == "STARTTLS":
-                    w.write(b"503 5.5.1 Error: TLS already active\r\n")
+                    await self.send(w, b"503 5.5.1 Error: TLS already active\r\n")
                 elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
-                    w.write(b"250 2.0.0 Ok\r\n")
+                    await self.send(w, b"250 2.0.0 Ok\r\n")
                 elif verb == "DATA":
-                    w.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
-                    await w.drain()
+                    reply = raw(a.data_reply)
+                    await self.send(w, reply)
+                    if not reply.startswith(b"354"):
+                        continue
                     while True:
                         d = await r.readline()
                         if not d:
@@ -181,7 +198,7 @@ class Server:
                         if d == b".":
                             break
                         self.event(n, "body: " + d.decode("latin-1"))
-                    w.write(b"250 2.0.0 Ok: queued as TEST\r\n")
+                    await self.send(w, b"250 2.0.0 Ok: queued as TEST\r\n")
                 elif verb == "BDAT":
                     parts = cmd.split()
                     size = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
@@ -189,13 +206,13 @@ class Server:
                     for d in chunk.split(b"\n"):
                         if d:
                             self.event(n, "body: " + d.rstrip(b"\r").decode("latin-1"))
-                    w.write(b"250 2.0.0 Ok: %d octets\r\n" % size)
+                    await self.send(w, b"250 2.0.0 Ok: %d octets\r\n" % size)
                 elif verb == "QUIT":
-                    w.write(b"221 2.0.0 Bye\r\n")
+                    await self.send(w, b"221 2.0.0 Bye\r\n")
                     await w.drain()
                     break
                 else:
-                    w.write(b"502 5.5.2 Error: command not recognized\r\n")
+                    await self.send(w, b"502 5.5.2 Error: command not recognized\r\n")
                 await w.drain()
         except (OSError, ConnectionError, asyncio.IncompleteReadError,
                 asyncio.LimitOverrunError, ssl.SSLError, ValueError) as e:
@@ -221,6 +238,8 @@ async def main():
     ap.add_argument("--starttls-reply", default=r"220 2.0.0 Ready to start TLS\r\n")
     ap.add_argument("--handshake", choices=("ok", "alert"), default="ok")
     ap.add_argument("--on-ehlo", choices=("reply", "close", "silent"), default="reply")
+    ap.add_argument("--data-reply", default=r"354 End data with <CR><LF>.<CR><LF>\r\n")
+    ap.add_argument("--dribble", action="store_true")
     ap.add_argument("--proxy", action="store_true")
     ap.add_argument("--cert")
     ap.add_argument("--key")

@@ -280,6 +280,21 @@ test_ehlo_backend_caps(void **state)
 		start_caps(false, 0, false, "chunking\nstarttls\nDSN\n");
 		check_ehlo(ehlo_out, want);
 	}
+	/* A keyword that would make a line over 512 octets is left out. */
+	{
+		static char big[600];
+		static const char *const want[] = {"STARTTLS", "DSN", NULL};
+		static const char *const fits[] = {"STARTTLS", "DSN",
+		    big, NULL};
+
+		memset(big, 'K', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		start_caps(false, 0, false, cat(big, "\nDSN\n", NULL));
+		check_ehlo(ehlo_out, want);
+		big[506] = '\0'; /* "250-" + 506 + CRLF = 512 */
+		start_caps(false, 0, false, cat(big, "\nDSN\n", NULL));
+		check_ehlo(ehlo_out, fits);
+	}
 	/* Nothing left but STARTTLS: still a well-formed reply. */
 	{
 		const char *p = "EHLO x\r\n";
