@@ -14,6 +14,7 @@
 #include "tlsproxy/config.h"
 #include "tlsproxy/daemon.h"
 #include "tlsproxy/log.h"
+#include "tlsproxy/tool_tls.h"
 
 static void
 usage(void)
@@ -109,10 +110,9 @@ main(int argc, char **argv)
 	if (path == NULL)
 		path = default_config();
 	if (optind < argc) {
-		if (strcmp(argv[optind], "tls") == 0) {
-			fprintf(stderr, "tlsproxy tls: not implemented yet\n");
-			return 2;
-		}
+		if (strcmp(argv[optind], "tls") == 0)
+			return tp_tool_tls(path, argc - optind - 1,
+			    argv + optind + 1);
 		usage();
 		return 2;
 	}

@@ -3,7 +3,9 @@
 #   - command injection: "STARTTLS\r\nMAIL FROM:<...>\r\n" in one write; the
 #     MAIL never reaches the backend and gets no reply inside TLS;
 #   - the in-TLS filter follows the command/reply state: pipelined STARTTLS
-#     answered in order, BDAT chunk content passes untouched;
+#     answered in order, BDAT chunk content passes untouched, the end of DATA
+#     and a STARTTLS in one write, a DATA the backend refuses, replies split
+#     into one-octet segments, lower-case commands;
 #   - pre-TLS lines over 512 octets: 500 5.5.2, the third 421 4.7.0 and close;
 #     a 200 kB line without CRLF does not wedge the session;
 #   - pipelined pre-TLS commands answered in order;
@@ -12,9 +14,14 @@
 need_certs
 
 be=$(free_port)
+berej=$(free_port)
+bedrib=$(free_port)
 refused=$(free_port)
 start_smtpd be "$be" --greeting '220 backend.test ESMTP\r\n' \
     --ehlo '250-backend.test\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 CHUNKING\r\n'
+start_smtpd berej "$berej" --data-reply '554 5.5.1 Error: no valid recipients\r\n'
+start_smtpd bedrib "$bedrib" --dribble --greeting '220-bedrib.test ESMTP\r\n220 more\r\n' \
+    --ehlo '250-bedrib.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n'
 
 route() { # NAME SECURITY BACKEND-PORT
 	printf '\n[%s]\nmode = server\ntls = starttls\nsecurity = %s\n' "$1" "$2"
@@ -27,6 +34,8 @@ route() { # NAME SECURITY BACKEND-PORT
 	route may may "$be"
 	route enc encrypt "$be"
 	route down may "$refused"
+	route rej may "$berej"
+	route drib may "$bedrib"
 } >"$TP_TMP/srv.ini"
 start_proxy "$TP_TMP/srv.ini"
 may=$(route_port may)
@@ -67,7 +76,55 @@ expect_match "filter: BDAT content 'EHLO x.y' reached the backend" "$b" '^[0-9]+
 expect_no_match "filter: no STARTTLS command reached the backend" "$b" ' [CT]: STARTTLS'
 expect_match "filter: the pipelined RSET reached the backend" "$b" '^[0-9]+ C: RSET$'
 
+# ---- commands are case-insensitive, STARTTLS included
+dialog lower "$may" r "s:ehlo c.test" r s:starttls r tls "s:ehlo in.test" r s:starttls r s:QUIT r eof
+d=$DLG
+expect_reply_match "lower: 'ehlo' answered by the proxy" "$d" "ehlo c.test" '^250-may\.test\|'
+expect_reply "lower: 'starttls': 220 2.0.0" "$d" starttls "220 2.0.0 Ready to start TLS"
+got=$(reply_to "$d" starttls 2)
+if [ "$got" = "554 5.5.1 Error: TLS already active" ]; then pass "lower: 'starttls' inside TLS: 554 5.5.1"
+else fail "lower: 'starttls' inside TLS: 554 5.5.1" "got '$got'"; fi
+expect_no_match "lower: no starttls reached the backend" "$b" ' [CT]: [Ss][Tt][Aa][Rr][Tt][Tt][Ll][Ss]'
+
+# ---- the end of DATA and a STARTTLS in one write
+dialog dot "$may" r "s:EHLO c.test" r s:STARTTLS r tls "s:EHLO dot.test" r \
+    "s:MAIL FROM:<dot@example.org>" r "s:RCPT TO:<b@example.com>" r s:DATA r \
+    'x:Subject: dot\r\n\r\nSTARTTLS\r\n.\r\nSTARTTLS\r\nNOOP\r\n' r r r s:QUIT r eof
+d=$DLG
+expect_reply "dot: end of data, STARTTLS, NOOP in one write answered in order" "$d" \
+    '<raw Subject: dot\r\n\r\nSTARTTLS\r\n.\r\nSTARTTLS\r\nNOOP\r\n>' \
+    "250 2.0.0 Ok: queued as TEST|554 5.5.1 Error: TLS already active|250 2.0.0 Ok"
+n=$(grep -F ' C: MAIL FROM:<dot@example.org>' "$b" | head -n 1 | cut -d' ' -f1)
+expect_line "dot: the body line STARTTLS reached the backend" "$b" "${n:-0} body: STARTTLS"
+expect_no_match "dot: the STARTTLS after the dot did not" "$b" ' [CT]: STARTTLS'
+
+# ---- DATA refused by the backend: what follows it is a command again
+dialog rej "$(route_port rej)" r "s:EHLO c.test" r s:STARTTLS r tls "s:EHLO rej.test" r \
+    "s:MAIL FROM:<rej@example.org>" r 'x:DATA\r\nSTARTTLS\r\n' r r s:QUIT r eof
+expect_reply "rej: DATA refused, then STARTTLS answered 554 by the proxy" "$DLG" \
+    '<raw DATA\r\nSTARTTLS\r\n>' "554 5.5.1 Error: no valid recipients|554 5.5.1 Error: TLS already active"
+expect_no_match "rej: the STARTTLS after a refused DATA never reached the backend" \
+    "$TP_TMP/berej.log" 'STARTTLS'
+
+# ---- a backend that writes one octet at a time
+dialog drib "$(route_port drib)" r "s:EHLO c.test" r s:STARTTLS r tls quiet:0.5 \
+    "s:EHLO drib.test" r s:QUIT r eof
+expect_line "drib: the dribbled backend greeting is consumed" "$DLG" "QUIET"
+expect_reply "drib: dribbled EHLO reply, STARTTLS removed, last line fixed" "$DLG" \
+    "EHLO drib.test" "250-bedrib.test|250 PIPELINING"
+
+# ---- injection in a segment of its own, right after STARTTLS
+dialog inject-late "$may" r "s:EHLO c.test" r s:STARTTLS "s:MAIL FROM:<late@example.org>" r \
+    tls "s:EHLO late.test" r s:QUIT r eof
+expect_no_match "inject-late: a MAIL sent right after STARTTLS never reached the backend" "$b" 'late@'
+
 # ---- pre-TLS line length
+pad=$(printf '%505s' '' | tr ' ' a)
+dialog bound "$enc" r "s:NOOP $pad" r "s:NOOP ${pad}a" r s:QUIT r eof
+expect_reply_match "bound: a 512-octet line (CRLF included) is not too long" "$DLG" \
+    "NOOP $pad" '^250 '
+expect_reply "bound: a 513-octet line is: 500 5.5.2" "$DLG" "NOOP ${pad}a" "500 5.5.2 Line too long"
+
 dialog toolong "$enc" r long:1000 r long:600 r long:513 r eof
 d=$DLG
 expect_reply "toolong: 1000-octet line: 500 5.5.2" "$d" "<long 1000>" "500 5.5.2 Line too long"
