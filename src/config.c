@@ -15,6 +15,8 @@
 #include "tlsproxy/config.h"
 
 #include <ctype.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -612,6 +614,22 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 	    (unsigned)cfg->g[TP_K_MAX_CONNECTIONS_G].n;
 }
 
+/* check_user - user and group exist (they are looked up again at start). */
+static void
+check_user(struct tp_config *cfg)
+{
+	const struct tp_cval *u = &cfg->g[TP_K_USER], *g = &cfg->g[TP_K_GROUP];
+
+	if (u->set && getpwnam(u->raw) == NULL)
+		tp_config_diag(cfg, u->line, false, "user %s: no such user",
+		    u->raw);
+	if (g->set && getgrnam(g->raw) == NULL)
+		tp_config_diag(cfg, g->line, false, "group %s: no such group",
+		    g->raw);
+	if (g->set && !u->set)
+		tp_config_diag(cfg, g->line, false, "group without user");
+}
+
 static void
 check_config(struct tp_config *cfg, struct reader *rd)
 {
@@ -622,6 +640,7 @@ check_config(struct tp_config *cfg, struct reader *rd)
 			tp_config_diag(cfg, rd->sections[i].line, false,
 			    "route %s has no keys", rd->sections[i].name);
 	apply_defaults(cfg, cfg->g, true);
+	check_user(cfg);
 	cfg->workers = (unsigned)cfg->g[TP_K_WORKERS].n;
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		apply_defaults(cfg, cfg->routes[i].v, false);

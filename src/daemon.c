@@ -23,6 +23,7 @@
 #include "tlsproxy/gen.h"
 #include "tlsproxy/listener.h"
 #include "tlsproxy/log.h"
+#include "tlsproxy/priv.h"
 #include "tlsproxy/probe.h"
 #include "tlsproxy/stats.h"
 #include "tlsproxy/tls_ctx.h"
@@ -287,6 +288,8 @@ tp_daemon_run(const char *path)
 		if (tp_stats_start(d.loop, &hp) < 0)
 			return 1;
 	}
+	if (tp_priv_drop(cfg) < 0)
+		return 1;
 	d.workers = calloc(d.nworkers, sizeof(*d.workers));
 	if (d.workers == NULL)
 		return 1;

@@ -6,10 +6,15 @@
  * server bytes, else client bytes.  The session is played twice - each
  * payload whole, and each payload in pieces - and both runs must give
  * the same bytes on both sides whenever no EHLO reply is too big to
- * rewrite (the only split-dependent path).  Checks on every run: the
- * client side never takes more than offered, never forwards more than
- * it took, the server side never emits more than it got plus the
- * proxy's own STARTTLS answers, and held client bytes stay bounded.
+ * rewrite (the only split-dependent path).  Server bytes are always cut
+ * after each LF as well: held client bytes go on after the reply line
+ * that frees them, as with a real server, which cannot answer a command
+ * before the filter has passed it on (a hostile one that does only
+ * confuses the reply count, and differently for different splits).
+ * Checks on every run: the client side never takes more than offered,
+ * never forwards more than it took, the server side never emits more
+ * than it got plus the proxy's own STARTTLS answers, and held client
+ * bytes stay bounded.
  * And the point of it all: when there can be no message content (the
  * server never says 354, the client never says BDAT), no line the
  * server gets has STARTTLS for its first word, however spaced or cased.
@@ -119,6 +124,10 @@ play(struct run *r, const uint8_t *data, size_t size, uint8_t seed)
 
 			if (c & 1) {
 				bool resume = false;
+				const char *lf = memchr(p, '\n', k);
+
+				if (lf != NULL)
+					k = (size_t)(lf - p) + 1;
 
 				r->server_in += k;
 				FZ_CHECK(tp_filter_server(&r->f, p, k,

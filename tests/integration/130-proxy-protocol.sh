@@ -97,6 +97,14 @@ if echo "$got" | grep -Eq '^proxy v1 PROXY TCP4 203\.0\.113\.9 [0-9.]+ 6666 [0-9
 else fail "lb2: v2 in, v1 out with 203.0.113.9 port 6666" "got '$got'"; fi
 check "lb2: the proxy logs 203.0.113.9:6666" log_has 'lb2/[^:]+: .*203\.0\.113\.9[]:]*6666'
 
+# ---- accept_proxy = yes and no PROXY header: no session
+dialog nohdr1 "$(route_port lb1)" 'x:EHLO c.test\r\n' r eof:5
+expect_no_match "lb1 without a PROXY header: no greeting" "$DLG" '^S: [0-9]'
+expect_line "lb1 without a PROXY header: closed" "$DLG" "EOF"
+dialog nohdr2 "$(route_port lb2)" 'x:GET / HTTP/1.0\r\n\r\n' r eof:5
+expect_no_match "lb2 without a PROXY header: no greeting" "$DLG" '^S: [0-9]'
+expect_line "lb2 without a PROXY header: closed" "$DLG" "EOF"
+
 # ---- a real Postfix smtpd behind a v1 (starttls) and a v2 (implicit) route
 # pf_session NAME SRC starttls|implicit: one message through route NAME from
 # the source address SRC

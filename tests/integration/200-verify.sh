@@ -25,6 +25,9 @@ else
 	LV=$TP_TMP/leaves
 fi
 t0=$(now_ms)
+T0=$t0
+# phase NAME: a note of the time since the start of the script
+phase() { note "$1 done at $(ms_to_s $(($(now_ms) - T0))) s"; }
 sh "$TP_ROOT/tests/certs/mkleaves.sh" "$LV" >"$TP_TMP/mkleaves.out" 2>&1 ||
     bail "mkleaves" "$(tail -n 3 "$TP_TMP/mkleaves.out" | tr '\n' ' ')"
 note "mkleaves.sh: $(ms_to_s $(($(now_ms) - t0))) s"
@@ -67,6 +70,7 @@ inter_cert256=$(cert_dgst "$LV/inter.pem" sha256)
     [ ${#root_cert256} = 64 ] ||
     bail "digests" "could not compute digests: '$good_fp' '$good_spki'"
 
+phase digests
 # ---------------------------------------------------------------- routes
 
 sink=$(free_port)
@@ -244,6 +248,7 @@ cp "$LV/root.pem" "$TP_TMP/capath/root.pem"
 openssl rehash "$TP_TMP/capath" 2>/dev/null ||
     ln -s root.pem "$TP_TMP/capath/$(openssl x509 -in "$LV/root.pem" -noout -subject_hash).0"
 
+phase config
 # ---------------------------------------------------------------- -t
 
 "$TLSPROXY" -c "$CFG" -t >"$TP_TMP/t.out" 2>&1 && rc=0 || rc=$?
@@ -318,9 +323,11 @@ if [ "$rc" != 0 ]; then
 	    "$TP_TMP/t-1024.out" 't-1024\.ini:5: cert_file .*rsa1024\.pem'
 fi
 
+phase "-t checks"
 # ---------------------------------------------------------------- run
 
 start_proxy "$CFG"
+phase "start"
 
 # Every case at once (each its own session), at most 12 at a time.
 n=0
@@ -342,6 +349,7 @@ sink_pid=$(echo "$TP_PIDS" | awk '{print $1}')
 for pid in $TP_PIDS; do
 	[ "$pid" = "$sink_pid" ] || wait_pid "$pid" 40
 done
+phase "sessions"
 sleep 0.3	# smtp-sink writes its files as it answers; let the last land
 
 # data_reply FILE: the reply to the message body (first S: after the raw send)
@@ -444,6 +452,7 @@ else fail "fo_allbad: the first address's failure logged" "$(grep -F ' fo_allbad
 check "fo_allbad: the last reason is the second address's" \
     [ "$(reply_to "$TP_TMP/fo_allbad.dlg" "")" = "421 4.7.5 Server certificate not trusted: certificate has expired" ]
 
+phase "assertions"
 # The outcome table
 note "outcomes (level leaf -> outcome):"
 while IFS='|' read -r lvl leaf outcome; do

@@ -158,6 +158,11 @@ class Server:
                         await self.send(w, b"454 4.7.0 TLS not available\r\n")
                         continue
                     reply = raw(a.starttls_reply)
+                    if reply.startswith(b"220") and a.handshake == "ok":
+                        # Leave the ClientHello in the socket until
+                        # start_tls takes the transport over (else the
+                        # plaintext reader could swallow it).
+                        w.transport.pause_reading()
                     await self.send(w, reply)
                     await w.drain()
                     if not reply.startswith(b"220"):
