@@ -36,6 +36,8 @@ const struct tp_keydef tp_keys[TP_K_COUNT] = {
 };
 
 #define MAX_SECTION_NAME 49 /* inih cuts section names at 50 bytes */
+#define MAX_LINE	 8192 /* longest line (inih itself takes 198) */
+#define LONG_MARK	 "\x01" /* stands for rd->longval in inih's copy */
 #define MAX_ROUTES	 1000
 
 struct section_seen {
@@ -54,6 +56,7 @@ struct reader {
 	size_t nsections;
 	int cur_section; /* index in sections, -1 before the first */
 	bool indented;   /* the current line starts with white space */
+	char *longval;   /* the value of a line too long for inih */
 };
 
 static char *
@@ -346,6 +349,8 @@ config_on_key(void *user, const char *section, const char *name,
 
 	if (rd->cur_section >= 0)
 		rd->sections[rd->cur_section].has_keys = true;
+	if (strcmp(value, LONG_MARK) == 0 && rd->longval != NULL)
+		value = rd->longval;
 	if (*section == '\0') {
 		tp_config_diag(cfg, line, false,
 		    "%s: key outside a section (put it under [global] or a "
@@ -402,8 +407,51 @@ config_on_key(void *user, const char *section, const char *name,
 }
 
 /*
+ * config_long_line - a line longer than inih's buffer (a TLSA record of
+ * a whole RSA key is 600 characters): KEY = VALUE is split here, inih
+ * gets "KEY = <mark>" and the handler takes the value from rd->longval.
+ */
+static char *
+config_long_line(struct reader *rd, char *str, int num, size_t n)
+{
+	char *s = rd->buf, *eq, *k, *v, *e;
+
+	str[0] = '\0';
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s == ';' || *s == '#')
+		return str; /* a long comment */
+	if (n > MAX_LINE || *s == '[' || (eq = strchr(s, '=')) == NULL) {
+		tp_config_diag(rd->cfg, rd->line, false,
+		    "line too long (at most %d characters)",
+		    *s == '[' || eq == NULL ? num - 2 : MAX_LINE);
+		return str;
+	}
+	for (k = eq; k > s && isspace((unsigned char)k[-1]); k--)
+		;
+	*k = '\0';
+	for (v = eq + 1; isspace((unsigned char)*v); v++)
+		;
+	/* inline comments, as inih strips them: " ;..." */
+	for (e = v; *e; e++)
+		if (*e == ';' && e > v && isspace((unsigned char)e[-1]))
+			break;
+	*e = '\0';
+	while (e > v && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	if (strlen(s) + 8 >= (size_t)num) {
+		tp_config_diag(rd->cfg, rd->line, false, "key too long");
+		return str;
+	}
+	free(rd->longval);
+	rd->longval = xstrdup(v);
+	snprintf(str, (size_t)num, "%s = %s", s, LONG_MARK);
+	return str;
+}
+
+/*
  * config_read_line - inih reader: one physical line, counted.  Lines too
- * long for inih are reported and replaced by an empty line.
+ * long for inih are split by config_long_line.
  */
 static char *
 config_read_line(char *str, int num, void *stream)
@@ -423,12 +471,8 @@ config_read_line(char *str, int num, void *stream)
 		str[0] = '\0';
 		return str;
 	}
-	if (n >= num - 1) {
-		tp_config_diag(rd->cfg, rd->line, false,
-		    "line too long (at most %d characters)", num - 2);
-		str[0] = '\0';
-		return str;
-	}
+	if (n >= num - 1)
+		return config_long_line(rd, str, num, (size_t)n);
 	memcpy(str, rd->buf, (size_t)n + 1);
 	/* Classify the line the way inih will, to report what it hides. */
 	for (s = rd->buf; isspace((unsigned char)*s); s++)
@@ -693,6 +737,7 @@ config_parse(const char *name, FILE *f)
 		free(rd.sections[i].name);
 	free(rd.sections);
 	free(rd.buf);
+	free(rd.longval);
 	return cfg;
 }
 

@@ -416,11 +416,13 @@ conn_verified(struct tp_conn *c, struct side *s)
 	tp_metrics_verify_failure(c->rt->stats, why);
 	tp_conn_log(c, TP_LOG_WARNING, "server certificate verification "
 	    "failed for %s[%s]:%u: %s", c->up_host, c->up_ip, c->up_port, why);
-	/* Postfix: "not trusted" for a chain that fails at verify/secure,
-	 * "not verified" for names, fingerprints and TLSA records. */
+	/* Postfix (TLS_MUST_TRUST, TLS_MUST_MATCH): "not trusted" when the
+	 * level needs trust - DANE, or a chain at verify/secure - and it is
+	 * missing; "not verified" for names and fingerprints. */
 	snprintf(c->last_reply, sizeof(c->last_reply), "421 4.7.5 Server "
-	    "certificate not %s: %s", (v->security == TP_SEC_VERIFY ||
-	    v->security == TP_SEC_SECURE) && strcmp(trust, "Untrusted") == 0 ?
+	    "certificate not %s: %s", v->security == TP_SEC_DANE ||
+	    v->security == TP_SEC_DANE_ONLY || ((v->security == TP_SEC_VERIFY ||
+	    v->security == TP_SEC_SECURE) && strcmp(trust, "Untrusted") == 0) ?
 	    "trusted" : "verified", why);
 	tp_upstream_failed(c, TP_EPROTO, c->last_reply);
 	return false;

@@ -91,7 +91,10 @@ classify(struct tp_filter *f, const char *line, size_t len, bool whole)
 	 */
 	memcpy(buf, line, len);
 	buf[len] = '\0';
-	if (tp_smtp_verb(buf, "BDAT", &arg) && isdigit((unsigned char)*arg)) {
+	/* ... and only when the server offered CHUNKING: a server without
+	 * it reads the "chunk" as commands. */
+	if (f->chunking && tp_smtp_verb(buf, "BDAT", &arg) &&
+	    isdigit((unsigned char)*arg)) {
 		f->bdat_left = strtoull(arg, &end, 10);
 		if (f->bdat_left > 0)
 			f->cstate = C_BDAT;
@@ -227,33 +230,81 @@ tp_filter_client(struct tp_filter *f, const char *data, size_t len,
 	return used;
 }
 
-/* ehlo_flush - emit the collected EHLO reply without STARTTLS lines. */
-static int
-ehlo_flush(struct tp_filter *f, tp_filter_emit to_client, void *arg)
+static bool
+keyword_line(const char *line, size_t len, const char *kw)
 {
-	char *p = f->ebuf, *end = f->ebuf + f->elen, *lf, *last = NULL;
-	size_t n;
+	size_t k = strlen(kw);
 
-	/* Remove STARTTLS lines in place, remember the last line kept. */
-	while (p < end) {
-		lf = memchr(p, '\n', (size_t)(end - p));
-		n = lf ? (size_t)(lf - p) + 1 : (size_t)(end - p);
-		if (n >= 13 && strncasecmp(p + 4, "STARTTLS", 8) == 0 &&
-		    (p[12] == '\r' || p[12] == '\n' || p[12] == ' ') &&
-		    p != f->ebuf) {
-			memmove(p, p + n, (size_t)(end - p) - n);
-			end -= n;
-			continue;
+	return len >= 4 + k && strncasecmp(line + 4, kw, k) == 0 &&
+	    (len == 4 + k || line[4 + k] == '\r' || line[4 + k] == '\n' ||
+		line[4 + k] == ' ');
+}
+
+/* ehlo_emit_held - the held line goes out, made final if asked. */
+static int
+ehlo_emit_held(struct tp_filter *f, bool final, tp_filter_emit to_client,
+    void *arg)
+{
+	if (!f->held)
+		return 0;
+	f->held = false;
+	if (final && f->hlen > 3 && f->hbuf[3] == '-')
+		f->hbuf[3] = ' ';
+	return to_client(arg, f->hbuf, f->hlen);
+}
+
+/* ehlo_line_done - a whole line of an EHLO reply is in ebuf. */
+static int
+ehlo_line_done(struct tp_filter *f, tp_filter_emit to_client, void *arg)
+{
+	bool final = f->rfinal, first = f->efirst;
+
+	f->efirst = false;
+	if (f->epass) {
+		f->epass = false;
+	} else if (!first && keyword_line(f->ebuf, f->elen, "STARTTLS")) {
+		/* dropped; if it was the last, the held line ends the reply */
+		if (final && ehlo_emit_held(f, true, to_client, arg) < 0)
+			return -1;
+	} else {
+		if (keyword_line(f->ebuf, f->elen, "CHUNKING"))
+			f->chunking = true;
+		if (ehlo_emit_held(f, false, to_client, arg) < 0)
+			return -1;
+		if (final) {
+			if (to_client(arg, f->ebuf, f->elen) < 0)
+				return -1;
+		} else {
+			memcpy(f->hbuf, f->ebuf, f->elen);
+			f->hlen = f->elen;
+			f->held = true;
 		}
-		last = p;
-		p += n;
 	}
-	/* A removed last line: the one before it ends the reply now. */
-	if (last != NULL && end - last > 3 && last[3] == '-')
-		last[3] = ' ';
-	f->elen = (size_t)(end - f->ebuf);
-	f->ebuffering = false;
-	return to_client(arg, f->ebuf, f->elen);
+	f->elen = 0;
+	if (final)
+		f->ebuffering = false;
+	return 0;
+}
+
+/* ehlo_bytes - part of an EHLO reply line; too long a line passes. */
+static int
+ehlo_bytes(struct tp_filter *f, const char *p, size_t n,
+    tp_filter_emit to_client, void *arg)
+{
+	if (f->epass)
+		return to_client(arg, p, n);
+	if (f->elen + n <= sizeof(f->ebuf)) {
+		memcpy(f->ebuf + f->elen, p, n);
+		f->elen += n;
+		return 0;
+	}
+	/* Not a STARTTLS line at this length: out it goes, as it is. */
+	f->epass = true;
+	if (ehlo_emit_held(f, false, to_client, arg) < 0 ||
+	    to_client(arg, f->ebuf, f->elen) < 0)
+		return -1;
+	f->elen = 0;
+	return to_client(arg, p, n);
 }
 
 static void
@@ -304,13 +355,14 @@ tp_filter_server(struct tp_filter *f, const char *data, size_t len,
 			f->rmid = true;
 			if (!f->ebuffering && f->qlen > 0 &&
 			    f->q[f->qhead] == K_EHLO && f->rcode == 250) {
-				f->ebuffering = true;
+				f->ebuffering = f->efirst = true;
 				f->elen = 0;
-				f->eoverflow = false;
+				f->held = f->epass = f->chunking = false;
 			}
 			if (f->ebuffering) {
-				memcpy(f->ebuf + f->elen, f->rbuf, f->rlen);
-				f->elen += f->rlen;
+				if (ehlo_bytes(f, f->rbuf, f->rlen, to_client,
+					arg) < 0)
+					return -1;
 			} else if (to_client(arg, f->rbuf, f->rlen) < 0) {
 				return -1;
 			}
@@ -320,19 +372,8 @@ tp_filter_server(struct tp_filter *f, const char *data, size_t len,
 		lf = memchr(p, '\n', left);
 		n = lf ? (size_t)(lf - p) + 1 : left;
 		if (f->ebuffering) {
-			if (f->elen + n > sizeof(f->ebuf) - 8) {
-				/* Too big to rewrite: stop filtering it. */
-				if (to_client(arg, f->ebuf, f->elen) < 0)
-					return -1;
-				f->elen = 0;
-				f->ebuffering = false;
-				f->eoverflow = true;
-				if (to_client(arg, p, n) < 0)
-					return -1;
-			} else {
-				memcpy(f->ebuf + f->elen, p, n);
-				f->elen += n;
-			}
+			if (ehlo_bytes(f, p, n, to_client, arg) < 0)
+				return -1;
 		} else if (to_client(arg, p, n) < 0) {
 			return -1;
 		}
@@ -340,10 +381,10 @@ tp_filter_server(struct tp_filter *f, const char *data, size_t len,
 		if (lf == NULL)
 			break;
 		f->rmid = false;
+		if (f->ebuffering && ehlo_line_done(f, to_client, arg) < 0)
+			return -1;
 		if (!f->rfinal)
 			continue;
-		if (f->ebuffering && ehlo_flush(f, to_client, arg) < 0)
-			return -1;
 		reply_done(f, resume);
 		if (f->hold_starttls && f->qlen == 0) {
 			if (answer_starttls(f, to_client, arg) < 0)

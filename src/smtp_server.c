@@ -203,7 +203,8 @@ tp_smtps_input(struct tp_smtps *s, const char **data, size_t *len)
 {
 	enum tp_smtps_action a;
 
-	while (*len > 0 && s->outlen < sizeof(s->out) - 1024) {
+	/* room for the largest reply: EHLO with every learned keyword */
+	while (*len > 0 && s->outlen < sizeof(s->out) - 4096) {
 		switch (tp_line_feed(&s->lr, data, len)) {
 		case TP_LINE_MORE:
 			return TP_SMTPS_MORE;

@@ -181,7 +181,11 @@ tp_verify_build(struct tp_config *cfg, const struct tp_cfg_route *r,
 		} else {
 			SSL_CTX_set_default_verify_paths(ctx);
 		}
-		SSL_CTX_set_verify_depth(ctx, (int)vv[TP_K_VERIFY_DEPTH].n);
+		/* Postfix counts the trust anchor: depth 1 is a leaf issued
+		 * by a trusted CA.  OpenSSL counts the CAs above the leaf
+		 * short of the anchor. */
+		SSL_CTX_set_verify_depth(ctx,
+		    (int)vv[TP_K_VERIFY_DEPTH].n - 1);
 	}
 	if ((r->security == TP_SEC_DANE || r->security == TP_SEC_DANE_ONLY) &&
 	    SSL_CTX_dane_enable(ctx) <= 0) {

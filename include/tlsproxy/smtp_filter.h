@@ -15,7 +15,7 @@
 typedef int (*tp_filter_emit)(void *arg, const char *data, size_t len);
 
 #define TP_FILTER_QUEUE 64  /* commands awaiting replies */
-#define TP_FILTER_EHLO_MAX 4096
+#define TP_FILTER_EHLO_MAX 1024 /* an EHLO reply line kept for rewriting */
 
 struct tp_filter {
 	const char *starttls_reply; /* e.g. "454 4.7.0 TLS not available" */
@@ -36,10 +36,18 @@ struct tp_filter {
 	bool rmid;            /* inside a reply line, passing through */
 	bool rfinal;          /* the current line ends its reply */
 	int rcode;
-	char ebuf[TP_FILTER_EHLO_MAX]; /* an EHLO reply being rewritten */
+	/* An EHLO reply is rewritten line by line: the current line (ebuf)
+	 * and the last kept one (hbuf), held back in case the next, final
+	 * line is a STARTTLS line to remove, which makes it the last. */
+	char ebuf[TP_FILTER_EHLO_MAX];
 	size_t elen;
-	bool ebuffering;
-	bool eoverflow;
+	char hbuf[TP_FILTER_EHLO_MAX];
+	size_t hlen;
+	bool held;
+	bool ebuffering;  /* inside an EHLO reply */
+	bool efirst;      /* the current line is the reply's first */
+	bool epass;       /* the current line is too long to keep */
+	bool chunking;    /* the last EHLO reply offered CHUNKING */
 };
 
 void tp_filter_init(struct tp_filter *f, const char *starttls_reply);

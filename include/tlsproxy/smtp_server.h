@@ -38,7 +38,7 @@ struct tp_smtps {
 	char helo[TP_SMTPS_LINE_MAX + 2];    /* last HELO/EHLO line, CRLF */
 	char pending[TP_SMTPS_LINE_MAX + 2]; /* the command that went plain */
 	char caps[1024]; /* the backend's EHLO keywords, one per line, or "" */
-	char out[4096];
+	char out[8192];
 	size_t outlen;
 };
 

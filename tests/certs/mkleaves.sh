@@ -19,7 +19,8 @@
 #   selfsigned    SAN DNS:mx.example.test, self-signed
 #   untrusted     SAN DNS:mx.example.test, signed by rogueint; chain = leaf, rogueint
 #   intermediate  SAN DNS:mx.example.test, signed by inter; chain = leaf, inter
-#   wrongorder    the intermediate leaf's twin with the chain inter, leaf
+#   fullchain     the intermediate leaf with the chain leaf, inter, root
+#   wrongorder    the intermediate leaf with the chain inter, leaf
 #   rsa1024       SAN DNS:mx.example.test, RSA-1024, signed by root
 #   ecdsa         SAN DNS:mx.example.test, ECDSA P-256, signed by root
 #   localhost     SAN DNS:localhost, signed by root (match = hostname tests)
@@ -30,7 +31,7 @@ dir=${1:?usage: mkleaves.sh DIR}
 mkdir -p "$dir"
 cd "$dir"
 
-leaves="good wrongname wildcard expired notyet selfsigned untrusted intermediate wrongorder rsa1024 ecdsa localhost"
+leaves="good wrongname wildcard expired notyet selfsigned untrusted intermediate fullchain wrongorder rsa1024 ecdsa localhost"
 complete=1
 for f in root inter rogue rogueint $leaves; do
 	[ -s "$f.pem" ] && [ -s "$f.key" ] || complete=0
@@ -163,6 +164,8 @@ for n in root inter rogue rogueint good wrongname wildcard expired notyet \
 done
 cat untrusted.crt rogueint.crt >untrusted.pem
 cat intermediate.crt inter.crt >intermediate.pem
+cat intermediate.crt inter.crt root.crt >fullchain.pem
+cp intermediate.key fullchain.key
 cat inter.crt intermediate.crt >wrongorder.pem
 cp intermediate.key wrongorder.key
 cp root.pem trust.pem

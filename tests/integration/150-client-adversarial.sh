@@ -5,7 +5,9 @@
 #     security = none, may and encrypt, each with its exact outcome; an EHLO
 #     keyword that merely contains STARTTLS is not an offer;
 #   - response injection after the 220 to STARTTLS;
-#   - garbage, oversized and over-long greetings and EHLO replies;
+#   - garbage, oversized and over-long greetings and EHLO replies (a
+#     2000-octet line and a 100-line greeting are fine, 2100 octets and 101
+#     lines are not);
 #   - an upstream that hangs up, or goes silent, during the dialogue.
 # Every failure reaches the local client as a 421 greeting (never a 5xx),
 # and nothing of its mail reaches the upstream.
@@ -37,6 +39,13 @@ many=$(awk 'BEGIN { for (i = 0; i < 100; i++) printf "220-line %d\\r\\n", i; pri
 up many --greeting "$many"
 ok100=$(awk 'BEGIN { printf "220-first of 100\\r\\n"; for (i = 0; i < 98; i++) printf "220-line %d\\r\\n", i; printf "220 last\\r\\n" }')
 up ok100 --greeting "$ok100"
+# ehlo_with_line N: an EHLO reply with a capability line of N octets
+ehlo_with_line() {
+	awk -v n="$1" 'BEGIN { s = "250-X-LONG "; while (length(s) < n) s = s "a"
+		printf "250-longline.test\\r\\n%s\\r\\n250 STARTTLS\\r\\n", s }'
+}
+up ehlo2000 --ehlo "$(ehlo_with_line 2000)"
+up ehlo2100 --ehlo "$(ehlo_with_line 2100)"
 up badehlo --ehlo '250-badehlo.test\r\nxyz\r\n250 STARTTLS\r\n'
 manyehlo=$(awk 'BEGIN { printf "250-manyehlo.test\\r\\n"; for (i = 0; i < 100; i++) printf "250-X-CAP%d\\r\\n", i; printf "250 STARTTLS\\r\\n" }')
 up manyehlo --ehlo "$manyehlo"
@@ -62,7 +71,7 @@ route() { # NAME SECURITY UPSTREAM-PORT [EXTRA]
 	route fakekw encrypt "$P_fakekw"
 	route inject-may may "$P_inject"
 	route inject-encrypt encrypt "$P_inject"
-	for u in http ctl code nocode long many ok100 badehlo manyehlo closer; do
+	for u in http ctl code nocode long many ok100 ehlo2000 ehlo2100 badehlo manyehlo closer; do
 		route "$u" encrypt "$(eval echo "\$P_$u")"
 	done
 	route silent encrypt "$P_silent" 2s
@@ -160,7 +169,7 @@ for r in inject-may inject-encrypt; do
 done
 
 # ---- garbage and oversized replies
-for r in http ctl code nocode long many badehlo manyehlo; do
+for r in http ctl code nocode long many ehlo2100 badehlo manyehlo; do
 	session "$r" "$r"
 	refused_421 "$r" '^421 4\.5\.0 Protocol error: '
 done
@@ -168,6 +177,10 @@ session ok100 ok100
 expect_reply "ok100: a 100-line greeting is fine, its first line replayed" "$DLG" "" "220 first of 100"
 expect_reply "ok100: MAIL relayed" "$DLG" "MAIL FROM:<ok100@example.org>" "250 2.0.0 Ok"
 expect_match "ok100: through TLS" "$EV" '^[0-9]+ T: MAIL FROM:<ok100@example\.org>$'
+
+session ehlo2000 ehlo2000
+expect_reply "ehlo2000: a 2000-octet EHLO reply line is fine" "$DLG" "" "220 upstream.test ESMTP first line"
+expect_match "ehlo2000: through TLS" "$EV" '^[0-9]+ T: MAIL FROM:<ehlo2000@example\.org>$'
 
 # ---- the upstream hangs up, goes silent, or is not there
 session closer closer

@@ -455,7 +455,16 @@ static void
 test_bdat(void **state)
 {
 	(void)state;
+	/* Without CHUNKING offered, BDAT is just a command: the "chunk" is
+	 * filtered like any command line (the server reads it so). */
 	start();
+	client("BDAT 10\r\nSTARTTLS\r\n");
+	ts_is("BDAT 10\r\n");
+	server("502 5.5.1 no\r\n");
+	tc_is("502 5.5.1 no\r\n" ANSWER "\r\n");
+
+	start();
+	S.f.chunking = true; /* as after an EHLO reply with CHUNKING */
 	client("BDAT 10\r\nSTARTTLS\r\nSTARTTLS\r\n");
 	ts_is("BDAT 10\r\nSTARTTLS\r\n");
 	tc_is("");
@@ -464,6 +473,7 @@ test_bdat(void **state)
 
 	/* A chunk split across feeds, then LAST. */
 	start();
+	S.f.chunking = true;
 	client("BDAT 12 LAST\r\nDAT");
 	client("A\r\nEHLO\r\n");
 	client("NOOP\r\n");
@@ -472,12 +482,14 @@ test_bdat(void **state)
 	tc_is("250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n");
 	/* BDAT 0 LAST has no chunk. */
 	start();
+	S.f.chunking = true;
 	client("BDAT 0 LAST\r\nSTARTTLS\r\n");
 	ts_is("BDAT 0 LAST\r\n");
 	server("250 ok\r\n");
 	tc_is("250 ok\r\n" ANSWER "\r\n");
 	/* Byte by byte. */
 	start();
+	S.f.chunking = true;
 	{
 		const char *in = "bdat 7\r\nSTART\r\nSTARTTLS\r\n";
 
@@ -615,7 +627,7 @@ static const struct event session[] = {
 	  "DATA\r\n.\r\n"},
     {'C', "NOOP\r\nSTARTTLS\r\nEHLO again\r\n"},
     {'S', "250 2.0.0 Ok: queued\r\n250 2.0.0 Ok\r\n"},
-    {'S', "250-mx.example\r\n250-STARTTLS\r\n250 8BITMIME\r\n"},
+    {'S', "250-mx.example\r\n250-STARTTLS\r\n250-8BITMIME\r\n250 CHUNKING\r\n"},
     {'C', "BDAT 16\r\nSTARTTLS\r\nDATA\r\n"},
     {'C', "BDAT 3 LAST\r\nEHL"},
     {'S', "250 2.0.0 16 octets\r\n250 2.0.0 Ok\r\n"},
@@ -638,7 +650,7 @@ static const char want_tc[] =
     "250-mx.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n" ANSWER "\r\n"
     "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"
     "250 2.0.0 Ok: queued\r\n250 2.0.0 Ok\r\n" ANSWER "\r\n"
-    "250-mx.example\r\n250 8BITMIME\r\n"
+    "250-mx.example\r\n250-8BITMIME\r\n250 CHUNKING\r\n"
     "250 2.0.0 16 octets\r\n250 2.0.0 Ok\r\n"
     "250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n";
 
