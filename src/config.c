@@ -421,10 +421,11 @@ config_long_line(struct reader *rd, char *str, int num, size_t n)
 		s++;
 	if (*s == ';' || *s == '#')
 		return str; /* a long comment */
-	if (n > MAX_LINE || *s == '[' || (eq = strchr(s, '=')) == NULL) {
+	eq = *s == '[' ? NULL : strchr(s, '=');
+	if (n > MAX_LINE || eq == NULL) {
 		tp_config_diag(rd->cfg, rd->line, false,
 		    "line too long (at most %d characters)",
-		    *s == '[' || eq == NULL ? num - 2 : MAX_LINE);
+		    eq == NULL ? num - 2 : MAX_LINE);
 		return str;
 	}
 	for (k = eq; k > s && isspace((unsigned char)k[-1]); k--)
