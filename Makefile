@@ -38,6 +38,11 @@ OBJS    = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIBOBJS = $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+# what the fuzz targets link: the pure SMTP and parsing modules
+FUZZ_OBJS = $(filter $(BUILD)/obj/smtp_% $(BUILD)/obj/parse.o \
+	    $(BUILD)/obj/proxy_proto.o,$(OBJS))
 
 # Debian packages: to build, and to run the tests and the benchmark.
 DEBS_BUILD = gcc make pkg-config libuv1-dev libssl-dev libinih-dev openssl
@@ -45,7 +50,7 @@ DEBS_TEST  = libcmocka-dev swaks postfix stunnel4 python3 curl procps \
 	     iproute2 libnet-ssleay-perl libio-socket-ssl-perl
 
 .PHONY: all deps deps-build run check check-unit check-asan bench install \
-	clean format lint
+	clean format lint unit fuzz
 
 all: $(BUILD)/tlsproxy
 
@@ -62,7 +67,29 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBOBJS) | $(BUILD)/tests
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) -o $@ $< $(LIBOBJS) \
 	    $(LDFLAGS) $(LDLIBS) -lcmocka
 
-unit: $(UNIT_BINS)
+# Fuzz targets built with a replay main: make check runs the committed
+# corpus through them (make fuzz runs libFuzzer with clang).
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c \
+    $(FUZZ_OBJS) | $(BUILD)/fuzz
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -o $@ $< \
+	    tests/fuzz/replay_main.c $(FUZZ_OBJS) $(LDFLAGS)
+
+$(BUILD)/fuzz:
+	mkdir -p $@
+
+unit: $(UNIT_BINS) $(FUZZ_BINS)
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	@for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
+	    -D_GNU_SOURCE $$f src/smtp_*.c src/parse.c src/proxy_proto.c \
+	    -o build/$$n-libfuzzer || exit 1; \
+	  mkdir -p build/corpus-$$n; \
+	  build/$$n-libfuzzer -max_total_time=$(FUZZ_SECONDS) \
+	    build/corpus-$$n tests/fuzz/corpus/$${n#fuzz_} || exit 1; \
+	done
 
 deps-build:
 	@sh tests/deps.sh $(DEBS_BUILD)

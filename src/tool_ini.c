@@ -169,7 +169,8 @@ tp_ini_value_ok(const char *value, const char **why)
 			return -1;
 		}
 		if (c == ';' && i > 0 && is_space(value[i - 1])) {
-			*why = "\" ;\" in the value would start an inline comment";
+			*why =
+			    "\" ;\" in the value would start an inline comment";
 			return -1;
 		}
 	}
@@ -222,8 +223,8 @@ tp_ini_edit(const char *text, size_t len, const char *section,
 	*out = NULL;
 	for (size_t i = 0; i < nsets; i++) {
 		if (!key_ok(sets[i].key)) {
-			snprintf(why, whylen, "bad key name \"%s\"",
-			    sets[i].key);
+			snprintf(
+			    why, whylen, "bad key name \"%s\"", sets[i].key);
 			return -1;
 		}
 		if (tp_ini_value_ok(sets[i].value, &vwhy) < 0) {
@@ -233,8 +234,8 @@ tp_ini_edit(const char *text, size_t len, const char *section,
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(sets[i].key, sets[j].key) == 0) {
-				snprintf(why, whylen, "%s set twice",
-				    sets[i].key);
+				snprintf(
+				    why, whylen, "%s set twice", sets[i].key);
 				return -1;
 			}
 	}
@@ -255,9 +256,10 @@ tp_ini_edit(const char *text, size_t len, const char *section,
 			prev_key = false;
 			in = span_is(text, ln->nb, ln->ne, section);
 			if (in && hdr >= 0) {
-				snprintf(why, whylen, "section [%s] appears "
-				    "twice (lines %ld and %zu)", section,
-				    hdr + 1, l + 1);
+				snprintf(why, whylen,
+				    "section [%s] appears "
+				    "twice (lines %ld and %zu)",
+				    section, hdr + 1, l + 1);
 				goto out;
 			}
 			if (in)
@@ -269,14 +271,15 @@ tp_ini_edit(const char *text, size_t len, const char *section,
 				break;
 			last = (long)l;
 			for (size_t i = 0; i < nsets; i++) {
-				if (!span_is(text, ln->nb, ln->ne,
-					sets[i].key))
+				if (!span_is(text, ln->nb, ln->ne, sets[i].key))
 					continue;
 				if (found[i] >= 0) {
-					snprintf(why, whylen, "%s appears "
+					snprintf(why, whylen,
+					    "%s appears "
 					    "twice in [%s] (lines %ld and "
-					    "%zu)", sets[i].key, section,
-					    found[i] + 1, l + 1);
+					    "%zu)",
+					    sets[i].key, section, found[i] + 1,
+					    l + 1);
 					goto out;
 				}
 				found[i] = (long)l;
@@ -444,7 +447,8 @@ tp_ini_replace_file(const char *path, const char *text, size_t len,
 	    now.st_size != orig->st_size ||
 	    now.st_mtim.tv_sec != orig->st_mtim.tv_sec ||
 	    now.st_mtim.tv_nsec != orig->st_mtim.tv_nsec) {
-		snprintf(why, whylen, "the file changed while tlsproxy was "
+		snprintf(why, whylen,
+		    "the file changed while tlsproxy was "
 		    "working on it; nothing written, run the command again");
 		return -1;
 	}
@@ -453,8 +457,10 @@ tp_ini_replace_file(const char *path, const char *text, size_t len,
 	snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dirname(dirbuf),
 	    basename(basebuf));
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		snprintf(why, whylen, "cannot create a temporary file in "
-		    "the configuration directory: %s", strerror(errno));
+		snprintf(why, whylen,
+		    "cannot create a temporary file in "
+		    "the configuration directory: %s",
+		    strerror(errno));
 		return -1;
 	}
 	/* mkostemp made it 0600: give it the original's mode and owner
@@ -482,8 +488,8 @@ tp_ini_replace_file(const char *path, const char *text, size_t len,
 	}
 	/* Make the rename itself durable. */
 	snprintf(dirbuf, sizeof(dirbuf), "%s", real);
-	if ((dfd = open(dirname(dirbuf), O_RDONLY | O_DIRECTORY |
-		 O_CLOEXEC)) >= 0) {
+	if ((dfd = open(dirname(dirbuf), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >=
+	    0) {
 		(void)fsync(dfd);
 		close(dfd);
 	}

@@ -97,6 +97,20 @@ for b in "$@"; do
 		[ -f "$t" ] && [ -x "$t" ] || continue
 		run_unit "$t"
 	done
+	# The fuzz targets replay their committed corpus (tests/fuzz).
+	for t in "$bdir"/fuzz/fuzz_*; do
+		[ -f "$t" ] && [ -x "$t" ] || continue
+		n=$(basename "$t")
+		c=$root/tests/fuzz/corpus/${n#fuzz_}
+		if timeout -k 5 120 "$t" "$c" >"$tmp/fuzz.out" 2>&1; then
+			echo "fuzz        $n: $(ls "$c" | wc -l) inputs replayed clean"
+			total_pass=$((total_pass + 1))
+		else
+			echo "fuzz        $n: failed"
+			show "$tmp/fuzz.out"
+			total_fail=$((total_fail + 1))
+		fi
+	done
 	export TLSPROXY="$bdir/tlsproxy" TP_BUILD="$bdir"
 	for t in "$root"/tests/integration/[0-9]*.sh; do
 		[ -f "$t" ] || continue
