@@ -50,7 +50,7 @@ DEBS_TEST  = libcmocka-dev swaks postfix stunnel4 python3 curl procps \
 	     iproute2 libnet-ssleay-perl libio-socket-ssl-perl
 
 .PHONY: all deps deps-build run check check-unit check-asan bench install \
-	clean format lint unit fuzz
+	clean format lint unit fuzz docs
 
 all: $(BUILD)/tlsproxy
 
@@ -114,12 +114,25 @@ check-asan: deps
 bench: deps all
 	sh tests/bench/bench.sh $(BUILD)/tlsproxy
 
+# man/tlsproxy.ini.5 and doc/tlsproxy.ini.5.md are generated from the key
+# table (tlsproxy -M, -K); make check fails when they are out of date.
+docs: $(BUILD)/tlsproxy
+	$(BUILD)/tlsproxy -M > man/tlsproxy.ini.5
+	$(BUILD)/tlsproxy -K > doc/tlsproxy.ini.5.md
+
+MANDIR ?= $(PREFIX)/share/man
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/etc/tlsproxy
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/etc/tlsproxy \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 0755 $(BUILD)/tlsproxy $(DESTDIR)$(PREFIX)/sbin/tlsproxy
-	install -m 0644 etc/tlsproxy.ini $(DESTDIR)$(PREFIX)/etc/tlsproxy/tlsproxy.ini
-	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
-	install -m 0644 etc/tlsproxy.service \
+	test -e $(DESTDIR)$(PREFIX)/etc/tlsproxy/tlsproxy.ini || \
+	    install -m 0644 etc/tlsproxy.ini \
+	    $(DESTDIR)$(PREFIX)/etc/tlsproxy/tlsproxy.ini
+	install -m 0644 man/tlsproxy.8 $(DESTDIR)$(MANDIR)/man8/tlsproxy.8
+	install -m 0644 man/tlsproxy.ini.5 $(DESTDIR)$(MANDIR)/man5/tlsproxy.ini.5
+	install -m 0644 man/tlsproxy-tls.1 $(DESTDIR)$(MANDIR)/man1/tlsproxy-tls.1
+	sed 's|/usr/local|$(PREFIX)|g' etc/tlsproxy.service > \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system/tlsproxy.service
 
 format:

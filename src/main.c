@@ -68,6 +68,65 @@ print_keys(void)
 	}
 }
 
+/* roff - text with roff's special characters escaped. */
+static void
+roff(const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\e", stdout);
+		else if (*s == '-')
+			fputs("\\-", stdout);
+		else
+			putchar(*s);
+	}
+}
+
+/* print_man - tlsproxy.ini(5) in roff, from the same key table. */
+static void
+print_man(void)
+{
+	static const char *scope[] = {"GLOBAL SECTION", "ROUTE KEYS",
+	    "CLIENT ROUTE KEYS", "SERVER ROUTE KEYS"};
+
+	printf(".TH TLSPROXY.INI 5 \"\" \"tlsproxy %s\" \"File Formats\"\n"
+	       ".SH NAME\ntlsproxy.ini \\- tlsproxy configuration\n"
+	       ".SH DESCRIPTION\n"
+	       "An INI file: one \\fB[global]\\fR section and one section per "
+	       "route; the section name is the route name in logs and "
+	       "metrics.  Unknown keys and sections, bad values and "
+	       "duplicate listeners are errors reported as "
+	       "\\fIFILE\\fR:\\fILINE\\fR: \\fImessage\\fR (see "
+	       "\\fBtlsproxy \\-t\\fR).  Booleans are yes/no; durations "
+	       "30s, 5m, 1h, 500ms or seconds; lists are comma or space "
+	       "separated.  Relative paths are relative to the file's "
+	       "directory.  Lines starting with ; or # are comments.\n",
+	    TP_VERSION);
+	for (int sc = G; sc <= S; sc++) {
+		printf(".SH %s\n", scope[sc]);
+		for (int k = 0; k < TP_K_COUNT; k++) {
+			const struct tp_keydef *d = &tp_keys[k];
+
+			if ((int)d->scope != sc)
+				continue;
+			printf(".TP\n.B ");
+			roff(d->name);
+			printf(" \\fR(default: ");
+			roff(d->def ? d->def : "none");
+			printf(")\n");
+			roff(d->help);
+			if (d->choices) {
+				printf(". One of: ");
+				roff(d->choices);
+			}
+			printf(".%s%s\n", d->flags & F_REPEAT ?
+			    " Repeatable." : "", d->flags & F_NOTIMPL ?
+			    " Not implemented yet." : "");
+		}
+	}
+	printf(".SH SEE ALSO\n.BR tlsproxy (8),\n.BR tlsproxy\\-tls (1)\n");
+}
+
 static const char *
 default_config(void)
 {
@@ -83,8 +142,11 @@ main(int argc, char **argv)
 	int ch, check = 0;
 
 	tp_log_init("tlsproxy");
-	while ((ch = getopt(argc, argv, "+c:tVhK")) != -1) {
+	while ((ch = getopt(argc, argv, "+c:tVhKM")) != -1) {
 		switch (ch) {
+		case 'M':
+			print_man();
+			return 0;
 		case 'K':
 			print_keys();
 			return 0;

@@ -35,8 +35,6 @@ chmod 600 "$TP_TMP/other-both.pem"
 nb=$(free_port)		# plain backend (smtp_server.py)
 pb=$(free_port)		# PROXY v2 backend (pp2_server.py)
 sink=$(free_port)	# smtp-sink for the client-mode routes
-ccin=$(free_port)	# server route, implicit, req_ccert (client-mode tests)
-ccins=$(free_port)	# server route, starttls, req_ccert
 start_smtpd nb "$nb" --greeting '220 nb.test ESMTP\r\n'
 start_sink "$sink"
 : >"$TP_TMP/pb.log"
@@ -44,14 +42,14 @@ spawn "$TP_TMP/pb.out" "$PY" "$TP_PEERS/pp2_server.py" "$pb" "$TP_TMP/pb.log"
 wait_file "$TP_TMP/pb.out" 5 '^ready' || bail "pp2_server" "$(cat "$TP_TMP/pb.out")"
 
 CA=$CERTS/ca.pem
-srv() { # NAME TLS BACKEND [ACCEPT-PORT]: a server route's first lines
-	printf '\n[%s]\nmode = server\ntls = %s\naccept = 127.0.0.1:%s\n' "$1" "$2" "${4:-0}"
+srv() { # NAME TLS BACKEND: a server route's first lines
+	printf '\n[%s]\nmode = server\ntls = %s\naccept = 127.0.0.1:0\n' "$1" "$2"
 	printf 'connect = 127.0.0.1:%s\nhostname = %s.test\nsmtp_timeout = 10s\n' "$3" "$1"
 	printf 'cert_file = %s\nkey_file = %s\n' "$CERTS/rsa.pem" "$CERTS/rsa.key"
 }
 CFG=$TP_TMP/srvtls.ini
 {
-	printf '[global]\nshutdown_grace = 3s\n'
+	printf '[global]\nshutdown_grace = 1s\n'
 	srv sni implicit "$nb"
 	printf 'eccert_file = %s\neckey_file = %s\n' "$CERTS/ec.pem" "$CERTS/ec.key"
 	# the wildcard first: the exact name must still win
@@ -79,27 +77,10 @@ CFG=$TP_TMP/srvtls.ini
 	printf 'sni = mail.example.com %s %s\n' "$EX/exact.pem" "$EX/exact.key"
 	srv pp2s starttls "$pb"
 	printf 'proxy_protocol = v2\n'
-	srv ccin implicit "$sink" "$ccin"
+	srv ccin implicit "$sink"
 	printf 'req_ccert = yes\nca_file = %s\n' "$CA"
-	srv ccins starttls "$sink" "$ccins"
+	srv ccins starttls "$sink"
 	printf 'req_ccert = yes\nca_file = %s\n' "$CA"
-	cli() { # NAME TLS PORT [cert]
-		printf '\n[%s]\nmode = client\ntls = %s\naccept = 127.0.0.1:0\n' "$1" "$2"
-		printf 'connect = 127.0.0.1:%s\nsecurity = encrypt\nsmtp_timeout = 10s\n' "$3"
-		if [ "${4:-}" = cert ]; then
-			printf 'cert_file = %s\nkey_file = %s\n' "$EX/client.pem" "$EX/client.key"
-		fi
-	}
-	cli ccout implicit "$ccin" cert
-	cli ccnone implicit "$ccin"
-	cli ccouts starttls "$ccins" cert
-	cli ccnones starttls "$ccins"
-	cli ccrogue implicit "$ccin"
-	printf 'cert_file = %s\nkey_file = %s\n' "$EX/rogue.pem" "$EX/rogue.key"
-	cli ccnone12 implicit "$ccin"
-	printf 'protocols = <=TLSv1.2\n'
-	cli ccrogue12 implicit "$ccin"
-	printf 'cert_file = %s\nkey_file = %s\nprotocols = <=TLSv1.2\n' "$EX/rogue.pem" "$EX/rogue.key"
 } >"$CFG"
 
 "$TLSPROXY" -c "$CFG" -t >"$TP_TMP/t.out" 2>&1 && rc=0 || rc=$?
@@ -107,6 +88,9 @@ if [ "$rc" = 0 ]; then pass "-t accepts the test configuration"
 else bail "-t accepts the test configuration" "exit $rc: $(head -n 5 "$TP_TMP/t.out" | tr '\n' ' ')"; fi
 start_proxy "$CFG"
 LOG1=$PROXY_LOG
+PID1=$PROXY_PID
+# section NAME: a note with the time so far
+section() { note "$1 (at $(($(date +%s) - TP_T0)) s)"; }
 
 # ---------------------------------------------------------------- helpers
 
@@ -156,6 +140,7 @@ CC="--cert $EX/client.pem --key $EX/client.key"
 RC="--cert $EX/rogue.pem --key $EX/rogue.key"
 
 # ---------------------------------------------------------------- sni
+section 'sni'
 
 # sni_case NAME ROUTE "CN KEYTYPE" [OPTION...]: the server certificate a
 # client gets, and the session goes on to the backend
@@ -195,6 +180,7 @@ sni_case starttls-nosni snis "localhost rsa" --starttls
 sni_case starttls-nomatch snis "localhost rsa" --starttls --sni foo.example.com
 
 # ---------------------------------------------------------------- ask_ccert
+section 'ask_ccert'
 
 # ask_case NAME ROUTE TRUST CERTLINE|- [OPTION...]: served (greeting or EHLO
 # reply from the backend); the TLS line says TRUST; the certificate line
@@ -235,6 +221,7 @@ ask_case sni-wildcard-trusted asksni Trusted "$CLIENT_ISSUER" --sni foo.example.
 ask_case sni-nomatch-trusted asksni Trusted "$CLIENT_ISSUER" --sni unknown.test $CC
 
 # ---------------------------------------------------------------- req_ccert
+section 'req_ccert'
 
 nb_sessions() { grep -c ' connect from ' "$TP_TMP/nb.log" || true; }
 # req_ok NAME ROUTE [OPTION...]: served, Trusted
@@ -295,10 +282,11 @@ else
 fi
 
 # ---------------------------------------------------------------- tls_loglevel 2
+section 'tls_loglevel 2'
 
 CFG2=$TP_TMP/loglevel2.ini
 {
-	printf '[global]\nshutdown_grace = 3s\ntls_loglevel = 2\n'
+	printf '[global]\nshutdown_grace = 1s\ntls_loglevel = 2\n'
 	srv ask2 implicit "$nb"
 	printf 'ask_ccert = yes\nca_file = %s\n' "$CA"
 } >"$CFG2"
@@ -317,6 +305,7 @@ stop_proxy
 check "tls_loglevel 2 proxy: exit status 0 on SIGTERM" [ "$STOP_RC" = 0 ]
 
 # ---------------------------------------------------------------- PROXY v2 TLVs
+section 'PROXY v2 TLVs'
 
 # pp_conn: the pp2_server connection number of the last tc session
 pp_conn() {
@@ -381,10 +370,39 @@ expect_no_match "pp2: every TLV well-formed and of a known type" "$TP_TMP/pb.log
     '^[0-9]+ (tlv-error|tlv 0x|ssl-sub |header (none|bad))'
 
 # ---------------------------------------------------------------- client-mode certificates
+section 'client-mode certificates'
+
+# Client routes in a proxy of their own, to the req_ccert server routes
+# ccin (implicit) and ccins (STARTTLS) of the first.
+ccin=$(route_port ccin "$LOG1")
+ccins=$(route_port ccins "$LOG1")
+CFG3=$TP_TMP/clicert.ini
+{
+	printf '[global]\nshutdown_grace = 1s\n'
+	cli() { # NAME TLS PORT [cert]
+		printf '\n[%s]\nmode = client\ntls = %s\naccept = 127.0.0.1:0\n' "$1" "$2"
+		printf 'connect = 127.0.0.1:%s\nsecurity = encrypt\nsmtp_timeout = 10s\n' "$3"
+		if [ "${4:-}" = cert ]; then
+			printf 'cert_file = %s\nkey_file = %s\n' "$EX/client.pem" "$EX/client.key"
+		fi
+	}
+	cli ccout implicit "$ccin" cert
+	cli ccnone implicit "$ccin"
+	cli ccouts starttls "$ccins" cert
+	cli ccnones starttls "$ccins"
+	cli ccrogue implicit "$ccin"
+	printf 'cert_file = %s\nkey_file = %s\n' "$EX/rogue.pem" "$EX/rogue.key"
+	cli ccnone12 implicit "$ccin"
+	printf 'protocols = <=TLSv1.2\n'
+	cli ccrogue12 implicit "$ccin"
+	printf 'cert_file = %s\nkey_file = %s\nprotocols = <=TLSv1.2\n' "$EX/rogue.pem" "$EX/rogue.key"
+} >"$CFG3"
+start_proxy "$CFG3"
+LOG3=$PROXY_LOG
 
 # deliver NAME ROUTE: one message through ROUTE
 deliver() {
-	dialog "$1" "$(route_port "$2" "$LOG1")" r "s:EHLO c.test" r "s:MAIL FROM:<$1@example.org>" r \
+	dialog "$1" "$(route_port "$2" "$LOG3")" r "s:EHLO c.test" r "s:MAIL FROM:<$1@example.org>" r \
 	    "s:RCPT TO:<$1@example.com>" r s:DATA r "s:Subject: $1" s: s:hello s:. r s:QUIT r eof
 }
 n0=$(sink_count)
@@ -407,7 +425,7 @@ check "ccins logged 'client certificate: $CLIENT_ISSUER'" \
 # the client certificate arrives after the client's side of the handshake
 # is done; with TLS 1.2 it ends the handshake.
 for r in ccnone ccnones ccrogue ccnone12 ccrogue12; do
-	dialog "$r" "$(route_port "$r" "$LOG1")" r "s:EHLO c.test" r "s:MAIL FROM:<$r@example.org>" r eof
+	dialog "$r" "$(route_port "$r" "$LOG3")" r "s:EHLO c.test" r "s:MAIL FROM:<$r@example.org>" r eof
 	expect_match "$r: the local client gets a 421 reply (greeting: $(reply_to "$DLG" ""), EHLO: $(reply_to "$DLG" "EHLO c.test"))" \
 	    "$DLG" '^S: 421 4\.'
 	expect_no_match "$r: no 250 for the message" "$DLG" '^S: 250 .*queued|^S: 250 2\.0\.0 Ok'
@@ -416,6 +434,7 @@ check "client routes without (a trusted) certificate: nothing delivered" [ "$(si
 check "ccin logged SSL_accept errors for them" log_has ': ccin/[0-9a-f]+: SSL_accept error from 127\.0\.0\.1:' "$LOG1"
 
 # ---------------------------------------------------------------- -t
+section '-t'
 
 # tcheck NAME LINE ERE ROUTE-LINES: a server route with these lines from line
 # 9 on; -t must exit 1 with "FILE:LINE: " matching ERE
