@@ -120,8 +120,11 @@ docs: $(BUILD)/tlsproxy
 	$(BUILD)/tlsproxy -M > man/tlsproxy.ini.5
 	$(BUILD)/tlsproxy -K > doc/tlsproxy.ini.5.md
 
+# make install copies what make built (it never rebuilds, so it can run
+# as root after an unprivileged make).
 MANDIR ?= $(PREFIX)/share/man
-install: all
+install:
+	@test -x $(BUILD)/tlsproxy || { echo "run make first"; exit 1; }
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/etc/tlsproxy \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(PREFIX)/lib/systemd/system

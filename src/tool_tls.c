@@ -21,7 +21,17 @@
  * The INI file is changed only through tool_ini.c (values in place,
  * comments and order kept, temporary file + rename) and only after the
  * rewritten text loads and the route's TLS context builds from it the way
- * `tlsproxy -t` builds it.
+ * `tlsproxy -t` builds it.  A configuration with errors is not touched.
+ *
+ * new-server-cert signs a new certificate for the key the route uses now
+ * (the key is not copied).  enable-server, on a route with no TLS key set
+ * (is_tls_key()), makes a key and a self-signed certificate as
+ * new-server-key does and deploys them with security = may.
+ * enable-client writes security = encrypt, the default of client routes:
+ * Postfix's enable-client writes "may" because Postfix's own default is
+ * no TLS; here "may" would weaken the default (and acts as encrypt on an
+ * implicit-TLS route).  On a route with a TLS key set, both print typical
+ * settings, change nothing and exit 0, as postfix-tls(1) does.
  *
  * Exit codes:
  *   0  success; all-default-*: every TLS setting of the route is unset
@@ -114,7 +124,6 @@ struct keyspec {
 	enum alg alg;
 	int bits;          /* RSA */
 	const char *curve; /* EC: OpenSSL's name */
-	const char *label; /* EC: the name printed */
 };
 
 static const char *usages[] = {
@@ -467,7 +476,8 @@ hostname_ok(const char *h)
 
 	if (strncmp(h, "*.", 2) == 0)
 		h += 2, n -= 2;
-	if (n == 0 || n > 253 || h[0] == '.' || strstr(h, "..") != NULL)
+	if (n == 0 || n > 253 || h[0] == '.' || h[n - 1] == '.' ||
+	    strstr(h, "..") != NULL)
 		return false;
 	for (; *h; h++) {
 		if (*h == '.') {
@@ -579,18 +589,18 @@ parse_keyspec(
     const struct tool *t, const char *a, const char *b, struct keyspec *ks)
 {
 	static const struct {
-		const char *name, *ossl, *label;
+		const char *name, *ossl;
 	} curves[] = {
-	    {"secp256r1", "prime256v1", "secp256r1"},
-	    {"prime256v1", "prime256v1", "secp256r1"},
-	    {"P-256", "prime256v1", "secp256r1"},
-	    {"256", "prime256v1", "secp256r1"},
-	    {"secp384r1", "secp384r1", "secp384r1"},
-	    {"P-384", "secp384r1", "secp384r1"},
-	    {"384", "secp384r1", "secp384r1"},
-	    {"secp521r1", "secp521r1", "secp521r1"},
-	    {"P-521", "secp521r1", "secp521r1"},
-	    {"521", "secp521r1", "secp521r1"},
+	    {"secp256r1", "prime256v1"},
+	    {"prime256v1", "prime256v1"},
+	    {"P-256", "prime256v1"},
+	    {"256", "prime256v1"},
+	    {"secp384r1", "secp384r1"},
+	    {"P-384", "secp384r1"},
+	    {"384", "secp384r1"},
+	    {"secp521r1", "secp521r1"},
+	    {"P-521", "secp521r1"},
+	    {"521", "secp521r1"},
 	};
 
 	memset(ks, 0, sizeof(*ks));
@@ -617,13 +627,11 @@ parse_keyspec(
 		    b);
 	}
 	ks->curve = "prime256v1";
-	ks->label = "secp256r1";
 	if (b == NULL)
 		return 0;
 	for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++)
 		if (strcmp(b, curves[i].name) == 0) {
 			ks->curve = curves[i].ossl;
-			ks->label = curves[i].label;
 			return 0;
 		}
 	return say(t, EX_USAGE,
@@ -1196,6 +1204,7 @@ deploy(struct tool *t, const char *cert, const char *key,
 {
 	const struct tp_cfg_route *r = t->route;
 	struct tp_ini_set sets[8];
+	size_t n = 0;
 	char *cpath = resolve(t, cert), *kpath = resolve(t, key);
 	EVP_PKEY *pkey = NULL;
 	struct slot s = SLOT_RSA;
@@ -1213,11 +1222,12 @@ deploy(struct tool *t, const char *cert, const char *key,
 	    !(r->v[TP_K_CERT_FILE].set && !r->v[TP_K_ECCERT_FILE].set &&
 		slot_alg(r, SLOT_RSA) == ALG_EC))
 		s = SLOT_EC;
-	sets[0] = (struct tp_ini_set){tp_keys[s.cert].name, cert};
-	sets[1] = (struct tp_ini_set){tp_keys[s.key].name, key};
-	for (size_t i = 0; i < nextra && i + 2 < 8; i++)
-		sets[i + 2] = extra[i];
-	if ((rc = rewrite_route(t, sets, 2 + nextra)) != 0)
+	sets[n++] = (struct tp_ini_set){tp_keys[s.cert].name, cert};
+	sets[n++] = (struct tp_ini_set){tp_keys[s.key].name, key};
+	for (size_t i = 0; i < nextra && n < sizeof(sets) / sizeof(sets[0]);
+	     i++)
+		sets[n++] = extra[i];
+	if ((rc = rewrite_route(t, sets, n)) != 0)
 		goto out;
 	*used = s;
 out:
@@ -1307,11 +1317,11 @@ put_csr_hint(const struct tool *t, FILE *f, const char *keyname,
 
 /* put_deploy_hint - the deploy-server-cert command for the pair. */
 static void
-put_deploy_hint(
-    const struct tool *t, FILE *f, const char *cert, const char *key)
+put_deploy_hint(const struct tool *t, FILE *f, const char *what,
+    const char *cert, const char *key)
 {
-	fprintf(f, "\nTo deploy the new certificate on route [%s]:\n",
-	    t->route->name);
+	fprintf(
+	    f, "\nTo deploy the new %s on route [%s]:\n", what, t->route->name);
 	put_cmd(f, t, "deploy-server-cert -r ");
 	put_arg(f, t->route->name);
 	fputc(' ', f);
@@ -1398,7 +1408,7 @@ cmd_new_server_key(struct tool *t, int argc, char **argv)
 	if ((rc = new_key_and_cert(t, &ks, hosts, nhosts, &key, &nf)) != 0)
 		return rc;
 	put_created(key, &nf, hosts, nhosts);
-	put_deploy_hint(t, stdout, nf.cname, nf.kname);
+	put_deploy_hint(t, stdout, "key and certificate", nf.cname, nf.kname);
 	put_csr_hint(t, stdout, nf.kname, hosts, nhosts);
 	fputs(rollover, stdout);
 	printf("\nFile names are relative to the configuration directory %s, "
@@ -1452,7 +1462,7 @@ cmd_new_server_cert(struct tool *t, int argc, char **argv)
 	    nhosts > 1 ? "s" : "", nhosts > 1 ? "" : "s");
 	for (int i = 0; i < nhosts; i++)
 		put_tlsa(stdout, "  ", hosts[i], 25, key);
-	put_deploy_hint(t, stdout, nf.cname, kv->raw);
+	put_deploy_hint(t, stdout, "certificate", nf.cname, kv->raw);
 	put_csr_hint(t, stdout, kv->raw, hosts, nhosts);
 	printf("\nFile names are relative to the configuration directory %s, "
 	       "as in the INI file.\n",
@@ -1636,9 +1646,15 @@ cmd_output_server_tlsa(struct tool *t, int argc, char **argv)
 			return say(
 			    t, EX_USAGE, "bad port \"%s\": 1 to 65535", o.p);
 	}
-	if (o.h != NULL && !hostname_ok(o.h))
-		return say(
-		    t, EX_USAGE, "bad hostname \"%s\": use a DNS name", o.h);
+	if (o.h != NULL) {
+		/* A fully qualified name with its final dot is fine here. */
+		snprintf(hbuf, sizeof(hbuf), "%s", o.h);
+		if (hbuf[0] != '\0' && hbuf[strlen(hbuf) - 1] == '.')
+			hbuf[strlen(hbuf) - 1] = '\0';
+		if (!hostname_ok(hbuf))
+			return say(t, EX_USAGE,
+			    "bad hostname \"%s\": use a DNS name", o.h);
+	}
 	need_route = o.h == NULL || o.argc == 0 || t->ropt != NULL;
 	for (int i = 0; i < o.argc; i++)
 		if (strcmp(o.argv[i], "rsa") == 0 ||
@@ -1646,11 +1662,9 @@ cmd_output_server_tlsa(struct tool *t, int argc, char **argv)
 			need_route = true;
 	if (need_route && (rc = pick_route(t, WANT_SERVER, false)) != 0)
 		return rc;
-	host = o.h;
-	if (host == NULL) {
+	host = hbuf;
+	if (o.h == NULL)
 		default_host(t->route, hbuf, sizeof(hbuf));
-		host = hbuf;
-	}
 	if (o.argc == 0) {
 		static char *both[] = {"rsa", "ecdsa"};
 

@@ -232,7 +232,7 @@ req_ok() {
 	tc "$_name" "$_route" "$@"
 	if [ "$(tc_get quit)" = "221 2.0.0 Bye" ]; then pass "$_route: $_name: served"
 	else fail "$_route: $_name: served" "$(tcline)"; fi
-	_sid=$(tc_sid "$_route")
+	_sid=$(tc_sid "$_route" "$LOG1" "(disconnect|SSL_accept error)")
 	expect_sid "$_route: $_name: logged Trusted ... and the client certificate" \
 	    "$_route" "$_sid" "Trusted TLS connection established from unknown\\[127\\.0\\.0\\.1\\]: "
 }
