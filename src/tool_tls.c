@@ -159,9 +159,9 @@ say(const struct tool *t, int code, const char *fmt, ...)
 	return code;
 }
 
-/* usage - the synopsis of CMD (of every subcommand if NULL); returns 2. */
-static int
-usage(const char *cmd)
+/* put_usage - the synopsis of CMD (of every subcommand if NULL) on F. */
+static void
+put_usage(FILE *f, const char *cmd)
 {
 	size_t n = strlen(cmd ? cmd : "");
 	bool any = false;
@@ -170,10 +170,17 @@ usage(const char *cmd)
 		if (cmd != NULL &&
 		    (strncmp(usages[i], cmd, n) != 0 || usages[i][n] != ' '))
 			continue;
-		fprintf(stderr, "%s tlsproxy [-c FILE] tls %s\n",
+		fprintf(f, "%s tlsproxy [-c FILE] tls %s\n",
 		    any ? "      " : "usage:", usages[i]);
 		any = true;
 	}
+}
+
+/* usage - put_usage() on stderr; returns 2. */
+static int
+usage(const char *cmd)
+{
+	put_usage(stderr, cmd);
 	return EX_USAGE;
 }
 
@@ -1840,7 +1847,7 @@ tp_tool_tls(const char *path, int argc, char **argv)
 	}
 	t.cmd = argv[0];
 	if (strcmp(t.cmd, "help") == 0 || strcmp(t.cmd, "-h") == 0) {
-		usage(NULL);
+		put_usage(stdout, NULL);
 		return EX_OK;
 	}
 	if ((t.dir = dir_of(path)) == NULL)

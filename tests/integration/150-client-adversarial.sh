@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2154 # the P_NAME port variables are set by eval
 # 150-client-adversarial: client + starttls routes against hostile or broken
 # upstreams (tests/peers/smtp_server.py).
 #   - STARTTLS stripping (not advertised / 454 / failed handshake) at
