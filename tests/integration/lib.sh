@@ -421,6 +421,7 @@ maillog_file = $_d/maillog
 maillog_file_prefixes = $TP_TMP
 syslog_name = tp-$1
 smtpd_client_port_logging = yes
+smtpd_peername_lookup = no
 alias_maps =
 alias_database =
 biff = no
