@@ -137,6 +137,8 @@ conn_free(struct tp_conn *c)
 	free(c->filter);
 	if (c->ai != NULL)
 		uv_freeaddrinfo(c->ai);
+	tp_metrics_add(&c->rt->stats->bytes_in, c->bytes_in);
+	tp_metrics_add(&c->rt->stats->bytes_out, c->bytes_out);
 	if (c->counted) {
 		atomic_fetch_sub(&c->rt->stats->active, 1);
 		atomic_fetch_sub(&tp_conn_active_total, 1);
@@ -350,12 +352,15 @@ tp_conn_fail(struct tp_conn *c, const char *reply)
 	c->retry = c->retry_same = false;
 	c->state = CS_LINGER;
 	tp_dialogue_free(c);
+	/* whatever the client sent is moot now; read on to see its EOF */
+	tp_side_discard_input(c, &c->down);
 	if (c->down.eof || (!conn_can_reply(c) && c->down.out.bytes == 0)) {
 		tp_conn_close(c, NULL);
 		return;
 	}
 	if (conn_can_reply(c)) {
 		tp_conn_log(c, TP_LOG_INFO, "reject: %s", reply);
+		tp_metrics_add(&c->rt->stats->rejects, 1);
 		if (tp_side_send(&c->down, reply, strlen(reply)) < 0 ||
 		    tp_side_send(&c->down, "\r\n", 2) < 0) {
 			tp_conn_close(c, NULL);

@@ -29,6 +29,32 @@ relay_count(struct tp_conn *c, struct side *src, size_t n)
 		c->bytes_out += n;
 }
 
+/*
+ * relay_tls_error - a TLS record or alert failed.  In client mode, an
+ * alert from the upstream before it sent a byte is the end of its
+ * handshake (TLS 1.3 servers refuse a client certificate after the
+ * client has finished): implicit TLS tries the next address and ends in a
+ * 421 like any handshake failure; after STARTTLS the local client, which
+ * has its greeting, gets the 421 as the reply to its command.
+ */
+static void
+relay_tls_error(struct tp_conn *c, struct side *src, const char *why)
+{
+	tp_conn_log(c, TP_LOG_INFO, "TLS read from %s: %s",
+	    src->is_down ? "client" : "server", why);
+	if (src->is_down || c->r->mode != TP_MODE_CLIENT || c->bytes_out > 0) {
+		tp_conn_close(c, NULL);
+		return;
+	}
+	c->state = CS_HANDSHAKE;
+	if (c->r->tls == TP_TLS_IMPLICIT) {
+		tp_upstream_failed(c, TP_ETLS, why);
+		return;
+	}
+	c->state = CS_CONNECT;
+	tp_conn_fail(c, "421 4.7.5 Cannot start TLS: handshake failure");
+}
+
 static int
 emit_up(void *arg, const char *data, size_t len)
 {
@@ -83,9 +109,7 @@ relay_plaintext(struct tp_conn *c, struct side *src)
 		tp_conn_on_eof(c, src);
 		return -1;
 	}
-	tp_conn_log(c, TP_LOG_INFO, "TLS read from %s: %s",
-	    src->is_down ? "client" : "server", why);
-	tp_conn_close(c, NULL);
+	relay_tls_error(c, src, why);
 	return -1;
 }
 
@@ -189,9 +213,7 @@ tp_relay_pump(struct side *src)
 				tp_conn_on_eof(c, src);
 				return;
 			}
-			tp_conn_log(c, TP_LOG_INFO, "TLS read from %s: %s",
-			    src->is_down ? "client" : "server", why);
-			tp_conn_close(c, NULL);
+			relay_tls_error(c, src, why);
 			return;
 		}
 		if (src->in == NULL)

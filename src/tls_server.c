@@ -119,6 +119,8 @@ ticket_on_key(SSL *ssl, unsigned char *name, unsigned char *iv,
 	const struct ticket_key *k = NULL;
 	OSSL_PARAM params[2];
 
+	if (x->nkeys == 0)
+		return -1; /* never a ticket under no key */
 	if (enc) {
 		k = &x->keys[0];
 		memcpy(name, k->name, 16);
@@ -206,19 +208,22 @@ ccert_accept_any(int ok, X509_STORE_CTX *store)
 	return 1; /* ask_ccert: ask, log, never refuse */
 }
 
-int
-tp_tls_server_setup(struct tp_config *cfg, const struct tp_cfg_route *r,
-    SSL_CTX *ctx, tp_tls_ctx_factory make)
+/*
+ * server_ccert - client certificates on ctx (the route's own or an SNI
+ * one: after the switch OpenSSL verifies with the new context's store).
+ */
+static void
+server_ccert(struct tp_config *cfg, const struct tp_cfg_route *r,
+    SSL_CTX *ctx, bool report)
 {
 	const struct tp_cval *v = r->v;
-	struct server_extra *x = extra_of(ctx);
 	const struct tp_cval *ca = &v[TP_K_CA_FILE], *cap = &v[TP_K_CA_PATH];
-	int errs = cfg->nerrors;
 
 	if (v[TP_K_ASK_CCERT].n || v[TP_K_REQ_CCERT].n) {
 		if (ca->set || cap->set) {
 			if (!SSL_CTX_load_verify_locations(ctx,
-				ca->set ? ca->s : NULL, cap->set ? cap->s : NULL))
+				ca->set ? ca->s : NULL, cap->set ? cap->s :
+				NULL) && report)
 				tp_config_diag(cfg, ca->set ? ca->line :
 				    cap->line, false, "cannot load trust "
 				    "anchors");
@@ -226,7 +231,7 @@ tp_tls_server_setup(struct tp_config *cfg, const struct tp_cfg_route *r,
 				SSL_CTX_set_client_CA_list(ctx,
 				    SSL_load_client_CA_file(ca->s));
 			ERR_clear_error();
-		} else if (v[TP_K_REQ_CCERT].n) {
+		} else if (v[TP_K_REQ_CCERT].n && report) {
 			tp_config_diag(cfg, v[TP_K_REQ_CCERT].line, false,
 			    "req_ccert needs ca_file or ca_path to verify "
 			    "client certificates against");
@@ -238,6 +243,17 @@ tp_tls_server_setup(struct tp_config *cfg, const struct tp_cfg_route *r,
 			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER,
 			    ccert_accept_any);
 	}
+}
+
+int
+tp_tls_server_setup(struct tp_config *cfg, const struct tp_cfg_route *r,
+    SSL_CTX *ctx, tp_tls_ctx_factory make)
+{
+	const struct tp_cval *v = r->v;
+	struct server_extra *x = extra_of(ctx), *sx;
+	int errs = cfg->nerrors;
+
+	server_ccert(cfg, r, ctx, true);
 	if (v[TP_K_TICKET_KEY_FILE].set && v[TP_K_SESSION_TICKETS].n &&
 	    load_ticket_keys(cfg, &v[TP_K_TICKET_KEY_FILE], x) == 0)
 		SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_on_key);
@@ -257,6 +273,15 @@ tp_tls_server_setup(struct tp_config *cfg, const struct tp_cfg_route *r,
 		    key[0] ? key : cert);
 		if (sctx == NULL)
 			continue;
+		/* the same client-certificate and ticket settings */
+		server_ccert(cfg, r, sctx, false);
+		if (x->nkeys > 0) {
+			sx = extra_of(sctx);
+			memcpy(sx->keys, x->keys, sizeof(x->keys));
+			sx->nkeys = x->nkeys;
+			SSL_CTX_set_tlsext_ticket_key_evp_cb(sctx,
+			    ticket_on_key);
+		}
 		x->sni_names = realloc(x->sni_names,
 		    (x->nsni + 1) * sizeof(char *));
 		x->sni_ctx = realloc(x->sni_ctx,

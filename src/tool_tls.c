@@ -18,6 +18,8 @@
  * Keys are created with O_CREAT|O_EXCL and mode 0600 (never chmod-ed
  * later), certificates 0644, named key-/cert-YYYYMMDD-HHMMSS.pem (UTC;
  * eckey-/eccert- for ECDSA); a stamp already taken moves on by a second.
+ * tool_x509.c makes them, and the CSRs and TLSA records: this file owns
+ * the verbs, their arguments, the route's settings and the messages.
  * The INI file is changed only through tool_ini.c (values in place,
  * comments and order kept, temporary file + rename) and only after the
  * rewritten text loads and the route's TLS context builds from it the way
@@ -62,40 +64,31 @@
 #include "tlsproxy/tool_tls.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/rsa.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include "tlsproxy/config.h"
 #include "tlsproxy/tls_ctx.h"
 #include "tlsproxy/tls_keys.h"
 #include "tlsproxy/tool_ini.h"
+#include "tlsproxy/tool_x509.h"
 
 #define EX_OK    0
 #define EX_FAIL  1
 #define EX_USAGE 2
 
-#define CERT_DAYS 36525 /* 100 years, as postfix tls */
-#define MAX_HOSTS 100
-
-enum alg { ALG_NONE, ALG_RSA, ALG_EC, ALG_OTHER };
 enum want { WANT_SERVER, WANT_CLIENT };
 
 struct tool {
@@ -118,13 +111,6 @@ struct slot {
 
 static const struct slot SLOT_RSA = {TP_K_CERT_FILE, TP_K_KEY_FILE};
 static const struct slot SLOT_EC = {TP_K_ECCERT_FILE, TP_K_ECKEY_FILE};
-
-/* The options a generated key takes: -a and -b. */
-struct keyspec {
-	enum alg alg;
-	int bits;          /* RSA */
-	const char *curve; /* EC: OpenSSL's name */
-};
 
 static const char *usages[] = {
     "new-server-key [-a rsa|ecdsa] [-b bits|curve] [-r ROUTE] [hostname...]",
@@ -182,21 +168,6 @@ usage(const char *cmd)
 {
 	put_usage(stderr, cmd);
 	return EX_USAGE;
-}
-
-/* openssl_err - the last OpenSSL error as text (the queue is cleared). */
-static const char *
-openssl_err(void)
-{
-	static char buf[200];
-	unsigned long e = ERR_peek_last_error();
-
-	if (e == 0)
-		snprintf(buf, sizeof(buf), "unknown OpenSSL error");
-	else
-		ERR_error_string_n(e, buf, sizeof(buf));
-	ERR_clear_error();
-	return buf;
 }
 
 /* put_arg - S as one shell word (single-quoted when it needs it). */
@@ -510,8 +481,9 @@ get_hosts(struct tool *t, int argc, char **argv, const char **hosts,
 {
 	int rc;
 
-	if (argc > MAX_HOSTS)
-		return say(t, EX_USAGE, "at most %d hostnames", MAX_HOSTS);
+	if (argc > TP_X509_MAX_HOSTS)
+		return say(
+		    t, EX_USAGE, "at most %d hostnames", TP_X509_MAX_HOSTS);
 	for (int i = 0; i < argc; i++) {
 		if (!hostname_ok(argv[i]))
 			return say(t, EX_USAGE,
@@ -536,52 +508,16 @@ get_hosts(struct tool *t, int argc, char **argv, const char **hosts,
 	return 0;
 }
 
-/* ----------------------------------------------------------- keys */
-
-static enum alg
-key_alg(const EVP_PKEY *key)
-{
-	switch (EVP_PKEY_get_base_id(key)) {
-	case EVP_PKEY_RSA:
-		return ALG_RSA;
-	case EVP_PKEY_EC:
-		return ALG_EC;
-	default:
-		return ALG_OTHER;
-	}
-}
-
-/* key_desc - "RSA 2048-bit", "ECDSA prime256v1", ... */
-static void
-key_desc(const EVP_PKEY *key, char *buf, size_t len)
-{
-	char group[80] = "";
-
-	switch (key_alg(key)) {
-	case ALG_RSA:
-		snprintf(buf, len, "RSA %d-bit", EVP_PKEY_get_bits(key));
-		break;
-	case ALG_EC:
-		if (!EVP_PKEY_get_utf8_string_param(key,
-			OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL))
-			snprintf(group, sizeof(group), "%d-bit",
-			    EVP_PKEY_get_bits(key));
-		snprintf(buf, len, "ECDSA %s", group);
-		break;
-	default:
-		snprintf(buf, len, "%s", EVP_PKEY_get0_type_name(key));
-		break;
-	}
-}
+/* ---------------------------------------------------- key options */
 
 /* parse_alg - -a rsa|ecdsa.  0 or -1. */
 static int
-parse_alg(const char *s, enum alg *alg)
+parse_alg(const char *s, enum tp_x509_alg *alg)
 {
 	if (strcmp(s, "rsa") == 0)
-		*alg = ALG_RSA;
+		*alg = TP_X509_RSA;
 	else if (strcmp(s, "ecdsa") == 0)
-		*alg = ALG_EC;
+		*alg = TP_X509_EC;
 	else
 		return -1;
 	return 0;
@@ -592,8 +528,8 @@ parse_alg(const char *s, enum alg *alg)
  * -b with a curve name and no -a means ECDSA).  0 or an exit code.
  */
 static int
-parse_keyspec(
-    const struct tool *t, const char *a, const char *b, struct keyspec *ks)
+parse_keyspec(const struct tool *t, const char *a, const char *b,
+    struct tp_x509_keyspec *ks)
 {
 	static const struct {
 		const char *name, *ossl;
@@ -611,15 +547,15 @@ parse_keyspec(
 	};
 
 	memset(ks, 0, sizeof(*ks));
-	ks->alg = ALG_RSA;
+	ks->alg = TP_X509_RSA;
 	if (a != NULL && parse_alg(a, &ks->alg) < 0)
 		return say(t, EX_USAGE,
 		    "bad algorithm \"%s\": use rsa or "
 		    "ecdsa",
 		    a);
 	if (a == NULL && b != NULL && strspn(b, "0123456789") != strlen(b))
-		ks->alg = ALG_EC;
-	if (ks->alg == ALG_RSA) {
+		ks->alg = TP_X509_EC;
+	if (ks->alg == TP_X509_RSA) {
 		ks->bits = 2048;
 		if (b == NULL)
 			return 0;
@@ -647,350 +583,32 @@ parse_keyspec(
 	    b);
 }
 
-/* genkey - a new private key as ks says, or NULL. */
-static EVP_PKEY *
-genkey(const struct keyspec *ks)
-{
-	if (ks->alg == ALG_RSA)
-		return EVP_RSA_gen((unsigned)ks->bits);
-	return EVP_EC_gen(ks->curve);
-}
-
-/* sign_md - the digest to sign with KEY (NULL for EdDSA). */
-static const EVP_MD *
-sign_md(const EVP_PKEY *key)
-{
-	int bits = EVP_PKEY_get_bits(key);
-
-	switch (EVP_PKEY_get_base_id(key)) {
-	case EVP_PKEY_EC:
-		return bits > 384 ? EVP_sha512()
-		    : bits > 256  ? EVP_sha384()
-				  : EVP_sha256();
-	case EVP_PKEY_ED25519:
-	case EVP_PKEY_ED448:
-		return NULL;
-	default:
-		return EVP_sha256();
-	}
-}
-
-/*
- * spki_sha256 - the TLSA 3 1 1 data: SHA-256 of the DER
- * SubjectPublicKeyInfo, in lower-case hex.  0 or -1.
- */
-static int
-spki_sha256(EVP_PKEY *key, char hex[65])
-{
-	unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
-	int n = i2d_PUBKEY(key, &der);
-
-	if (n <= 0)
-		return -1;
-	if (!EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL) ||
-	    mdlen != 32) {
-		OPENSSL_free(der);
-		return -1;
-	}
-	OPENSSL_free(der);
-	for (unsigned i = 0; i < mdlen; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return 0;
-}
-
-/* put_tlsa - "_PORT._tcp.HOST. IN TLSA 3 1 1 HEX" on F. */
-static int
-put_tlsa(
-    FILE *f, const char *indent, const char *host, unsigned port, EVP_PKEY *key)
-{
-	char hex[65];
-	size_t n = strlen(host);
-
-	if (spki_sha256(key, hex) < 0)
-		return -1;
-	fprintf(f, "%s_%u._tcp.%s%s IN TLSA 3 1 1 %s\n", indent, port, host,
-	    n > 0 && host[n - 1] == '.' ? "" : ".", hex);
-	return 0;
-}
-
-/* add_ext - one X.509v3 extension from its OpenSSL config text. */
-static int
-add_ext(STACK_OF(X509_EXTENSION) * exts, X509 *x, int nid, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *ext;
-
-	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-	if ((ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value)) == NULL)
-		return -1;
-	if (!sk_X509_EXTENSION_push(exts, ext)) {
-		X509_EXTENSION_free(ext);
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * make_exts - subjectAltName DNS for each host, extended key usage, and
- * (for a certificate, X) basic constraints, key usage and key id.
- */
-static STACK_OF(X509_EXTENSION) *
-    make_exts(X509 *x, const EVP_PKEY *key, const char **hosts, int nhosts)
-{
-	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-	char san[MAX_HOSTS * 260 + 1];
-	size_t o = 0;
-
-	if (exts == NULL)
-		return NULL;
-	/* Hostnames are checked by hostname_ok(): no ',' nor ':'. */
-	for (int i = 0; i < nhosts; i++)
-		o += (size_t)snprintf(san + o, sizeof(san) - o, "%sDNS:%s",
-		    i ? "," : "", hosts[i]);
-	if (add_ext(exts, x, NID_subject_alt_name, san) < 0 ||
-	    add_ext(exts, x, NID_ext_key_usage, "serverAuth,clientAuth") < 0)
-		goto fail;
-	if (x != NULL &&
-	    (add_ext(exts, x, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
-		add_ext(exts, x, NID_key_usage,
-		    key_alg(key) == ALG_RSA
-			? "critical,digitalSignature,keyEncipherment"
-			: "critical,digitalSignature") < 0 ||
-		add_ext(exts, x, NID_subject_key_identifier, "hash") < 0))
-		goto fail;
-	return exts;
-fail:
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	return NULL;
-}
-
-/* make_cert - a self-signed certificate for KEY: CN hosts[0], a DNS
- * subjectAltName for each host, valid for 100 years. */
-static X509 *
-make_cert(EVP_PKEY *key, const char **hosts, int nhosts)
-{
-	STACK_OF(X509_EXTENSION) *exts = NULL;
-	unsigned char rnd[16];
-	BIGNUM *bn = NULL;
-	X509 *x = X509_new();
-	X509_NAME *name;
-
-	if (x == NULL || RAND_bytes(rnd, sizeof(rnd)) != 1)
-		goto fail;
-	rnd[0] &= 0x7f; /* a positive serial number */
-	rnd[0] |= 0x01;
-	if ((bn = BN_bin2bn(rnd, sizeof(rnd), NULL)) == NULL ||
-	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL)
-		goto fail;
-	if (!X509_set_version(x, X509_VERSION_3) ||
-	    X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL ||
-	    X509_time_adj_ex(X509_getm_notAfter(x), CERT_DAYS, 0, NULL) ==
-		NULL ||
-	    !X509_set_pubkey(x, key))
-		goto fail;
-	name = X509_get_subject_name(x);
-	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-		(const unsigned char *)hosts[0], -1, -1, 0) ||
-	    !X509_set_issuer_name(x, name))
-		goto fail;
-	if ((exts = make_exts(x, key, hosts, nhosts)) == NULL)
-		goto fail;
-	for (int i = 0; i < sk_X509_EXTENSION_num(exts); i++)
-		if (!X509_add_ext(x, sk_X509_EXTENSION_value(exts, i), -1))
-			goto fail;
-	if (X509_sign(x, key, sign_md(key)) <= 0)
-		goto fail;
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	BN_free(bn);
-	return x;
-fail:
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	BN_free(bn);
-	X509_free(x);
-	return NULL;
-}
-
-/* make_csr - a certificate signing request for KEY and the hosts. */
-static X509_REQ *
-make_csr(EVP_PKEY *key, const char **hosts, int nhosts)
-{
-	STACK_OF(X509_EXTENSION) *exts = NULL;
-	X509_REQ *req = X509_REQ_new();
-	X509_NAME *name;
-
-	if (req == NULL || !X509_REQ_set_version(req, 0) ||
-	    !X509_REQ_set_pubkey(req, key))
-		goto fail;
-	name = X509_REQ_get_subject_name(req);
-	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-		(const unsigned char *)hosts[0], -1, -1, 0))
-		goto fail;
-	if ((exts = make_exts(NULL, key, hosts, nhosts)) == NULL ||
-	    !X509_REQ_add_extensions(req, exts))
-		goto fail;
-	if (X509_REQ_sign(req, key, sign_md(key)) <= 0)
-		goto fail;
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	return req;
-fail:
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	X509_REQ_free(req);
-	return NULL;
-}
-
 /* ------------------------------------------------------------- files */
 
-/* A new key and/or certificate file in the configuration directory. */
-struct newfiles {
-	char *kname, *cname; /* bare names, relative to the config dir */
-	char *kpath, *cpath; /* with the directory */
-	int kfd, cfd;
-};
-
-static void
-newfiles_free(struct newfiles *nf, bool unlink_them)
-{
-	if (nf->kfd >= 0)
-		close(nf->kfd);
-	if (nf->cfd >= 0)
-		close(nf->cfd);
-	if (unlink_them && nf->kpath != NULL)
-		unlink(nf->kpath);
-	if (unlink_them && nf->cpath != NULL)
-		unlink(nf->cpath);
-	free(nf->kname);
-	free(nf->cname);
-	free(nf->kpath);
-	free(nf->cpath);
-	memset(nf, 0, sizeof(*nf));
-	nf->kfd = nf->cfd = -1;
-}
-
-/* open_new - create one new file, never following or reusing a name. */
+/* create_files - tp_x509_create_files() in the configuration directory
+ * (KP, CP: the file name prefixes).  0 or an exit code. */
 static int
-open_new(const struct tool *t, const char *prefix, const char *stamp,
-    mode_t mode, char **name, char **path)
+create_files(const struct tool *t, const char *kp, const char *cp,
+    struct tp_x509_files *nf)
 {
-	int fd;
+	char why[PATH_MAX + 300];
 
-	if (asprintf(name, "%s-%s.pem", prefix, stamp) < 0) {
-		*name = NULL;
-		return -1;
-	}
-	if ((*path = resolve(t, *name)) == NULL)
-		return -1;
-	fd = open(
-	    *path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd < 0) {
-		int e = errno;
-
-		free(*name);
-		free(*path);
-		*name = *path = NULL;
-		errno = e;
-	}
-	return fd;
-}
-
-/*
- * create_files - KP-STAMP.pem (mode 0600) and/or CP-STAMP.pem (0644) in
- * the configuration directory with one UTC stamp; when a name is taken
- * the stamp moves on by a second.  0 or an exit code.
- */
-static int
-create_files(
-    const struct tool *t, const char *kp, const char *cp, struct newfiles *nf)
-{
-	time_t now = time(NULL);
-	char stamp[32];
-	struct tm tm;
-
-	memset(nf, 0, sizeof(*nf));
-	nf->kfd = nf->cfd = -1;
-	for (int i = 0; i < 100; i++) {
-		time_t when = now + i;
-
-		if (gmtime_r(&when, &tm) == NULL ||
-		    strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm) == 0)
-			return say(t, EX_FAIL, "cannot format the time");
-		if (kp != NULL &&
-		    (nf->kfd = open_new(
-			 t, kp, stamp, 0600, &nf->kname, &nf->kpath)) < 0) {
-			if (errno == EEXIST)
-				continue;
-			return say(t, EX_FAIL,
-			    "cannot create %s/%s-%s.pem: "
-			    "%s",
-			    t->dir, kp, stamp, strerror(errno));
-		}
-		if (cp != NULL &&
-		    (nf->cfd = open_new(
-			 t, cp, stamp, 0644, &nf->cname, &nf->cpath)) < 0) {
-			int e = errno;
-
-			newfiles_free(nf, true);
-			if (e == EEXIST)
-				continue;
-			return say(t, EX_FAIL,
-			    "cannot create %s/%s-%s.pem: "
-			    "%s",
-			    t->dir, cp, stamp, strerror(e));
-		}
-		return 0;
-	}
-	return say(t, EX_FAIL, "cannot find a free file name in %s", t->dir);
-}
-
-/* write_pem - KEY or X into FD (closed).  0 or -1. */
-static int
-write_pem(int fd, EVP_PKEY *key, X509 *x)
-{
-	FILE *f = fdopen(fd, "w");
-	int ok;
-
-	if (f == NULL) {
-		close(fd);
-		return -1;
-	}
-	ok = key != NULL
-	    ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
-	    : PEM_write_X509(f, x);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		ok = 0;
-	if (fclose(f) != 0)
-		ok = 0;
-	return ok ? 0 : -1;
-}
-
-/*
- * write_new - KEY (if kfd is open) and X (if cfd is open) into the new
- * files; on failure both are removed.  0 or an exit code.
- */
-static int
-write_new(const struct tool *t, struct newfiles *nf, EVP_PKEY *key, X509 *x)
-{
-	int fd;
-
-	if (nf->kfd >= 0) {
-		fd = nf->kfd;
-		nf->kfd = -1;
-		if (write_pem(fd, key, NULL) < 0)
-			goto fail;
-	}
-	if (nf->cfd >= 0) {
-		fd = nf->cfd;
-		nf->cfd = -1;
-		if (write_pem(fd, NULL, x) < 0)
-			goto fail;
-	}
+	if (tp_x509_create_files(t->dir, kp, cp, nf, why, sizeof(why)) < 0)
+		return say(t, EX_FAIL, "%s", why);
 	return 0;
-fail:
-	say(t, EX_FAIL, "cannot write %s: %s",
-	    nf->kpath ? nf->kpath : nf->cpath,
-	    ERR_peek_last_error() ? openssl_err() : strerror(errno));
-	newfiles_free(nf, true);
-	return EX_FAIL;
+}
+
+/* write_new - tp_x509_write_files(): on failure the new files are
+ * removed.  0 or an exit code. */
+static int
+write_new(
+    const struct tool *t, struct tp_x509_files *nf, EVP_PKEY *key, X509 *x)
+{
+	char why[PATH_MAX + 300];
+
+	if (tp_x509_write_files(nf, key, x, why, sizeof(why)) < 0)
+		return say(t, EX_FAIL, "%s", why);
+	return 0;
 }
 
 /* ------------------------------------------------------ route keys */
@@ -1010,33 +628,33 @@ slot_key(const struct tp_cfg_route *r, struct slot s)
 }
 
 /* slot_alg - the public key algorithm of the pair's certificate. */
-static enum alg
+static enum tp_x509_alg
 slot_alg(const struct tp_cfg_route *r, struct slot s)
 {
 	STACK_OF(X509) * chain;
 	EVP_PKEY *pub;
-	enum alg a = ALG_NONE;
+	enum tp_x509_alg a = TP_X509_NONE;
 	char why[300];
 
 	if (!r->v[s.cert].set)
-		return ALG_NONE;
+		return TP_X509_NONE;
 	chain = tp_keys_load_chain(r->v[s.cert].s, why, sizeof(why));
 	if (chain == NULL)
-		return ALG_NONE;
+		return TP_X509_NONE;
 	if ((pub = X509_get0_pubkey(sk_X509_value(chain, 0))) != NULL)
-		a = key_alg(pub);
+		a = tp_x509_key_alg(pub);
 	sk_X509_pop_free(chain, X509_free);
 	return a;
 }
 
 /*
- * route_key - the route's key file: of algorithm WANT (ALG_NONE: the
+ * route_key - the route's key file: of algorithm WANT (TP_X509_NONE: the
  * RSA pair's, else the ECDSA pair's).  Loads it into *key.  0 or an exit
  * code.
  */
 static int
-route_key(
-    struct tool *t, enum alg want, EVP_PKEY **key, const struct tp_cval **kv)
+route_key(struct tool *t, enum tp_x509_alg want, EVP_PKEY **key,
+    const struct tp_cval **kv)
 {
 	const struct tp_cfg_route *r = t->route;
 	const struct tp_cval *rsa = slot_key(r, SLOT_RSA);
@@ -1044,10 +662,12 @@ route_key(
 	char why[300];
 
 	*key = NULL;
-	if (want == ALG_EC)
-		*kv = ec ? ec : slot_alg(r, SLOT_RSA) == ALG_EC ? rsa : NULL;
-	else if (want == ALG_RSA)
-		*kv = slot_alg(r, SLOT_RSA) == ALG_EC ? NULL : rsa;
+	if (want == TP_X509_EC)
+		*kv = ec                                  ? ec
+		    : slot_alg(r, SLOT_RSA) == TP_X509_EC ? rsa
+							  : NULL;
+	else if (want == TP_X509_RSA)
+		*kv = slot_alg(r, SLOT_RSA) == TP_X509_EC ? NULL : rsa;
 	else
 		*kv = rsa ? rsa : ec;
 	if (*kv == NULL)
@@ -1055,21 +675,21 @@ route_key(
 		    "route %s has no %s: make one with "
 		    "new-server-key",
 		    r->name,
-		    want == ALG_EC        ? "ECDSA key (eccert_file/eckey_file)"
-			: want == ALG_RSA ? "RSA key (cert_file/key_file)"
-					  : "key (cert_file/key_file or "
-					    "eccert_file/eckey_file)");
+		    want == TP_X509_EC ? "ECDSA key (eccert_file/eckey_file)"
+			: want == TP_X509_RSA ? "RSA key (cert_file/key_file)"
+					      : "key (cert_file/key_file or "
+						"eccert_file/eckey_file)");
 	if ((*key = tp_keys_load_key((*kv)->s, why, sizeof(why))) == NULL)
 		return say(t, EX_FAIL, "%s (%s:%d): %s", (*kv)->s, t->path,
 		    (*kv)->line, why);
-	if (want != ALG_NONE && key_alg(*key) != want) {
+	if (want != TP_X509_NONE && tp_x509_key_alg(*key) != want) {
 		EVP_PKEY_free(*key);
 		*key = NULL;
 		return say(t, EX_FAIL,
 		    "the key in %s (%s:%d) is not an %s "
 		    "key",
 		    (*kv)->s, t->path, (*kv)->line,
-		    want == ALG_EC ? "ECDSA" : "RSA");
+		    want == TP_X509_EC ? "ECDSA" : "RSA");
 	}
 	return 0;
 }
@@ -1225,9 +845,9 @@ deploy(struct tool *t, const char *cert, const char *key,
 	    (rc = exists_or_say(t, key, kpath)) != 0 ||
 	    (rc = check_pair(t, cpath, kpath, &pkey)) != 0)
 		goto out;
-	if (key_alg(pkey) == ALG_EC &&
+	if (tp_x509_key_alg(pkey) == TP_X509_EC &&
 	    !(r->v[TP_K_CERT_FILE].set && !r->v[TP_K_ECCERT_FILE].set &&
-		slot_alg(r, SLOT_RSA) == ALG_EC))
+		slot_alg(r, SLOT_RSA) == TP_X509_EC))
 		s = SLOT_EC;
 	sets[n++] = (struct tp_ini_set){tp_keys[s.cert].name, cert};
 	sets[n++] = (struct tp_ini_set){tp_keys[s.key].name, key};
@@ -1350,23 +970,24 @@ static const char rollover[] =
 /* new_key_and_cert - a new key and self-signed certificate, written;
  * what new-server-key and enable-server share.  0 or an exit code. */
 static int
-new_key_and_cert(struct tool *t, const struct keyspec *ks, const char **hosts,
-    int nhosts, EVP_PKEY **keyp, struct newfiles *nf)
+new_key_and_cert(struct tool *t, const struct tp_x509_keyspec *ks,
+    const char **hosts, int nhosts, EVP_PKEY **keyp, struct tp_x509_files *nf)
 {
+	char why[300];
 	EVP_PKEY *key;
 	X509 *x = NULL;
 	int rc;
 
 	*keyp = NULL;
-	if ((key = genkey(ks)) == NULL)
-		return say(t, EX_FAIL, "cannot make a key: %s", openssl_err());
-	if ((x = make_cert(key, hosts, nhosts)) == NULL) {
-		rc = say(
-		    t, EX_FAIL, "cannot make a certificate: %s", openssl_err());
+	if ((key = tp_x509_genkey(ks, why, sizeof(why))) == NULL)
+		return say(t, EX_FAIL, "cannot make a key: %s", why);
+	if ((x = tp_x509_make_cert(key, hosts, nhosts, why, sizeof(why))) ==
+	    NULL) {
+		rc = say(t, EX_FAIL, "cannot make a certificate: %s", why);
 		goto out;
 	}
-	if ((rc = create_files(t, ks->alg == ALG_EC ? "eckey" : "key",
-		 ks->alg == ALG_EC ? "eccert" : "cert", nf)) != 0 ||
+	if ((rc = create_files(t, ks->alg == TP_X509_EC ? "eckey" : "key",
+		 ks->alg == TP_X509_EC ? "eccert" : "cert", nf)) != 0 ||
 	    (rc = write_new(t, nf, key, x)) != 0)
 		goto out;
 	*keyp = key;
@@ -1379,12 +1000,12 @@ out:
 
 /* put_created - what new-server-key made, with the TLSA records. */
 static void
-put_created(
-    EVP_PKEY *key, const struct newfiles *nf, const char **hosts, int nhosts)
+put_created(EVP_PKEY *key, const struct tp_x509_files *nf, const char **hosts,
+    int nhosts)
 {
 	char desc[100];
 
-	key_desc(key, desc, sizeof(desc));
+	tp_x509_key_desc(key, desc, sizeof(desc));
 	printf("New %s private key: %s (mode 0600)\n", desc, nf->kpath);
 	printf("New self-signed certificate for %s, valid for 100 years: %s\n",
 	    hosts[0], nf->cpath);
@@ -1392,16 +1013,16 @@ put_created(
 	       "deploying, see below):\n",
 	    nhosts > 1 ? "s" : "");
 	for (int i = 0; i < nhosts; i++)
-		put_tlsa(stdout, "  ", hosts[i], 25, key);
+		tp_x509_put_tlsa(stdout, "  ", hosts[i], 25, key);
 }
 
 static int
 cmd_new_server_key(struct tool *t, int argc, char **argv)
 {
-	const char *hosts[MAX_HOSTS];
+	const char *hosts[TP_X509_MAX_HOSTS];
 	char hbuf[256];
-	struct newfiles nf;
-	struct keyspec ks;
+	struct tp_x509_files nf;
+	struct tp_x509_keyspec ks;
 	struct opts o;
 	EVP_PKEY *key = NULL;
 	int nhosts, rc;
@@ -1422,18 +1043,18 @@ cmd_new_server_key(struct tool *t, int argc, char **argv)
 	       "as in the INI file.\n",
 	    t->dir);
 	EVP_PKEY_free(key);
-	newfiles_free(&nf, false);
+	tp_x509_files_free(&nf, false);
 	return EX_OK;
 }
 
 static int
 cmd_new_server_cert(struct tool *t, int argc, char **argv)
 {
-	const char *hosts[MAX_HOSTS];
+	const char *hosts[TP_X509_MAX_HOSTS];
 	const struct tp_cval *kv;
-	enum alg want = ALG_NONE;
-	char hbuf[256], desc[100];
-	struct newfiles nf;
+	enum tp_x509_alg want = TP_X509_NONE;
+	char hbuf[256], desc[100], why[300];
+	struct tp_x509_files nf;
 	struct opts o;
 	EVP_PKEY *key = NULL;
 	X509 *x = NULL;
@@ -1451,16 +1072,17 @@ cmd_new_server_cert(struct tool *t, int argc, char **argv)
 		 t, o.argc, o.argv, hosts, &nhosts, hbuf, sizeof(hbuf))) != 0 ||
 	    (rc = route_key(t, want, &key, &kv)) != 0)
 		return rc;
-	if ((x = make_cert(key, hosts, nhosts)) == NULL) {
-		rc = say(
-		    t, EX_FAIL, "cannot make a certificate: %s", openssl_err());
+	if ((x = tp_x509_make_cert(key, hosts, nhosts, why, sizeof(why))) ==
+	    NULL) {
+		rc = say(t, EX_FAIL, "cannot make a certificate: %s", why);
 		goto out;
 	}
 	if ((rc = create_files(t, NULL,
-		 key_alg(key) == ALG_EC ? "eccert" : "cert", &nf)) != 0 ||
+		 tp_x509_key_alg(key) == TP_X509_EC ? "eccert" : "cert",
+		 &nf)) != 0 ||
 	    (rc = write_new(t, &nf, NULL, x)) != 0)
 		goto out;
-	key_desc(key, desc, sizeof(desc));
+	tp_x509_key_desc(key, desc, sizeof(desc));
 	printf("New self-signed certificate for %s, valid for 100 years: %s\n"
 	       "for the current %s key of route [%s]: %s\n",
 	    hosts[0], nf.cpath, desc, t->route->name, kv->s);
@@ -1468,13 +1090,13 @@ cmd_new_server_cert(struct tool *t, int argc, char **argv)
 	       "record%s stay%s valid:\n",
 	    nhosts > 1 ? "s" : "", nhosts > 1 ? "" : "s");
 	for (int i = 0; i < nhosts; i++)
-		put_tlsa(stdout, "  ", hosts[i], 25, key);
+		tp_x509_put_tlsa(stdout, "  ", hosts[i], 25, key);
 	put_deploy_hint(t, stdout, "certificate", nf.cname, kv->raw);
 	put_csr_hint(t, stdout, kv->raw, hosts, nhosts);
 	printf("\nFile names are relative to the configuration directory %s, "
 	       "as in the INI file.\n",
 	    t->dir);
-	newfiles_free(&nf, false);
+	tp_x509_files_free(&nf, false);
 out:
 	X509_free(x);
 	EVP_PKEY_free(key);
@@ -1507,11 +1129,11 @@ cmd_deploy_server_cert(struct tool *t, int argc, char **argv)
 static int
 cmd_output_server_csr(struct tool *t, int argc, char **argv)
 {
-	const char *hosts[MAX_HOSTS];
+	const char *hosts[TP_X509_MAX_HOSTS];
 	const struct tp_cval *kv;
-	struct newfiles nf = {.kfd = -1, .cfd = -1};
-	struct keyspec ks;
-	enum alg newalg = ALG_NONE;
+	struct tp_x509_files nf = {.kfd = -1, .cfd = -1};
+	struct tp_x509_keyspec ks;
+	enum tp_x509_alg newalg = TP_X509_NONE;
 	char hbuf[256], why[300], *kpath = NULL;
 	X509_REQ *req = NULL;
 	EVP_PKEY *key = NULL;
@@ -1528,18 +1150,18 @@ cmd_output_server_csr(struct tool *t, int argc, char **argv)
 		    "-b goes with -k rsa or -k ecdsa (a "
 		    "new key)");
 	}
-	if ((o.k == NULL || newalg != ALG_NONE) &&
+	if ((o.k == NULL || newalg != TP_X509_NONE) &&
 	    (rc = pick_route(t, WANT_SERVER, false)) != 0)
 		return rc;
 	if ((rc = get_hosts(
 		 t, o.argc, o.argv, hosts, &nhosts, hbuf, sizeof(hbuf))) != 0)
 		return rc;
-	if (newalg != ALG_NONE) {
-		if ((key = genkey(&ks)) == NULL)
-			return say(
-			    t, EX_FAIL, "cannot make a key: %s", openssl_err());
-		if ((rc = create_files(t, newalg == ALG_EC ? "eckey" : "key",
-			 NULL, &nf)) != 0 ||
+	if (newalg != TP_X509_NONE) {
+		if ((key = tp_x509_genkey(&ks, why, sizeof(why))) == NULL)
+			return say(t, EX_FAIL, "cannot make a key: %s", why);
+		if ((rc = create_files(t,
+			 newalg == TP_X509_EC ? "eckey" : "key", NULL, &nf)) !=
+			0 ||
 		    (rc = write_new(t, &nf, key, NULL)) != 0)
 			goto out;
 	} else if (o.k != NULL) {
@@ -1553,20 +1175,21 @@ cmd_output_server_csr(struct tool *t, int argc, char **argv)
 			rc = say(t, EX_FAIL, "%s: %s", kpath, why);
 			goto out;
 		}
-	} else if ((rc = route_key(t, ALG_NONE, &key, &kv)) != 0) {
+	} else if ((rc = route_key(t, TP_X509_NONE, &key, &kv)) != 0) {
 		goto out;
 	}
-	if ((req = make_csr(key, hosts, nhosts)) == NULL) {
-		rc = say(t, EX_FAIL, "cannot make the CSR: %s", openssl_err());
+	if ((req = tp_x509_make_csr(key, hosts, nhosts, why, sizeof(why))) ==
+	    NULL) {
+		rc = say(t, EX_FAIL, "cannot make the CSR: %s", why);
 		goto out;
 	}
 	if (!PEM_write_X509_REQ(stdout, req) || fflush(stdout) != 0) {
 		rc = say(t, EX_FAIL, "cannot write the CSR");
 		goto out;
 	}
-	if (newalg != ALG_NONE) {
+	if (newalg != TP_X509_NONE) {
 		/* stdout is the CSR: the rest goes to stderr. */
-		key_desc(key, why, sizeof(why));
+		tp_x509_key_desc(key, why, sizeof(why));
 		fprintf(stderr, "New %s private key: %s (mode 0600)\n", why,
 		    nf.kpath);
 		fprintf(stderr,
@@ -1574,7 +1197,7 @@ cmd_output_server_csr(struct tool *t, int argc, char **argv)
 		    "before deploying it):\n",
 		    nhosts > 1 ? "s" : "");
 		for (int i = 0; i < nhosts; i++)
-			put_tlsa(stderr, "  ", hosts[i], 25, key);
+			tp_x509_put_tlsa(stderr, "  ", hosts[i], 25, key);
 		fprintf(stderr,
 		    "Save the signed certificate chain (server "
 		    "certificate first) in the\nconfiguration directory %s, "
@@ -1589,7 +1212,7 @@ cmd_output_server_csr(struct tool *t, int argc, char **argv)
 	}
 	rc = EX_OK;
 out:
-	newfiles_free(&nf, rc != EX_OK);
+	tp_x509_files_free(&nf, rc != EX_OK);
 	X509_REQ_free(req);
 	EVP_PKEY_free(key);
 	free(kpath);
@@ -1601,29 +1224,16 @@ static int
 tlsa_file(struct tool *t, const char *arg, const char *path, const char *host,
     unsigned port)
 {
-	char why[300];
 	EVP_PKEY *key;
-	X509 *x = NULL;
-	FILE *f;
 	int rc;
 
 	if ((rc = exists_or_say(t, arg, path)) != 0)
 		return rc;
-	if ((key = tp_keys_load_key(path, why, sizeof(why))) == NULL &&
-	    (f = fopen(path, "r")) != NULL) {
-		/* A certificate file serves as well: same public key. */
-		x = PEM_read_X509(f, NULL, NULL, NULL);
-		fclose(f);
-		ERR_clear_error();
-		if (x != NULL && (key = X509_get_pubkey(x)) == NULL)
-			ERR_clear_error();
-	}
-	X509_free(x);
-	if (key == NULL)
+	if ((key = tp_x509_read_key(path)) == NULL)
 		return say(
 		    t, EX_FAIL, "%s: no PEM private key or certificate", path);
 	printf("; %s\n", path);
-	rc = put_tlsa(stdout, "", host, port, key) < 0
+	rc = tp_x509_put_tlsa(stdout, "", host, port, key) < 0
 	    ? say(t, EX_FAIL, "%s: cannot encode the public key", path)
 	    : EX_OK;
 	EVP_PKEY_free(key);
@@ -1679,12 +1289,12 @@ cmd_output_server_tlsa(struct tool *t, int argc, char **argv)
 		o.argv = both;
 	}
 	for (int i = 0; i < o.argc; i++) {
-		enum alg a = ALG_NONE;
+		enum tp_x509_alg a = TP_X509_NONE;
 
 		if (parse_alg(o.argv[i], &a) == 0) {
 			/* The route's pair of that kind, if it has one. */
 			kv = slot_key(
-			    t->route, a == ALG_EC ? SLOT_EC : SLOT_RSA);
+			    t->route, a == TP_X509_EC ? SLOT_EC : SLOT_RSA);
 			if (kv == NULL)
 				continue;
 			rc = tlsa_file(t, kv->raw, kv->s, host, (unsigned)port);
@@ -1747,10 +1357,10 @@ static int
 cmd_enable_server(struct tool *t, int argc, char **argv)
 {
 	static const struct tp_ini_set may = {"security", "may"};
-	const char *hosts[MAX_HOSTS];
+	const char *hosts[TP_X509_MAX_HOSTS];
 	char hbuf[256];
-	struct newfiles nf;
-	struct keyspec ks;
+	struct tp_x509_files nf;
+	struct tp_x509_keyspec ks;
 	struct opts o;
 	struct slot s;
 	EVP_PKEY *key = NULL;
@@ -1770,7 +1380,7 @@ cmd_enable_server(struct tool *t, int argc, char **argv)
 	EVP_PKEY_free(key);
 	if ((rc = deploy(t, nf.cname, nf.kname, &may, 1, &s)) != 0) {
 		say(t, rc, "the new files stay in %s", t->dir);
-		newfiles_free(&nf, false);
+		tp_x509_files_free(&nf, false);
 		return rc;
 	}
 	printf("\nEnabled TLS on server route [%s] in %s:\n  %s = %s\n  %s = "
@@ -1778,7 +1388,7 @@ cmd_enable_server(struct tool *t, int argc, char **argv)
 	    t->route->name, t->path, tp_keys[s.cert].name, nf.cname,
 	    tp_keys[s.key].name, nf.kname);
 	put_reload(t, stdout);
-	newfiles_free(&nf, false);
+	tp_x509_files_free(&nf, false);
 	return EX_OK;
 }
 

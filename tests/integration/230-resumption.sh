@@ -81,8 +81,9 @@ port() {
 	route_port "$2" "$_l"
 }
 # sc NAME X ROUTE [s_client OPTION...]: one s_client session that stays
-# ~0.5 s (so that TLS 1.3 tickets arrive) and sends QUIT; the transcript in
+# long enough for TLS 1.3 tickets to arrive and sends QUIT; the transcript in
 # $TP_TMP/NAME.sc, "New" or "Reused" in HOW.  ROUTE ins adds -starttls smtp.
+# (stdin: QUIT after 0.5 s when the session is saved, else after 0.1 s)
 sc() {
 	_n=$1
 	_x=$2
@@ -90,7 +91,12 @@ sc() {
 	shift 3
 	SC=$TP_TMP/$_n.sc
 	[ "$_r" = ins ] && set -- -starttls smtp "$@"
-	(sleep 0.5; printf 'QUIT\r\n') |
+	# TLS 1.3 tickets come after the handshake: wait for them when saving
+	case " $* " in
+	*" -sess_out "*) _w=0.5 ;;
+	*) _w=0.1 ;;
+	esac
+	(sleep "$_w"; printf 'QUIT\r\n') |
 	    timeout -k 2 10 openssl s_client -connect "127.0.0.1:$(port "$_x" "$_r")" "$@" >"$SC" 2>&1 || true
 	HOW=$(sed -n 's/^\(New\|Reused\), .*/\1/p' "$SC" | head -n 1)
 	[ -n "$HOW" ] || HOW="no handshake: $(grep -m 2 -Ei 'error|errno|refused' "$SC" | tr '\n' ' ')"
@@ -105,7 +111,7 @@ ticket_name() {
 # expect_how NAME EXPECTED: HOW (from the last sc) is EXPECTED
 expect_how() {
 	if [ "$HOW" = "$2" ]; then pass "$1: $2"
-	else fail "$1: $2" "got '$HOW' [$(grep -m 3 -E '^(New|Reused)|Verify return|error' "$SC" | tr '\n' '|')]"; fi
+	else fail "$1: $2" "got '$HOW' [$(grep -m 2 -E '^(New|Reused),|:error:' "$SC" | tr '\n' '|')]"; fi
 }
 S=$TP_TMP	# session files
 KN1=$(key_name "$K1")
@@ -144,7 +150,13 @@ else fail "B: the resumed session reached the backend" "$(grep -E '^[0-9]{3}[ -]
 sc d-own-12 d in -tls1_2 -sess_out "$S/d-own-12.sess"
 got=$(ticket_name "$S/d-own-12.sess")
 check "D (session_tickets = no): no session ticket in TLS 1.2 (got $got)" [ "$got" = none ]
-note "D (session_tickets = no): TLS 1.3 own-session resumption: $(sc d-own-13 d in -tls1_3 -sess_out "$S/d-own-13.sess"; sc d-own-13b d in -tls1_3 -sess_in "$S/d-own-13.sess"; echo "$HOW")"
+# (not asserted: without tickets OpenSSL may still resume from the
+# process's own session cache, by session id or a TLS 1.3 stateful ticket)
+sc d-own-12b d in -tls1_2 -sess_in "$S/d-own-12.sess"
+h12=$HOW
+sc d-own-13 d in -tls1_3 -sess_out "$S/d-own-13.sess"
+sc d-own-13b d in -tls1_3 -sess_in "$S/d-own-13.sess"
+note "D (session_tickets = no), its own sessions again: TLS 1.2 $h12, TLS 1.3 $HOW (ticket $(ticket_name "$S/d-own-13.sess" | cut -c 1-8)...)"
 
 # ---------------------------------------------------------------- SNI
 section "tickets with an sni chain"
@@ -401,7 +413,7 @@ deliver() {
 	DSID=$(sed -n "s/.*: $1\\/\\([0-9a-f]*\\): connect from 127\\.0\\.0\\.1:$_lp\$/\\1/p" "$LCL" | head -n 1)
 	[ -n "$DSID" ] && wait_for_log ": $1/$DSID: disconnect" 5 "$LCL" || true
 	DOK=no
-	[ "$(reply_to "$DLG" ".")" = "" ] || reply_to "$DLG" "." | grep -q '^250' && DOK=yes
+	if reply_to "$DLG" "." | grep -q '^250'; then DOK=yes; fi
 }
 # how ROUTE SID: "reused" / "established" / "none" from the session's TLS line
 how() {
