@@ -79,8 +79,8 @@ tp_chunkq_push(struct tp_chunkq *q, struct tp_chunk *c)
 }
 
 int
-tp_chunkq_append(struct tp_chunkq *q, struct tp_pool *p, const void *data,
-    size_t len)
+tp_chunkq_append(
+    struct tp_chunkq *q, struct tp_pool *p, const void *data, size_t len)
 {
 	const char *src = data;
 	struct tp_chunk *t;

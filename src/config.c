@@ -35,10 +35,10 @@ const struct tp_keydef tp_keys[TP_K_COUNT] = {
 #undef X
 };
 
-#define MAX_SECTION_NAME 49 /* inih cuts section names at 50 bytes */
-#define MAX_LINE	 8192 /* longest line (inih itself takes 198) */
-#define LONG_MARK	 "\x01" /* stands for rd->longval in inih's copy */
-#define MAX_ROUTES	 1000
+#define MAX_SECTION_NAME 49     /* inih cuts section names at 50 bytes */
+#define MAX_LINE         8192   /* longest line (inih itself takes 198) */
+#define LONG_MARK        "\x01" /* stands for rd->longval in inih's copy */
+#define MAX_ROUTES       1000
 
 struct section_seen {
 	char *name;
@@ -95,8 +95,8 @@ xrealloc(void *p, size_t n, size_t sz)
 }
 
 void
-tp_config_diag(struct tp_config *cfg, int line, bool warning, const char *fmt,
-    ...)
+tp_config_diag(
+    struct tp_config *cfg, int line, bool warning, const char *fmt, ...)
 {
 	char msg[1024], *out;
 	va_list ap;
@@ -225,8 +225,9 @@ parse_value(struct tp_config *cfg, enum tp_key k, const char *value,
 	case T_ENUM:
 		v->e = enum_index(d->choices, value);
 		if (v->e < 0) {
-			if (k == TP_K_CIPHERS && (strcmp(value, "low") == 0 ||
-			    strcmp(value, "export") == 0))
+			if (k == TP_K_CIPHERS &&
+			    (strcmp(value, "low") == 0 ||
+				strcmp(value, "export") == 0))
 				*why = "low and export are obsolete (Postfix "
 				       "3.8 treats them as medium): use medium";
 			else
@@ -265,9 +266,10 @@ parse_value(struct tp_config *cfg, enum tp_key k, const char *value,
 		}
 		if ((u3 == 1 && !is_hex_digest(value + off, 64)) ||
 		    (u3 == 2 && !is_hex_digest(value + off, 128)) ||
-		    (u3 == 0 && (value[off] == '\0' ||
-			!is_hex_digest(value + off,
-			    strlen(value + off) & ~(size_t)1)))) {
+		    (u3 == 0 &&
+			(value[off] == '\0' ||
+			    !is_hex_digest(value + off,
+				strlen(value + off) & ~(size_t)1)))) {
 			*why = "TLSA data is not hex of the right length";
 			return -1;
 		}
@@ -335,8 +337,8 @@ cval_add(struct tp_cval *v, const char *value, int line)
 
 /* config_on_key - the inih handler: one KEY = VALUE line. */
 static int
-config_on_key(void *user, const char *section, const char *name,
-    const char *value)
+config_on_key(
+    void *user, const char *section, const char *name, const char *value)
 {
 	struct reader *rd = user;
 	struct tp_config *cfg = rd->cfg;
@@ -354,12 +356,14 @@ config_on_key(void *user, const char *section, const char *name,
 	if (*section == '\0') {
 		tp_config_diag(cfg, line, false,
 		    "%s: key outside a section (put it under [global] or a "
-		    "route)", name);
+		    "route)",
+		    name);
 		return 1;
 	}
 	if (!global) {
-		r = route_get(cfg, section, rd->cur_section >= 0 ?
-			rd->sections[rd->cur_section].line : line);
+		r = route_get(cfg, section,
+		    rd->cur_section >= 0 ? rd->sections[rd->cur_section].line
+					 : line);
 		if (r == NULL) {
 			tp_config_diag(cfg, line, false, "too many routes");
 			return 1;
@@ -368,12 +372,13 @@ config_on_key(void *user, const char *section, const char *name,
 	k = find_key(name, global);
 	if (k < 0) {
 		if (find_key_any(name) >= 0)
-			tp_config_diag(cfg, line, false, "%s is a %s key, not "
-			    "allowed in [%s]", name,
-			    global ? "route" : "[global]", section);
+			tp_config_diag(cfg, line, false,
+			    "%s is a %s key, not "
+			    "allowed in [%s]",
+			    name, global ? "route" : "[global]", section);
 		else
-			tp_config_diag(cfg, line, false, "unknown key %s",
-			    name);
+			tp_config_diag(
+			    cfg, line, false, "unknown key %s", name);
 		return 1;
 	}
 	vals = global ? cfg->g : r->v;
@@ -382,12 +387,13 @@ config_on_key(void *user, const char *section, const char *name,
 		tp_config_diag(cfg, line, false,
 		    "duplicate key %s (first at line %d)%s", name, v->line,
 		    rd->indented ? ": an indented line continues the previous "
-		    "key" : "");
+				   "key"
+				 : "");
 		return 1;
 	}
 	if (parse_value(cfg, k, value, v, &why) < 0) {
-		tp_config_diag(cfg, line, false, "%s = %s: %s", name, value,
-		    why);
+		tp_config_diag(
+		    cfg, line, false, "%s = %s: %s", name, value, why);
 		return 1;
 	}
 	if (!v->set) {
@@ -401,8 +407,8 @@ config_on_key(void *user, const char *section, const char *name,
 	if (tp_keys[k].flags & F_REPEAT)
 		cval_add(v, value, line);
 	if (tp_keys[k].flags & F_NOTIMPL)
-		tp_config_diag(cfg, line, true, "%s is not implemented yet",
-		    name);
+		tp_config_diag(
+		    cfg, line, true, "%s is not implemented yet", name);
 	return 1;
 }
 
@@ -501,7 +507,8 @@ config_read_line(char *str, int num, void *stream)
 			if (strcmp(rd->sections[i].name, s) == 0) {
 				tp_config_diag(rd->cfg, rd->line, false,
 				    "duplicate section [%s] (first at line "
-				    "%d)", s, rd->sections[i].line);
+				    "%d)",
+				    s, rd->sections[i].line);
 			}
 		}
 		for (const char *c = s; *c; c++) {
@@ -509,12 +516,13 @@ config_read_line(char *str, int num, void *stream)
 			    *c != '_' && *c != '.') {
 				tp_config_diag(rd->cfg, rd->line, false,
 				    "section name [%s]: use letters, digits, "
-				    "'-', '_' and '.'", s);
+				    "'-', '_' and '.'",
+				    s);
 				break;
 			}
 		}
-		rd->sections = xrealloc(rd->sections, rd->nsections + 1,
-		    sizeof(*rd->sections));
+		rd->sections = xrealloc(
+		    rd->sections, rd->nsections + 1, sizeof(*rd->sections));
 		rd->sections[rd->nsections].name = xstrdup(s);
 		rd->sections[rd->nsections].line = rd->line;
 		rd->sections[rd->nsections].has_keys = false;
@@ -522,8 +530,8 @@ config_read_line(char *str, int num, void *stream)
 		return str;
 	}
 	if (strchr(s, '=') == NULL && strchr(s, ':') == NULL) {
-		tp_config_diag(rd->cfg, rd->line, false,
-		    "expected KEY = VALUE");
+		tp_config_diag(
+		    rd->cfg, rd->line, false, "expected KEY = VALUE");
 		str[0] = '\0';
 	}
 	return str;
@@ -572,11 +580,12 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 	char item[300];
 
 	if (!v[TP_K_MODE].set || !v[TP_K_ACCEPT].set || !v[TP_K_CONNECT].set) {
-		tp_config_diag(cfg, r->line, false,
-		    "route %s: missing %s", r->name,
-		    !v[TP_K_MODE].set ? "mode (client or server)" :
-		    !v[TP_K_ACCEPT].set ? "accept (HOST:PORT to listen on)" :
-		    "connect (HOST:PORT destination)");
+		tp_config_diag(cfg, r->line, false, "route %s: missing %s",
+		    r->name,
+		    !v[TP_K_MODE].set ? "mode (client or server)"
+			: !v[TP_K_ACCEPT].set
+			? "accept (HOST:PORT to listen on)"
+			: "connect (HOST:PORT destination)");
 		return;
 	}
 	r->mode = (enum tp_mode)v[TP_K_MODE].e;
@@ -589,8 +598,8 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 		    v[TP_K_ACCEPT].raw);
 	p = v[TP_K_CONNECT].raw;
 	while (tp_list_next(&p, item, sizeof(item)) > 0) {
-		r->connect = xrealloc(r->connect, r->nconnect + 1,
-		    sizeof(*r->connect));
+		r->connect =
+		    xrealloc(r->connect, r->nconnect + 1, sizeof(*r->connect));
 		tp_parse_hostport(item, &r->connect[r->nconnect], &why);
 		if (r->connect[r->nconnect].wildcard ||
 		    r->connect[r->nconnect].port == 0)
@@ -612,8 +621,8 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 	}
 
 	if (!v[TP_K_SECURITY].set)
-		v[TP_K_SECURITY].e = r->mode == TP_MODE_CLIENT ? TP_SEC_ENCRYPT
-							       : TP_SEC_MAY;
+		v[TP_K_SECURITY].e =
+		    r->mode == TP_MODE_CLIENT ? TP_SEC_ENCRYPT : TP_SEC_MAY;
 	r->security = v[TP_K_SECURITY].e;
 	if (r->mode == TP_MODE_SERVER && r->security > TP_SEC_ENCRYPT)
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
@@ -630,15 +639,17 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 	if (r->security == TP_SEC_DANE_ONLY && !v[TP_K_TLSA].set)
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
 		    "security = dane-only needs at least one tlsa record");
-	if (r->mode == TP_MODE_CLIENT && (r->security == TP_SEC_VERIFY ||
-		r->security == TP_SEC_SECURE) && r->nconnect > 0 && r->connect[0].is_ip && !v[TP_K_MATCH].set &&
+	if (r->mode == TP_MODE_CLIENT &&
+	    (r->security == TP_SEC_VERIFY || r->security == TP_SEC_SECURE) &&
+	    r->nconnect > 0 && r->connect[0].is_ip && !v[TP_K_MATCH].set &&
 	    !v[TP_K_NEXTHOP].set)
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
 		    "security = %s with an IP-literal connect needs match or "
-		    "nexthop", v[TP_K_SECURITY].raw);
+		    "nexthop",
+		    v[TP_K_SECURITY].raw);
 
-	tp_policy_protocols(v[TP_K_PROTOCOLS].raw, &r->proto_min,
-	    &r->proto_max, &why);
+	tp_policy_protocols(
+	    v[TP_K_PROTOCOLS].raw, &r->proto_min, &r->proto_max, &why);
 
 	/* Keys default to the certificate file (PEM with both). */
 	if (v[TP_K_KEY_FILE].set && !v[TP_K_CERT_FILE].set)
@@ -654,9 +665,9 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 		    "certificate made at start (clients see it as Untrusted)",
 		    r->name);
 
-	r->max_connections = v[TP_K_MAX_CONNECTIONS].set ?
-	    (unsigned)v[TP_K_MAX_CONNECTIONS].n :
-	    (unsigned)cfg->g[TP_K_MAX_CONNECTIONS_G].n;
+	r->max_connections = v[TP_K_MAX_CONNECTIONS].set
+	    ? (unsigned)v[TP_K_MAX_CONNECTIONS].n
+	    : (unsigned)cfg->g[TP_K_MAX_CONNECTIONS_G].n;
 }
 
 /* check_user - user and group exist (they are looked up again at start). */
@@ -666,11 +677,11 @@ check_user(struct tp_config *cfg)
 	const struct tp_cval *u = &cfg->g[TP_K_USER], *g = &cfg->g[TP_K_GROUP];
 
 	if (u->set && getpwnam(u->raw) == NULL)
-		tp_config_diag(cfg, u->line, false, "user %s: no such user",
-		    u->raw);
+		tp_config_diag(
+		    cfg, u->line, false, "user %s: no such user", u->raw);
 	if (g->set && getgrnam(g->raw) == NULL)
-		tp_config_diag(cfg, g->line, false, "group %s: no such group",
-		    g->raw);
+		tp_config_diag(
+		    cfg, g->line, false, "group %s: no such group", g->raw);
 	if (g->set && !u->set)
 		tp_config_diag(cfg, g->line, false, "group without user");
 }
@@ -700,9 +711,11 @@ check_config(struct tp_config *cfg, struct reader *rd)
 			if (a->v[TP_K_ACCEPT].set && b->v[TP_K_ACCEPT].set &&
 			    addr_overlaps(&a->accept, &b->accept)) {
 				tp_config_diag(cfg, a->v[TP_K_ACCEPT].line,
-				    false, "accept %s: already used by route "
-				    "%s (line %d)", a->v[TP_K_ACCEPT].raw,
-				    b->name, b->v[TP_K_ACCEPT].line);
+				    false,
+				    "accept %s: already used by route "
+				    "%s (line %d)",
+				    a->v[TP_K_ACCEPT].raw, b->name,
+				    b->v[TP_K_ACCEPT].line);
 				break;
 			}
 		}
@@ -720,9 +733,9 @@ config_parse(const char *name, FILE *f)
 
 	cfg->path = xstrdup(name);
 	slash = strrchr(name, '/');
-	cfg->dir = slash ? strndup(name, (size_t)(slash - name ? slash - name
-								 : 1))
-			 : xstrdup(".");
+	cfg->dir = slash
+	    ? strndup(name, (size_t)(slash - name ? slash - name : 1))
+	    : xstrdup(".");
 	if (cfg->dir == NULL)
 		exit(1);
 	if (f == NULL) {

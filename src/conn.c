@@ -194,8 +194,8 @@ tp_conn_close(struct tp_conn *c, const char *reason)
 	tp_log_bytes(in, sizeof(in), c->bytes_in);
 	tp_log_bytes(out, sizeof(out), c->bytes_out);
 	tp_conn_log(c, TP_LOG_INFO, "disconnect in=%s out=%s %.2fs%s%s", in,
-	    out, (uv_now(&c->w->loop) - c->started) / 1000.0,
-	    reason ? " " : "", reason ? reason : "");
+	    out, (uv_now(&c->w->loop) - c->started) / 1000.0, reason ? " " : "",
+	    reason ? reason : "");
 	if (c->gai_pending)
 		uv_cancel((uv_req_t *)&c->gai);
 	tp_conn_close_handle(c, (uv_handle_t *)&c->timer);
@@ -224,7 +224,8 @@ tp_conn_on_eof(struct tp_conn *c, struct side *s)
 		return;
 	default:
 		if (!s->is_down) {
-			tp_upstream_failed(c, TP_ETLS, "connection closed by "
+			tp_upstream_failed(c, TP_ETLS,
+			    "connection closed by "
 			    "server");
 			return;
 		}
@@ -257,8 +258,10 @@ conn_on_timer(uv_timer_t *t)
 		if (c->r->mode == TP_MODE_CLIENT) {
 			tp_upstream_failed(c, TP_ETLS, "handshake timed out");
 		} else {
-			tp_conn_log(c, TP_LOG_INFO, "SSL_accept error from %s: "
-			    "handshake timed out", c->peer_addr);
+			tp_conn_log(c, TP_LOG_INFO,
+			    "SSL_accept error from %s: "
+			    "handshake timed out",
+			    c->peer_addr);
 			tp_conn_close(c, NULL);
 		}
 		break;
@@ -273,8 +276,8 @@ conn_on_timer(uv_timer_t *t)
 			tp_conn_close(c, "idle timeout");
 			return;
 		}
-		uv_timer_start(t, conn_on_timer,
-		    idle - (now - c->last_active), 0);
+		uv_timer_start(
+		    t, conn_on_timer, idle - (now - c->last_active), 0);
 		break;
 	case CS_LINGER:
 		tp_conn_close(c, NULL);
@@ -324,25 +327,31 @@ tp_conn_fail(struct tp_conn *c, const char *reply)
 		if (c->last_err == TP_EPROTO)
 			snprintf(line, sizeof(line), "%s", c->last_reply);
 		else if (c->last_err == TP_ETLS)
-			snprintf(line, sizeof(line), "421 4.7.5 Cannot start "
+			snprintf(line, sizeof(line),
+			    "421 4.7.5 Cannot start "
 			    "TLS: handshake failure");
 		else if (c->last_err == UV_ETIMEDOUT)
-			snprintf(line, sizeof(line), "421 4.4.2 Connection "
-			    "timed out: %s[%s]:%u", c->up_host, c->up_ip,
-			    c->up_port);
+			snprintf(line, sizeof(line),
+			    "421 4.4.2 Connection "
+			    "timed out: %s[%s]:%u",
+			    c->up_host, c->up_ip, c->up_port);
 		else if (c->last_err == UV_ECONNREFUSED)
-			snprintf(line, sizeof(line), "421 4.4.1 Connection "
-			    "refused by %s[%s]:%u", c->up_host, c->up_ip,
-			    c->up_port);
+			snprintf(line, sizeof(line),
+			    "421 4.4.1 Connection "
+			    "refused by %s[%s]:%u",
+			    c->up_host, c->up_ip, c->up_port);
 		else if (c->last_err == UV_EAI_NONAME ||
 		    c->last_err == UV_EAI_AGAIN || c->last_err == UV_EAI_FAIL)
-			snprintf(line, sizeof(line), "421 4.4.3 Host or "
+			snprintf(line, sizeof(line),
+			    "421 4.4.3 Host or "
 			    "domain name not found. Name service error for "
-			    "name=%s: %s", c->up_host, c->last_why);
+			    "name=%s: %s",
+			    c->up_host, c->last_why);
 		else
-			snprintf(line, sizeof(line), "421 4.4.1 Connection "
-			    "failed: %s[%s]:%u: %s", c->up_host, c->up_ip,
-			    c->up_port, c->last_why);
+			snprintf(line, sizeof(line),
+			    "421 4.4.1 Connection "
+			    "failed: %s[%s]:%u: %s",
+			    c->up_host, c->up_ip, c->up_port, c->last_why);
 		reply = line;
 	} else if (reply == NULL) {
 		reply = "421 4.3.0 Server unavailable, try again later";
@@ -386,12 +395,15 @@ conn_log_established(struct tp_conn *c, struct side *s, const char *trust)
 		return;
 	tp_tls_summary(s->ssl, summary, sizeof(summary));
 	if (s->is_down)
-		tp_conn_log(c, TP_LOG_INFO, "%s TLS connection %s from "
-		    "unknown[%s]: %s", trust, how, c->peer_ip, summary);
+		tp_conn_log(c, TP_LOG_INFO,
+		    "%s TLS connection %s from "
+		    "unknown[%s]: %s",
+		    trust, how, c->peer_ip, summary);
 	else
-		tp_conn_log(c, TP_LOG_INFO, "%s TLS connection %s to "
-		    "%s[%s]:%u: %s", trust, how, c->up_host, c->up_ip,
-		    c->up_port, summary);
+		tp_conn_log(c, TP_LOG_INFO,
+		    "%s TLS connection %s to "
+		    "%s[%s]:%u: %s",
+		    trust, how, c->up_host, c->up_ip, c->up_port, summary);
 	/* tls_loglevel 1: the peer's names; 2: its digest too (Postfix) */
 	tp_verify_describe(s->ssl, c->gen->cfg->g[TP_K_TLS_LOGLEVEL].n >= 2,
 	    summary, sizeof(summary));
@@ -419,16 +431,23 @@ conn_verified(struct tp_conn *c, struct side *s)
 	if (rc == 0)
 		return true;
 	tp_metrics_verify_failure(c->rt->stats, why);
-	tp_conn_log(c, TP_LOG_WARNING, "server certificate verification "
-	    "failed for %s[%s]:%u: %s", c->up_host, c->up_ip, c->up_port, why);
+	tp_conn_log(c, TP_LOG_WARNING,
+	    "server certificate verification "
+	    "failed for %s[%s]:%u: %s",
+	    c->up_host, c->up_ip, c->up_port, why);
 	/* Postfix (TLS_MUST_TRUST, TLS_MUST_MATCH): "not trusted" when the
 	 * level needs trust - DANE, or a chain at verify/secure - and it is
 	 * missing; "not verified" for names and fingerprints. */
-	snprintf(c->last_reply, sizeof(c->last_reply), "421 4.7.5 Server "
-	    "certificate not %s: %s", v->security == TP_SEC_DANE ||
-	    v->security == TP_SEC_DANE_ONLY || ((v->security == TP_SEC_VERIFY ||
-	    v->security == TP_SEC_SECURE) && strcmp(trust, "Untrusted") == 0) ?
-	    "trusted" : "verified", why);
+	snprintf(c->last_reply, sizeof(c->last_reply),
+	    "421 4.7.5 Server "
+	    "certificate not %s: %s",
+	    v->security == TP_SEC_DANE || v->security == TP_SEC_DANE_ONLY ||
+		    ((v->security == TP_SEC_VERIFY ||
+			 v->security == TP_SEC_SECURE) &&
+			strcmp(trust, "Untrusted") == 0)
+		? "trusted"
+		: "verified",
+	    why);
 	tp_upstream_failed(c, TP_EPROTO, c->last_reply);
 	return false;
 }
@@ -452,8 +471,8 @@ tp_conn_tls_begin(struct tp_conn *c, struct side *s)
 	s->bio.out = &s->out;
 	s->bio.pool = &c->w->pool;
 	s->bio.oom = false;
-	s->ssl = tp_tls_new(c->rt->ctx, &s->bio, s->is_down,
-	    s->is_down ? NULL : c->rt->sni);
+	s->ssl = tp_tls_new(
+	    c->rt->ctx, &s->bio, s->is_down, s->is_down ? NULL : c->rt->sni);
 	if (s->ssl == NULL)
 		return -1;
 	SSL_set_app_data(s->ssl, c);
@@ -465,11 +484,15 @@ tp_conn_tls_begin(struct tp_conn *c, struct side *s)
 	if (c->gen->cfg->g[TP_K_TLS_LOGLEVEL].n >= 2) {
 		SSL_set_info_callback(s->ssl, conn_tls_info);
 		if (s->is_down)
-			tp_conn_log(c, TP_LOG_INFO, "setting up TLS connection "
-			    "from %s", c->peer_addr);
+			tp_conn_log(c, TP_LOG_INFO,
+			    "setting up TLS connection "
+			    "from %s",
+			    c->peer_addr);
 		else
-			tp_conn_log(c, TP_LOG_INFO, "setting up TLS connection "
-			    "to %s[%s]:%u", c->up_host, c->up_ip, c->up_port);
+			tp_conn_log(c, TP_LOG_INFO,
+			    "setting up TLS connection "
+			    "to %s[%s]:%u",
+			    c->up_host, c->up_ip, c->up_port);
 	}
 	c->state = CS_HANDSHAKE;
 	c->hs_start = uv_hrtime();
@@ -509,8 +532,10 @@ tp_conn_advance(struct tp_conn *c)
 	if (rc < 0) {
 		tp_metrics_handshake(c->rt->stats, 0, false, 0);
 		if (s->is_down) {
-			tp_conn_log(c, TP_LOG_INFO, "SSL_accept error from %s: "
-			    "%s", c->peer_addr, why);
+			tp_conn_log(c, TP_LOG_INFO,
+			    "SSL_accept error from %s: "
+			    "%s",
+			    c->peer_addr, why);
 			tp_conn_fail(c, NULL);
 		} else {
 			tp_upstream_failed(c, TP_ETLS, why);
@@ -638,9 +663,10 @@ tp_conn_admit(struct tp_conn *c)
 	c->counted = true;
 	if (total > c->gen->cfg->g[TP_K_MAX_CONNECTIONS_G].n ||
 	    active > c->r->max_connections) {
-		tp_conn_log(c, TP_LOG_WARNING, "too many connections (%u of %u "
-		    "on this route, %u in all)", active, c->r->max_connections,
-		    total);
+		tp_conn_log(c, TP_LOG_WARNING,
+		    "too many connections (%u of %u "
+		    "on this route, %u in all)",
+		    active, c->r->max_connections, total);
 		conn_refuse(c, "421 4.3.2 All server ports are busy");
 		return;
 	}
@@ -649,19 +675,23 @@ tp_conn_admit(struct tp_conn *c)
 		from_ip = ip_change(c, 1);
 		c->ip_counted = from_ip > 0;
 		if (from_ip > limit) {
-			tp_conn_log(c, TP_LOG_WARNING, "too many connections "
-			    "from %s (%u, client_limit %u)", c->peer_ip,
-			    from_ip, limit);
-			snprintf(line, sizeof(line), "421 4.7.0 Too many "
-			    "connections from %s", c->peer_ip);
+			tp_conn_log(c, TP_LOG_WARNING,
+			    "too many connections "
+			    "from %s (%u, client_limit %u)",
+			    c->peer_ip, from_ip, limit);
+			snprintf(line, sizeof(line),
+			    "421 4.7.0 Too many "
+			    "connections from %s",
+			    c->peer_ip);
 			conn_refuse(c, line);
 			return;
 		}
 	}
 	if (c->r->unimplemented) {
 		c->state = CS_CONNECT;
-		tp_conn_fail(c, "421 4.7.0 TLS policy of this route is not "
-				"available yet, try again later");
+		tp_conn_fail(c,
+		    "421 4.7.0 TLS policy of this route is not "
+		    "available yet, try again later");
 		return;
 	}
 	if (c->r->mode == TP_MODE_CLIENT || c->rt->ctx == NULL) {
@@ -672,7 +702,8 @@ tp_conn_admit(struct tp_conn *c)
 	} else if (tp_conn_tls_begin(c, &c->down) < 0) {
 		tp_conn_close(c, "out of memory");
 	} else if (c->down.in != NULL) {
-		tp_conn_advance(c); /* a ClientHello came with the PROXY header */
+		tp_conn_advance(
+		    c); /* a ClientHello came with the PROXY header */
 	} else {
 		tp_side_update_read(&c->down);
 	}
@@ -721,8 +752,7 @@ tp_conn_accept(struct tp_worker *w, uv_stream_t *server, size_t route)
 	len = sizeof(c->peer_ss);
 	uv_tcp_getpeername(&c->down.tcp, (struct sockaddr *)&c->peer_ss, &len);
 	len = sizeof(c->local_ss);
-	uv_tcp_getsockname(&c->down.tcp, (struct sockaddr *)&c->local_ss,
-	    &len);
+	uv_tcp_getsockname(&c->down.tcp, (struct sockaddr *)&c->local_ss, &len);
 	tp_conn_set_peer(c);
 	tp_conn_log(c, TP_LOG_INFO, "connect from %s", c->peer_addr);
 	if (c->r->mode == TP_MODE_SERVER && c->r->v[TP_K_ACCEPT_PROXY].n) {

@@ -123,10 +123,12 @@ bind_listeners(struct tp_gen *g, unsigned nworkers)
 				free(s->fds);
 				goto fail;
 			}
-			if (tp_listener_bind(&rt->cfg->accept, nworkers,
-				s->fds, &s->port, why, sizeof(why)) < 0) {
-				tp_log(TP_LOG_ERROR, "%s: cannot listen on %s: "
-				    "%s", rt->cfg->name, rt->listen_key, why);
+			if (tp_listener_bind(&rt->cfg->accept, nworkers, s->fds,
+				&s->port, why, sizeof(why)) < 0) {
+				tp_log(TP_LOG_ERROR,
+				    "%s: cannot listen on %s: "
+				    "%s",
+				    rt->cfg->name, rt->listen_key, why);
 				free(s->key);
 				free(s->fds);
 				goto fail;
@@ -191,22 +193,27 @@ daemon_reload(void)
 	struct tp_gen *g = tp_gen_build(d.path, d.gen);
 
 	if (g == NULL) {
-		tp_log(TP_LOG_WARNING, "reload failed, keeping the old "
+		tp_log(TP_LOG_WARNING,
+		    "reload failed, keeping the old "
 		    "configuration: out of memory");
 		return;
 	}
 	if (g->cfg->nerrors > 0) {
-		tp_log(TP_LOG_WARNING, "reload failed, keeping the old "
-		    "configuration: %s", g->cfg->diags[0]);
+		tp_log(TP_LOG_WARNING,
+		    "reload failed, keeping the old "
+		    "configuration: %s",
+		    g->cfg->diags[0]);
 		print_diags(g->cfg, true);
 		tp_gen_unref(g);
 		return;
 	}
 	if (g->cfg->workers != d.nworkers)
-		tp_log(TP_LOG_WARNING, "workers: a new value takes effect at "
+		tp_log(TP_LOG_WARNING,
+		    "workers: a new value takes effect at "
 		    "the next restart");
 	if (bind_listeners(g, d.nworkers) < 0) {
-		tp_log(TP_LOG_WARNING, "reload failed, keeping the old "
+		tp_log(TP_LOG_WARNING,
+		    "reload failed, keeping the old "
 		    "configuration: cannot bind a new listener");
 		tp_gen_unref(g);
 		return;
@@ -238,8 +245,10 @@ daemon_on_signal(uv_signal_t *h, int signum)
 		return;
 	d.stopping = true;
 	grace = d.gen->cfg->g[TP_K_SHUTDOWN_GRACE].n;
-	tp_log(TP_LOG_INFO, "stopping on %s: draining sessions for up to "
-	    "%.0fs", strsignal(signum), grace / 1000.0);
+	tp_log(TP_LOG_INFO,
+	    "stopping on %s: draining sessions for up to "
+	    "%.0fs",
+	    strsignal(signum), grace / 1000.0);
 	for (unsigned i = 0; i < d.nworkers; i++)
 		tp_worker_stop(&d.workers[i], grace);
 	tp_probe_stop();

@@ -177,7 +177,8 @@ tp_dialogue_down_input(struct tp_conn *c)
 	case TP_SMTPS_STARTTLS:
 		/* CVE-2011-0411: nothing sent after STARTTLS survives. */
 		if (n > 0)
-			tp_conn_log(c, TP_LOG_WARNING, "%s: %zu bytes "
+			tp_conn_log(c, TP_LOG_WARNING,
+			    "%s: %zu bytes "
 			    "pipelined after STARTTLS discarded",
 			    c->peer_addr, n);
 		tp_side_discard_input(c, &c->down);
@@ -189,8 +190,10 @@ tp_dialogue_down_input(struct tp_conn *c)
 		if (k->start == k->end)
 			tp_side_discard_input(c, &c->down);
 		c->go_plain = true;
-		tp_conn_log(c, TP_LOG_INFO, "%s continues without TLS "
-		    "(security = may)", c->peer_addr);
+		tp_conn_log(c, TP_LOG_INFO,
+		    "%s continues without TLS "
+		    "(security = may)",
+		    c->peer_addr);
 		c->state = CS_CONNECT;
 		tp_upstream_next(c);
 		break;
@@ -243,8 +246,8 @@ backend_ready(struct tp_conn *c)
 		k->end = (uint32_t)len;
 		c->down.plain = k;
 	}
-	tp_relay_start(c, c->go_plain ? REPLY_PLAIN_STARTTLS :
-					REPLY_SERVER_STARTTLS);
+	tp_relay_start(
+	    c, c->go_plain ? REPLY_PLAIN_STARTTLS : REPLY_SERVER_STARTTLS);
 }
 
 static void
@@ -272,8 +275,10 @@ backend_input(struct tp_conn *c)
 		break;
 	case TP_SMTPB_REFUSED:
 		/* The backend's own refusal is the client's answer. */
-		tp_conn_log(c, TP_LOG_INFO, "backend refused the session: "
-		    "%.*s", (int)b->outlen - 2, b->out);
+		tp_conn_log(c, TP_LOG_INFO,
+		    "backend refused the session: "
+		    "%.*s",
+		    (int)b->outlen - 2, b->out);
 		if (tp_side_send(&c->down, b->out, b->outlen) < 0) {
 			tp_conn_close(c, "out of memory");
 			return;
@@ -317,8 +322,7 @@ client_failed(struct tp_conn *c)
 	struct tp_smtpc *s = &c->dlg->cl;
 	size_t n = s->outlen >= 2 ? s->outlen - 2 : s->outlen;
 
-	snprintf(c->last_reply, sizeof(c->last_reply), "%.*s", (int)n,
-	    s->out);
+	snprintf(c->last_reply, sizeof(c->last_reply), "%.*s", (int)n, s->out);
 	tp_upstream_failed(c, TP_EPROTO, c->last_reply);
 }
 
@@ -355,10 +359,11 @@ client_input(struct tp_conn *c)
 		break;
 	case TP_SMTPC_PLAINTEXT:
 		if (!s->plain_only)
-			tp_conn_log(c, TP_LOG_INFO, "%s[%s]:%u: no TLS "
+			tp_conn_log(c, TP_LOG_INFO,
+			    "%s[%s]:%u: no TLS "
 			    "(STARTTLS not available), continuing in "
-			    "plaintext (security = may)", c->up_host, c->up_ip,
-			    c->up_port);
+			    "plaintext (security = may)",
+			    c->up_host, c->up_ip, c->up_port);
 		if (send_to(&c->down, s->greeting, strlen(s->greeting)) < 0 ||
 		    send_to(&c->down, "\r\n", 2) < 0)
 			return;
@@ -366,9 +371,11 @@ client_input(struct tp_conn *c)
 		break;
 	case TP_SMTPC_REFUSED:
 		/* Relay the refusal as is; answer the client's QUIT. */
-		tp_conn_log(c, TP_LOG_INFO, "%s[%s]:%u refused to talk to us: "
-		    "%.*s", c->up_host, c->up_ip, c->up_port,
-		    (int)s->outlen - 2, s->out);
+		tp_conn_log(c, TP_LOG_INFO,
+		    "%s[%s]:%u refused to talk to us: "
+		    "%.*s",
+		    c->up_host, c->up_ip, c->up_port, (int)s->outlen - 2,
+		    s->out);
 		if (send_to(&c->down, s->out, s->outlen) < 0)
 			return;
 		tp_conn_close_handle(c, (uv_handle_t *)&c->up.tcp);
@@ -409,8 +416,10 @@ void
 tp_dialogue_up_lost(struct tp_conn *c, bool timeout)
 {
 	if (c->r->mode == TP_MODE_SERVER) {
-		tp_conn_log(c, TP_LOG_WARNING, "%s[%s]:%u: %s while reading "
-		    "the backend's greeting", c->up_host, c->up_ip, c->up_port,
+		tp_conn_log(c, TP_LOG_WARNING,
+		    "%s[%s]:%u: %s while reading "
+		    "the backend's greeting",
+		    c->up_host, c->up_ip, c->up_port,
 		    timeout ? "timeout" : "lost connection");
 		tp_conn_fail(c, NULL);
 		return;
@@ -429,13 +438,17 @@ tp_dialogue_on_timeout(struct tp_conn *c)
 
 	switch (c->state) {
 	case CS_PROXY_IN:
-		tp_conn_log(c, TP_LOG_INFO, "timeout reading the PROXY header "
-		    "from %s", c->peer_addr);
+		tp_conn_log(c, TP_LOG_INFO,
+		    "timeout reading the PROXY header "
+		    "from %s",
+		    c->peer_addr);
 		tp_conn_close(c, NULL);
 		break;
 	case CS_SMTP_DOWN:
-		snprintf(line, sizeof(line), "421 4.4.2 %s Error: timeout "
-		    "exceeded", c->rt->hostname);
+		snprintf(line, sizeof(line),
+		    "421 4.4.2 %s Error: timeout "
+		    "exceeded",
+		    c->rt->hostname);
 		tp_conn_fail(c, line);
 		break;
 	case CS_SMTP_UP:

@@ -78,7 +78,8 @@ xstrdup_or_die(const char *s)
 static void
 gen_smtp_names(struct tp_route_rt *rt, const struct tp_cfg_route *r)
 {
-	const struct tp_cval *hn = &r->v[TP_K_HOSTNAME], *bn = &r->v[TP_K_BANNER];
+	const struct tp_cval *hn = &r->v[TP_K_HOSTNAME],
+			     *bn = &r->v[TP_K_BANNER];
 	const struct tp_cval *helo = &r->v[TP_K_HELO_NAME];
 	char host[256] = "localhost", buf[1024];
 	const char *p;
@@ -92,8 +93,8 @@ gen_smtp_names(struct tp_route_rt *rt, const struct tp_cfg_route *r)
 	p = bn->set ? bn->raw : "$hostname ESMTP";
 	while (*p && o < sizeof(buf) - 1) {
 		if (strncmp(p, "$hostname", 9) == 0) {
-			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s",
-			    rt->hostname);
+			o += (size_t)snprintf(
+			    buf + o, sizeof(buf) - o, "%s", rt->hostname);
 			if (o >= sizeof(buf))
 				o = sizeof(buf) - 1;
 			p += 9;
@@ -105,8 +106,9 @@ gen_smtp_names(struct tp_route_rt *rt, const struct tp_cfg_route *r)
 	rt->banner = xstrdup_or_die(buf);
 	rt->smtps.hostname = rt->hostname;
 	rt->smtps.banner = rt->banner;
-	rt->smtps.size = r->v[TP_K_MESSAGE_SIZE_LIMIT].set ?
-	    r->v[TP_K_MESSAGE_SIZE_LIMIT].n : 0;
+	rt->smtps.size = r->v[TP_K_MESSAGE_SIZE_LIMIT].set
+	    ? r->v[TP_K_MESSAGE_SIZE_LIMIT].n
+	    : 0;
 	rt->smtps.encrypt = r->security >= TP_SEC_ENCRYPT;
 	rt->smtps.auth_only = r->v[TP_K_AUTH_ONLY].n;
 }

@@ -28,7 +28,7 @@
 #include "tlsproxy/worker.h"
 
 #define TP_LISTENER_MAGIC 0x4c53544eu
-#define TP_BACKLOG	  511
+#define TP_BACKLOG        511
 
 struct tp_listener {
 	uint32_t magic;
@@ -72,8 +72,11 @@ make_addr(const struct tp_hostport *hp, struct sockaddr_storage *ss,
 		s4->sin_addr.s_addr = htonl(INADDR_ANY);
 		return 0;
 	}
-	return inet_pton(AF_INET, strcmp(hp->host, "localhost") == 0 ?
-		"127.0.0.1" : hp->host, &s4->sin_addr) == 1 ? 0 : -1;
+	return inet_pton(AF_INET,
+		   strcmp(hp->host, "localhost") == 0 ? "127.0.0.1" : hp->host,
+		   &s4->sin_addr) == 1
+	    ? 0
+	    : -1;
 }
 
 static void
@@ -99,14 +102,14 @@ tp_listener_bind(const struct tp_hostport *hp, unsigned n, int *fds,
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
-		fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-			SOCK_CLOEXEC, 0);
+		fd = socket(ss.ss_family,
+		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0 && i == 0 && hp->wildcard &&
 		    ss.ss_family == AF_INET6) {
 			/* no IPv6 here: IPv4 only */
 			make_addr(hp, &ss, &sl, false);
-			fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
-				SOCK_CLOEXEC, 0);
+			fd = socket(AF_INET,
+			    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		}
 		if (fd < 0)
 			goto fail;
@@ -115,8 +118,9 @@ tp_listener_bind(const struct tp_hostport *hp, unsigned n, int *fds,
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY,
 			    hp->wildcard ? &zero : &one, sizeof(one));
 		/* The first socket detects an address already in use. */
-		if (i > 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
-				 sizeof(one)) < 0)
+		if (i > 0 &&
+		    setsockopt(
+			fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 			goto fail_fd;
 		if (bind(fd, (struct sockaddr *)&ss, sl) < 0)
 			goto fail_fd;
@@ -128,9 +132,9 @@ tp_listener_bind(const struct tp_hostport *hp, unsigned n, int *fds,
 				sizeof(one)) < 0 ||
 			    getsockname(fd, (struct sockaddr *)&got, &gl) < 0)
 				goto fail_fd;
-			*port = ntohs(got.ss_family == AF_INET6 ?
-				((struct sockaddr_in6 *)&got)->sin6_port :
-				((struct sockaddr_in *)&got)->sin_port);
+			*port = ntohs(got.ss_family == AF_INET6
+				? ((struct sockaddr_in6 *)&got)->sin6_port
+				: ((struct sockaddr_in *)&got)->sin_port);
 			set_port(&ss, *port);
 		}
 		if (listen(fd, TP_BACKLOG) < 0)
@@ -161,7 +165,8 @@ listener_on_connection(uv_stream_t *server, int status)
 		/* EMFILE and friends: say so at most once a second. */
 		if (uv_now(&l->w->loop) - last_warn >= 1000) {
 			last_warn = uv_now(&l->w->loop);
-			tp_log(TP_LOG_WARNING, "accept: %s", uv_strerror(status));
+			tp_log(
+			    TP_LOG_WARNING, "accept: %s", uv_strerror(status));
 		}
 		return;
 	}
@@ -206,7 +211,8 @@ tp_listener_sync(struct tp_worker *w)
 		}
 		if ((l = calloc(1, sizeof(*l))) == NULL ||
 		    (l->key = strdup(rt->listen_key)) == NULL) {
-			tp_log(TP_LOG_ERROR, "%s: out of memory", rt->cfg->name);
+			tp_log(
+			    TP_LOG_ERROR, "%s: out of memory", rt->cfg->name);
 			free(l);
 			continue;
 		}

@@ -25,8 +25,8 @@ tp_metrics_add(_Atomic unsigned long long *counter, unsigned long long n)
 }
 
 void
-tp_metrics_handshake(struct tp_route_stats *st, int version, bool resumed,
-    uint64_t latency_us)
+tp_metrics_handshake(
+    struct tp_route_stats *st, int version, bool resumed, uint64_t latency_us)
 {
 	int i = TP_HS_FAILED;
 
@@ -123,8 +123,8 @@ family(struct out *o, const char *name, const char *type, const char *help)
 char *
 tp_metrics_render(const struct tp_gen *g, size_t *len)
 {
-	static const char *hs[] = {"failed", "TLSv1", "TLSv1.1", "TLSv1.2",
-	    "TLSv1.3"};
+	static const char *hs[] = {
+	    "failed", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"};
 	static const char *vf[] = {"untrusted", "name_mismatch", "expired",
 	    "fingerprint", "tlsa", "other"};
 	struct out o = {malloc(8192), 0, 8192, false};
@@ -143,26 +143,32 @@ tp_metrics_render(const struct tp_gen *g, size_t *len)
 	    LOAD(R->active));
 	family(&o, "handshakes_total", "counter",
 	    "TLS handshakes by outcome and protocol version.");
-	EACH for (k = 0; k < TP_HS_COUNT; k++)
-		put(&o, "tlsproxy_handshakes_total{route=\"%s\",outcome=\"%s\","
-		    "version=\"%s\"} %llu\n", R->name, k ? "ok" : "failed",
-		    k ? hs[k] : "", LOAD(R->handshakes[k]));
+	EACH for (k = 0; k < TP_HS_COUNT; k++) put(&o,
+	    "tlsproxy_handshakes_total{route=\"%s\",outcome=\"%s\","
+	    "version=\"%s\"} %llu\n",
+	    R->name, k ? "ok" : "failed", k ? hs[k] : "",
+	    LOAD(R->handshakes[k]));
 	family(&o, "verify_failures_total", "counter",
 	    "Peer verification failures by reason.");
-	EACH for (k = 0; k < TP_VF_COUNT; k++)
-		put(&o, "tlsproxy_verify_failures_total{route=\"%s\","
-		    "reason=\"%s\"} %llu\n", R->name, vf[k],
-		    LOAD(R->verify_failures[k]));
+	EACH for (k = 0; k < TP_VF_COUNT; k++) put(&o,
+	    "tlsproxy_verify_failures_total{route=\"%s\","
+	    "reason=\"%s\"} %llu\n",
+	    R->name, vf[k], LOAD(R->verify_failures[k]));
 	family(&o, "resumptions_total", "counter", "Resumed TLS sessions.");
-	EACH put(&o, "tlsproxy_resumptions_total{route=\"%s\"} %llu\n",
-	    R->name, LOAD(R->resumed));
+	EACH put(&o, "tlsproxy_resumptions_total{route=\"%s\"} %llu\n", R->name,
+	    LOAD(R->resumed));
 	family(&o, "bytes_total", "counter",
 	    "Bytes relayed: in = from the client, out = to the client.");
-	EACH {
-		put(&o, "tlsproxy_bytes_total{route=\"%s\",direction=\"in\"} "
-		    "%llu\n", R->name, LOAD(R->bytes_in));
-		put(&o, "tlsproxy_bytes_total{route=\"%s\",direction=\"out\"} "
-		    "%llu\n", R->name, LOAD(R->bytes_out));
+	EACH
+	{
+		put(&o,
+		    "tlsproxy_bytes_total{route=\"%s\",direction=\"in\"} "
+		    "%llu\n",
+		    R->name, LOAD(R->bytes_in));
+		put(&o,
+		    "tlsproxy_bytes_total{route=\"%s\",direction=\"out\"} "
+		    "%llu\n",
+		    R->name, LOAD(R->bytes_out));
 	}
 	family(&o, "connect_failures_total", "counter",
 	    "Failed connections to the destination (each address tried).");
@@ -172,15 +178,19 @@ tp_metrics_render(const struct tp_gen *g, size_t *len)
 	    "Sessions ended with the proxy's own 421.");
 	EACH put(&o, "tlsproxy_rejects_total{route=\"%s\"} %llu\n", R->name,
 	    LOAD(R->rejects));
-	family(&o, "handshake_seconds", "histogram",
-	    "TLS handshake latency.");
-	EACH {
+	family(&o, "handshake_seconds", "histogram", "TLS handshake latency.");
+	EACH
+	{
 		for (k = 0; k < TP_LAT_BUCKETS; k++)
-			put(&o, "tlsproxy_handshake_seconds_bucket{route=\"%s\","
-			    "le=\"%g\"} %llu\n", R->name, lat_le_us[k] / 1e6,
+			put(&o,
+			    "tlsproxy_handshake_seconds_bucket{route=\"%s\","
+			    "le=\"%g\"} %llu\n",
+			    R->name, lat_le_us[k] / 1e6,
 			    LOAD(R->lat_bucket[k]));
-		put(&o, "tlsproxy_handshake_seconds_bucket{route=\"%s\","
-		    "le=\"+Inf\"} %llu\n", R->name, LOAD(R->lat_count));
+		put(&o,
+		    "tlsproxy_handshake_seconds_bucket{route=\"%s\","
+		    "le=\"+Inf\"} %llu\n",
+		    R->name, LOAD(R->lat_count));
 		put(&o, "tlsproxy_handshake_seconds_sum{route=\"%s\"} %.6f\n",
 		    R->name, LOAD(R->lat_sum_us) / 1e6);
 		put(&o, "tlsproxy_handshake_seconds_count{route=\"%s\"} %llu\n",

@@ -35,8 +35,10 @@ tp_priv_drop(const struct tp_config *cfg)
 			    strerror(errno));
 			return -1;
 		}
-		tp_log(TP_LOG_INFO, "chroot %s: done (reloads read paths "
-		    "inside it)", ch->s);
+		tp_log(TP_LOG_INFO,
+		    "chroot %s: done (reloads read paths "
+		    "inside it)",
+		    ch->s);
 	}
 	if (!u->set)
 		return 0;

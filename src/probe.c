@@ -22,7 +22,7 @@
 #include "tlsproxy/smtp_line.h"
 #include "tlsproxy/smtp_server.h"
 
-#define PROBE_EVERY_MS	 (5 * 60 * 1000)
+#define PROBE_EVERY_MS   (5 * 60 * 1000)
 #define PROBE_TIMEOUT_MS 10000
 
 struct probe {
@@ -75,8 +75,8 @@ probe_end(struct probe *p, const char *why)
 	if (p->next)
 		p->next->prev = p->prev;
 	if (why != NULL)
-		tp_log(TP_LOG_INFO, "%s: backend probe: %s", rt->cfg->name,
-		    why);
+		tp_log(
+		    TP_LOG_INFO, "%s: backend probe: %s", rt->cfg->name, why);
 	uv_close((uv_handle_t *)&p->tcp, probe_on_closed);
 	uv_close((uv_handle_t *)&p->timer, probe_on_closed);
 }
@@ -142,8 +142,8 @@ probe_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 			return;
 		}
 		if (p->state == 1 && p->reply.nlines > 1)
-			tp_smtps_caps_add(p->caps, sizeof(p->caps), p->lr.buf,
-			    p->lr.len);
+			tp_smtps_caps_add(
+			    p->caps, sizeof(p->caps), p->lr.buf, p->lr.len);
 		if (rc == 0)
 			continue;
 		if (p->state == 0) {
@@ -161,8 +161,10 @@ probe_on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 			return;
 		}
 		tp_caps_set(rt->stats, p->caps);
-		tp_log(TP_LOG_DEBUG, "%s: backend probe: learned %zu bytes of "
-		    "EHLO keywords", rt->cfg->name, strlen(p->caps));
+		tp_log(TP_LOG_DEBUG,
+		    "%s: backend probe: learned %zu bytes of "
+		    "EHLO keywords",
+		    rt->cfg->name, strlen(p->caps));
 		probe_send(p, "QUIT\r\n", 6);
 		probe_end(p, NULL);
 		return;
@@ -234,8 +236,8 @@ probe_route(struct tp_gen *gen, size_t i)
 	uv_timer_init(probe_loop, &p->timer);
 	p->tcp.data = p->timer.data = p;
 	uv_timer_start(&p->timer, probe_on_timeout, PROBE_TIMEOUT_MS, 0);
-	if (uv_tcp_connect(&p->creq, &p->tcp, ai->ai_addr,
-		probe_on_connect) < 0)
+	if (uv_tcp_connect(&p->creq, &p->tcp, ai->ai_addr, probe_on_connect) <
+	    0)
 		probe_end(p, "cannot connect");
 	freeaddrinfo(ai);
 }
@@ -268,8 +270,7 @@ tp_probe_start(uv_loop_t *loop, struct tp_gen *gen)
 		probe_every_init = true;
 	}
 	probe_all(NULL);
-	uv_timer_start(&probe_every, probe_all, PROBE_EVERY_MS,
-	    PROBE_EVERY_MS);
+	uv_timer_start(&probe_every, probe_all, PROBE_EVERY_MS, PROBE_EVERY_MS);
 }
 
 void

@@ -44,12 +44,14 @@ ssl_tlvs(const struct tp_proxy_tls *t, unsigned char *p, size_t cap)
 	ssl[2] = (unsigned char)(t->verify >> 16);
 	ssl[3] = (unsigned char)(t->verify >> 8);
 	ssl[4] = (unsigned char)t->verify;
-	if ((t->version && !tlv(ssl, &so, sizeof(ssl), 0x21, t->version,
-		 strlen(t->version))) ||
-	    (t->cn && !tlv(ssl, &so, sizeof(ssl), 0x22, t->cn,
-		 strlen(t->cn))) ||
-	    (t->cipher && !tlv(ssl, &so, sizeof(ssl), 0x23, t->cipher,
-		 strlen(t->cipher))))
+	if ((t->version &&
+		!tlv(ssl, &so, sizeof(ssl), 0x21, t->version,
+		    strlen(t->version))) ||
+	    (t->cn &&
+		!tlv(ssl, &so, sizeof(ssl), 0x22, t->cn, strlen(t->cn))) ||
+	    (t->cipher &&
+		!tlv(
+		    ssl, &so, sizeof(ssl), 0x23, t->cipher, strlen(t->cipher))))
 		return 0;
 	if (t->sni && !tlv(p, &o, cap, 0x02, t->sni, strlen(t->sni)))
 		return 0;
@@ -65,7 +67,8 @@ tp_proxy_encode(int version, const struct sockaddr_storage *src,
 {
 	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
 	bool v6 = src->ss_family == AF_INET6;
-	const struct sockaddr_in *s4 = (const void *)src, *d4 = (const void *)dst;
+	const struct sockaddr_in *s4 = (const void *)src,
+				 *d4 = (const void *)dst;
 	const struct sockaddr_in6 *s6 = (const void *)src,
 				  *d6 = (const void *)dst;
 	unsigned char *p = (unsigned char *)buf;
@@ -84,10 +87,14 @@ tp_proxy_encode(int version, const struct sockaddr_storage *src,
 		return 16;
 	}
 	if (version == 1) {
-		inet_ntop(src->ss_family, v6 ? (const void *)&s6->sin6_addr :
-		    (const void *)&s4->sin_addr, s, sizeof(s));
-		inet_ntop(dst->ss_family, v6 ? (const void *)&d6->sin6_addr :
-		    (const void *)&d4->sin_addr, d, sizeof(d));
+		inet_ntop(src->ss_family,
+		    v6 ? (const void *)&s6->sin6_addr
+		       : (const void *)&s4->sin_addr,
+		    s, sizeof(s));
+		inet_ntop(dst->ss_family,
+		    v6 ? (const void *)&d6->sin6_addr
+		       : (const void *)&d4->sin_addr,
+		    d, sizeof(d));
 		n = snprintf(buf, len, "PROXY %s %s %s %u %u\r\n",
 		    v6 ? "TCP6" : "TCP4", s, d,
 		    ntohs(v6 ? s6->sin6_port : s4->sin_port),
@@ -100,7 +107,7 @@ tp_proxy_encode(int version, const struct sockaddr_storage *src,
 	if (tls != NULL)
 		n += (int)ssl_tlvs(tls, p + 16 + n, len - 16 - (size_t)n);
 	memcpy(p, v2sig, 12);
-	p[12] = 0x21; /* version 2, PROXY */
+	p[12] = 0x21;             /* version 2, PROXY */
 	p[13] = v6 ? 0x21 : 0x11; /* TCP over IPv6 / IPv4 */
 	p[14] = (unsigned char)(n >> 8);
 	p[15] = (unsigned char)n;
@@ -119,8 +126,8 @@ tp_proxy_encode(int version, const struct sockaddr_storage *src,
 }
 
 static int
-v1_addr(const char *ip, const char *port, int family,
-    struct sockaddr_storage *ss)
+v1_addr(
+    const char *ip, const char *port, int family, struct sockaddr_storage *ss)
 {
 	unsigned long long pn;
 	const char *why;

@@ -94,8 +94,8 @@ relay_plaintext(struct tp_conn *c, struct side *src)
 		tp_conn_close(c, "out of memory");
 		return -1;
 	}
-	n = tp_tls_read(src->ssl, k->data, TP_CHUNK_SIZE, &state, why,
-	    sizeof(why));
+	n = tp_tls_read(
+	    src->ssl, k->data, TP_CHUNK_SIZE, &state, why, sizeof(why));
 	tp_side_flush(src); /* alerts, key updates */
 	if (n > 0) {
 		k->end = (uint32_t)n;
@@ -130,8 +130,8 @@ relay_filtered(struct tp_conn *c, struct side *src, bool *resume_down)
 	k = src->plain;
 	len = k->end - k->start;
 	if (src->is_down) {
-		used = tp_filter_client(c->filter, k->data + k->start, len,
-		    emit_up, emit_down, c);
+		used = tp_filter_client(
+		    c->filter, k->data + k->start, len, emit_up, emit_down, c);
 		if (used == (size_t)-1) {
 			tp_conn_close(c, "out of memory");
 			return -1;

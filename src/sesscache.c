@@ -92,7 +92,6 @@ sesscache_on_new_session(void *arg, SSL_SESSION *sess)
 	return 1;
 }
 
-
 void
 tp_sesscache_attach(struct tp_conn *c, struct side *s)
 {

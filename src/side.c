@@ -62,8 +62,8 @@ static void
 side_on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
 	struct tp_conn *c = conn_of((uv_handle_t *)stream);
-	struct side *s = (uv_stream_t *)&c->down.tcp == stream ? &c->down
-								: &c->up;
+	struct side *s =
+	    (uv_stream_t *)&c->down.tcp == stream ? &c->down : &c->up;
 	struct tp_chunk *k = buf->base ? tp_chunk_from_data(buf->base) : NULL;
 
 	if (n <= 0 || c->closing) {
@@ -202,8 +202,7 @@ tp_side_flush(struct side *s)
 		total += k->end - k->start;
 	}
 	s->inflight = total;
-	rc = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, bufs, n,
-	    side_on_write);
+	rc = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, bufs, n, side_on_write);
 	if (rc < 0) {
 		s->inflight = 0;
 		tp_conn_close(c, uv_strerror(rc));

@@ -19,8 +19,8 @@
 #define REPLY_LINE_MAX 2048 /* spec 4.2.4 */
 
 void
-tp_smtpc_init(struct tp_smtpc *s, const char *helo, bool may,
-    const char *host, const char *ip)
+tp_smtpc_init(struct tp_smtpc *s, const char *helo, bool may, const char *host,
+    const char *ip)
 {
 	memset(s, 0, sizeof(*s));
 	s->may = may;
@@ -73,8 +73,8 @@ tp_smtpc_fail_lost(struct tp_smtpc *s)
 void
 tp_smtpc_fail_timeout(struct tp_smtpc *s)
 {
-	fail(s, "421 4.4.2 Conversation with %s timed out while %s",
-	    s->peer, tp_smtpc_phase(s));
+	fail(s, "421 4.4.2 Conversation with %s timed out while %s", s->peer,
+	    tp_smtpc_phase(s));
 }
 
 static enum tp_smtpc_action
@@ -92,11 +92,15 @@ reply_done(struct tp_smtpc *s, size_t left)
 	char cmd[300];
 
 	if (left > 0 && s->state == TP_SMTPC_STARTTLS_SENT && r->code == 220)
-		return fail(s, "421 4.5.0 Protocol error: %s sent data after "
-		    "its 220 reply to STARTTLS", s->peer);
+		return fail(s,
+		    "421 4.5.0 Protocol error: %s sent data after "
+		    "its 220 reply to STARTTLS",
+		    s->peer);
 	if (left > 0)
-		return fail(s, "421 4.5.0 Protocol error: %s sent data before "
-		    "our next command while %s", s->peer, tp_smtpc_phase(s));
+		return fail(s,
+		    "421 4.5.0 Protocol error: %s sent data before "
+		    "our next command while %s",
+		    s->peer, tp_smtpc_phase(s));
 	switch (s->state) {
 	case TP_SMTPC_GREETING:
 		if (r->code != 220) {
@@ -105,8 +109,8 @@ reply_done(struct tp_smtpc *s, size_t left)
 			s->state = TP_SMTPC_DONE;
 			return TP_SMTPC_REFUSED;
 		}
-		snprintf(s->greeting, sizeof(s->greeting), "220 %.500s",
-		    r->first);
+		snprintf(
+		    s->greeting, sizeof(s->greeting), "220 %.500s", r->first);
 		if (s->plain_only) {
 			s->state = TP_SMTPC_DONE;
 			return TP_SMTPC_PLAINTEXT;
@@ -122,16 +126,20 @@ reply_done(struct tp_smtpc *s, size_t left)
 		s->state = TP_SMTPC_DONE;
 		if (s->may)
 			return TP_SMTPC_PLAINTEXT;
-		return fail(s, "421 4.7.4 TLS is required, but was not offered "
-		    "by host %s", s->peer);
+		return fail(s,
+		    "421 4.7.4 TLS is required, but was not offered "
+		    "by host %s",
+		    s->peer);
 	case TP_SMTPC_STARTTLS_SENT:
 		s->state = TP_SMTPC_DONE;
 		if (r->code == 220)
 			return TP_SMTPC_STARTTLS;
 		if (s->may)
 			return TP_SMTPC_PLAINTEXT;
-		return fail(s, "421 4.7.5 TLS is required, but host %s refused "
-		    "to start TLS: %d %.300s", s->peer, r->code, r->first);
+		return fail(s,
+		    "421 4.7.5 TLS is required, but host %s refused "
+		    "to start TLS: %d %.300s",
+		    s->peer, r->code, r->first);
 	default:
 		return fail(s, "421 4.5.0 Protocol error: unexpected reply");
 	}
@@ -150,16 +158,19 @@ tp_smtpc_input(struct tp_smtpc *s, const char **data, size_t *len)
 		case TP_LINE_MORE:
 			return TP_SMTPC_MORE;
 		case TP_LINE_TOOLONG:
-			return fail(s, "421 4.5.0 Protocol error: reply line "
-			    "longer than %d octets from %s", REPLY_LINE_MAX,
-			    s->peer);
+			return fail(s,
+			    "421 4.5.0 Protocol error: reply line "
+			    "longer than %d octets from %s",
+			    REPLY_LINE_MAX, s->peer);
 		case TP_LINE_OK:
 			break;
 		}
 		rc = tp_reply_line(&s->reply, s->lr.buf, s->lr.len, &why);
 		if (rc < 0)
-			return fail(s, "421 4.5.0 Protocol error: %s from %s "
-			    "while %s", why, s->peer, tp_smtpc_phase(s));
+			return fail(s,
+			    "421 4.5.0 Protocol error: %s from %s "
+			    "while %s",
+			    why, s->peer, tp_smtpc_phase(s));
 		if (rc == 1)
 			return reply_done(s, *len);
 	}

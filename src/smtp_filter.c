@@ -119,15 +119,15 @@ body_scan(struct tp_filter *f, const char *data, size_t len)
 			f->bstate = B_LINESTART;
 			break;
 		case B_LINESTART:
-			f->bstate = data[i] == '.' ? B_DOT :
-			    data[i] == '\n' ? B_LINESTART : B_MID;
+			f->bstate = data[i] == '.' ? B_DOT
+			    : data[i] == '\n'      ? B_LINESTART
+						   : B_MID;
 			i++;
 			break;
 		case B_DOT:
 			if (data[i] == '\n')
 				return i + 1;
-			f->bstate = data[i] == '\r' ? B_DOTCR :
-			    B_MID;
+			f->bstate = data[i] == '\r' ? B_DOTCR : B_MID;
 			i++;
 			break;
 		case B_DOTCR:
@@ -204,8 +204,8 @@ tp_filter_client(struct tp_filter *f, const char *data, size_t len,
 		used += n;
 		if (f->cbuf[f->clen - 1] != '\n' && f->clen < sizeof(f->cbuf))
 			continue; /* need more of the line */
-		kind = classify(f, f->cbuf, f->clen,
-		    f->cbuf[f->clen - 1] == '\n');
+		kind =
+		    classify(f, f->cbuf, f->clen, f->cbuf[f->clen - 1] == '\n');
 		if (f->cbuf[f->clen - 1] != '\n') {
 			if (kind < 0)
 				f->cstate = C_SKIP;
@@ -242,8 +242,8 @@ keyword_line(const char *line, size_t len, const char *kw)
 
 /* ehlo_emit_held - the held line goes out, made final if asked. */
 static int
-ehlo_emit_held(struct tp_filter *f, bool final, tp_filter_emit to_client,
-    void *arg)
+ehlo_emit_held(
+    struct tp_filter *f, bool final, tp_filter_emit to_client, void *arg)
 {
 	if (!f->held)
 		return 0;
@@ -349,9 +349,11 @@ tp_filter_server(struct tp_filter *f, const char *data, size_t len,
 			if (f->rlen < 4 && (left == 0))
 				break;
 			f->rfinal = f->rlen < 4 || f->rbuf[3] != '-';
-			f->rcode = f->rlen >= 3 && isdigit((unsigned char)
-			    f->rbuf[0]) ? atoi((char[]){f->rbuf[0], f->rbuf[1],
-			    f->rbuf[2], 0}) : 0;
+			f->rcode =
+			    f->rlen >= 3 && isdigit((unsigned char)f->rbuf[0])
+			    ? atoi((char[]){
+				  f->rbuf[0], f->rbuf[1], f->rbuf[2], 0})
+			    : 0;
 			f->rmid = true;
 			if (!f->ebuffering && f->qlen > 0 &&
 			    f->q[f->qhead] == K_EHLO && f->rcode == 250) {

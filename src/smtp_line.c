@@ -79,8 +79,8 @@ tp_reply_init(struct tp_reply *r)
 }
 
 int
-tp_reply_line(struct tp_reply *r, const char *line, size_t len,
-    const char **why)
+tp_reply_line(
+    struct tp_reply *r, const char *line, size_t len, const char **why)
 {
 	const char *text;
 	size_t tl;

@@ -18,8 +18,8 @@
 #define MAX_TOO_LONG 3
 
 void
-tp_smtps_init(struct tp_smtps *s, const struct tp_smtps_conf *conf,
-    const char *caps)
+tp_smtps_init(
+    struct tp_smtps *s, const struct tp_smtps_conf *conf, const char *caps)
 {
 	memset(s, 0, sizeof(*s));
 	s->conf = conf;
@@ -176,14 +176,15 @@ command(struct tp_smtps *s, const char *line, size_t len)
 		reply(s, "220 2.0.0 Ready to start TLS");
 		return TP_SMTPS_STARTTLS;
 	}
-	if (tp_smtp_verb(line, "NOOP", &arg) || tp_smtp_verb(line, "RSET",
-		&arg)) {
+	if (tp_smtp_verb(line, "NOOP", &arg) ||
+	    tp_smtp_verb(line, "RSET", &arg)) {
 		reply(s, "250 2.0.0 Ok");
 		return TP_SMTPS_MORE;
 	}
 	if (tp_smtp_verb(line, "HELP", &arg)) {
-		reply(s, "214 2.0.0 Commands: EHLO HELO STARTTLS NOOP RSET "
-			 "QUIT");
+		reply(s,
+		    "214 2.0.0 Commands: EHLO HELO STARTTLS NOOP RSET "
+		    "QUIT");
 		return TP_SMTPS_MORE;
 	}
 	if (tp_smtp_verb(line, "QUIT", &arg)) {
@@ -191,7 +192,8 @@ command(struct tp_smtps *s, const char *line, size_t len)
 		return TP_SMTPS_CLOSE;
 	}
 	if (s->conf->encrypt)
-		return error(s, "530 5.7.0 Must issue a STARTTLS command first");
+		return error(
+		    s, "530 5.7.0 Must issue a STARTTLS command first");
 	if (len == 0)
 		return error(s, "500 5.5.2 Error: bad syntax");
 	remember(s->pending, line, len);
@@ -260,8 +262,8 @@ tp_smtpb_input(struct tp_smtpb *b, const char **data, size_t *len)
 		}
 		rc = tp_reply_line(&b->reply, b->lr.buf, b->lr.len, &why);
 		if (rc < 0) {
-			b->outlen = (size_t)snprintf(b->out, sizeof(b->out),
-			    "backend: %s", why);
+			b->outlen = (size_t)snprintf(
+			    b->out, sizeof(b->out), "backend: %s", why);
 			return TP_SMTPB_FAIL;
 		}
 		if (rc == 0)
@@ -273,8 +275,8 @@ tp_smtpb_input(struct tp_smtpb *b, const char **data, size_t *len)
 		}
 		if (b->state == 0 && b->replay != NULL) {
 			b->state = 1;
-			b->outlen = (size_t)snprintf(b->out, sizeof(b->out),
-			    "%s", b->replay);
+			b->outlen = (size_t)snprintf(
+			    b->out, sizeof(b->out), "%s", b->replay);
 			return TP_SMTPB_SEND;
 		}
 		return TP_SMTPB_READY;

@@ -95,9 +95,11 @@ client_respond(struct client *cl)
 		body = strdup("not found\n");
 		blen = body ? strlen(body) : 0;
 	}
-	hlen = (size_t)snprintf(head, sizeof(head), "HTTP/1.0 %s\r\n"
+	hlen = (size_t)snprintf(head, sizeof(head),
+	    "HTTP/1.0 %s\r\n"
 	    "Content-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n"
-	    "\r\n", status, ctype, blen);
+	    "\r\n",
+	    status, ctype, blen);
 	cl->resp = malloc(hlen + blen);
 	if (cl->resp == NULL) {
 		free(body);
@@ -121,8 +123,8 @@ client_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	struct client *cl = h->data;
 
 	(void)hint;
-	*buf = uv_buf_init(cl->req + cl->len,
-	    (unsigned)(sizeof(cl->req) - 1 - cl->len));
+	*buf = uv_buf_init(
+	    cl->req + cl->len, (unsigned)(sizeof(cl->req) - 1 - cl->len));
 }
 
 static void
@@ -183,8 +185,8 @@ tp_stats_start(uv_loop_t *loop, const struct tp_hostport *hp)
 	}
 	uv_tcp_init(loop, &stats_server);
 	if (uv_tcp_open(&stats_server, fd) < 0 ||
-	    uv_listen((uv_stream_t *)&stats_server, 64,
-		stats_on_connection) < 0) {
+	    uv_listen((uv_stream_t *)&stats_server, 64, stats_on_connection) <
+		0) {
 		tp_log(TP_LOG_ERROR, "stats: cannot listen");
 		uv_close((uv_handle_t *)&stats_server, NULL);
 		return -1;
@@ -195,8 +197,8 @@ tp_stats_start(uv_loop_t *loop, const struct tp_hostport *hp)
 
 		real.port = (uint16_t)port;
 		tp_hostport_format(&real, addr, sizeof(addr));
-		tp_log(TP_LOG_INFO, "stats: listening on %s (GET /metrics)",
-		    addr);
+		tp_log(
+		    TP_LOG_INFO, "stats: listening on %s (GET /metrics)", addr);
 	}
 	return 0;
 }

@@ -28,8 +28,8 @@
 void
 tp_tls_init(void)
 {
-	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
-		OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
+	OPENSSL_init_ssl(
+	    OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
 	    NULL);
 }
 
@@ -78,8 +78,10 @@ load_pair(struct tp_config *cfg, SSL_CTX *ctx, const struct tp_cval *cert,
 		goto out;
 	}
 	if (!SSL_CTX_use_cert_and_key(ctx, leaf, pkey, chain, 1)) {
-		tp_config_diag(cfg, cert->line, false, "%s %s: rejected by "
-		    "OpenSSL (%s)", certkey, cert->raw,
+		tp_config_diag(cfg, cert->line, false,
+		    "%s %s: rejected by "
+		    "OpenSSL (%s)",
+		    certkey, cert->raw,
 		    ERR_reason_error_string(ERR_peek_last_error()));
 		ERR_clear_error();
 		goto out;
@@ -93,8 +95,8 @@ out:
 }
 
 static int
-use_selfsigned(struct tp_config *cfg, SSL_CTX *ctx,
-    const struct tp_cfg_route *r)
+use_selfsigned(
+    struct tp_config *cfg, SSL_CTX *ctx, const struct tp_cfg_route *r)
 {
 	char host[256] = "localhost";
 	EVP_PKEY *key;
@@ -129,18 +131,19 @@ ctx_base(struct tp_config *cfg, const struct tp_cfg_route *r)
 
 	ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	if (ctx == NULL) {
-		tp_config_diag(cfg, r->line, false, "route %s: SSL_CTX_new "
-		    "failed", r->name);
+		tp_config_diag(cfg, r->line, false,
+		    "route %s: SSL_CTX_new "
+		    "failed",
+		    r->name);
 		return NULL;
 	}
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS |
-		SSL_MODE_ENABLE_PARTIAL_WRITE |
+	SSL_CTX_set_mode(ctx,
+	    SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
 		SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-		SSL_OP_NO_COMPRESSION | (server ?
-		SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
-	if (r->proto_min < TP_PROTO_TLS12 ||
-	    v[TP_K_CIPHERS].e == TP_GRADE_NULL)
+	SSL_CTX_set_options(ctx,
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+		(server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
+	if (r->proto_min < TP_PROTO_TLS12 || v[TP_K_CIPHERS].e == TP_GRADE_NULL)
 		SSL_CTX_set_security_level(ctx, 0);
 	if (!SSL_CTX_set_min_proto_version(ctx, r->proto_min) ||
 	    !SSL_CTX_set_max_proto_version(ctx, r->proto_max)) {
@@ -152,8 +155,9 @@ ctx_base(struct tp_config *cfg, const struct tp_cfg_route *r)
 	if (tp_policy_cipherlist((enum tp_grade)v[TP_K_CIPHERS].e,
 		v[TP_K_EXCLUDE_CIPHERS].raw, ciphers, sizeof(ciphers)) < 0 ||
 	    !SSL_CTX_set_cipher_list(ctx, ciphers)) {
-		tp_config_diag(cfg, v[TP_K_EXCLUDE_CIPHERS].set ?
-			v[TP_K_EXCLUDE_CIPHERS].line : v[TP_K_CIPHERS].line,
+		tp_config_diag(cfg,
+		    v[TP_K_EXCLUDE_CIPHERS].set ? v[TP_K_EXCLUDE_CIPHERS].line
+						: v[TP_K_CIPHERS].line,
 		    false, "ciphers: OpenSSL accepts no cipher from \"%s\"",
 		    ciphers);
 		ERR_clear_error();
@@ -161,8 +165,8 @@ ctx_base(struct tp_config *cfg, const struct tp_cfg_route *r)
 	if (server) {
 		static const unsigned char sid_ctx[] = "tlsproxy";
 
-		SSL_CTX_set_session_id_context(ctx, sid_ctx,
-		    sizeof(sid_ctx) - 1);
+		SSL_CTX_set_session_id_context(
+		    ctx, sid_ctx, sizeof(sid_ctx) - 1);
 		if (!v[TP_K_SESSION_TICKETS].n)
 			SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	} else {
@@ -198,8 +202,7 @@ sni_ctx_new(struct tp_config *cfg, const struct tp_cfg_route *r, int line,
 }
 
 SSL_CTX *
-tp_tls_ctx_new(struct tp_config *cfg, const struct tp_cfg_route *r,
-    int *failed)
+tp_tls_ctx_new(struct tp_config *cfg, const struct tp_cfg_route *r, int *failed)
 {
 	const struct tp_cval *v = r->v;
 	SSL_CTX *ctx;

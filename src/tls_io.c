@@ -88,8 +88,9 @@ bio_get_method(void)
 {
 	/* Created by tp_tls_io_init() on the main thread before workers. */
 	if (bio_method == NULL) {
-		bio_method = BIO_meth_new(BIO_get_new_index() |
-			BIO_TYPE_SOURCE_SINK, "tlsproxy side");
+		bio_method =
+		    BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+			"tlsproxy side");
 		BIO_meth_set_write(bio_method, bio_on_write);
 		BIO_meth_set_read(bio_method, bio_on_read);
 		BIO_meth_set_ctrl(bio_method, bio_on_ctrl);
@@ -111,8 +112,8 @@ tls_on_new_session(SSL *ssl, SSL_SESSION *sess)
 void
 tp_tls_io_client_cache(SSL_CTX *ctx)
 {
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
-		SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_set_session_cache_mode(
+	    ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, tls_on_new_session);
 }
 
@@ -180,8 +181,8 @@ tp_tls_handshake(SSL *ssl, char *why, size_t len)
 }
 
 ssize_t
-tp_tls_read(SSL *ssl, char *buf, size_t len, int *state, char *why,
-    size_t whylen)
+tp_tls_read(
+    SSL *ssl, char *buf, size_t len, int *state, char *why, size_t whylen)
 {
 	int rc, err;
 

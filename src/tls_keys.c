@@ -52,7 +52,7 @@ tp_keys_check_mode(const char *path, char *why, size_t len)
 	return 0;
 }
 
-STACK_OF(X509) *tp_keys_load_chain(const char *path, char *why, size_t len)
+STACK_OF(X509) * tp_keys_load_chain(const char *path, char *why, size_t len)
 {
 	STACK_OF(X509) *chain = NULL;
 	X509 *x;
@@ -90,9 +90,11 @@ STACK_OF(X509) *tp_keys_load_chain(const char *path, char *why, size_t len)
 		X509 *next = sk_X509_value(chain, i + 1);
 
 		if (X509_check_issued(next, cur) != X509_V_OK) {
-			snprintf(why, len, "certificate %d is not issued by "
+			snprintf(why, len,
+			    "certificate %d is not issued by "
 			    "certificate %d: the chain must be leaf first, "
-			    "then each issuer", i + 1, i + 2);
+			    "then each issuer",
+			    i + 1, i + 2);
 			sk_X509_pop_free(chain, X509_free);
 			return NULL;
 		}
@@ -135,8 +137,8 @@ tp_keys_selfsigned(const char *cn, X509 **certp, EVP_PKEY **keyp)
 	X509_gmtime_adj(X509_getm_notAfter(x), 365L * 86400);
 	X509_set_pubkey(x, key);
 	name = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-	    (const unsigned char *)cn, -1, -1, 0);
+	X509_NAME_add_entry_by_txt(
+	    name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
 	X509_set_issuer_name(x, name);
 	snprintf(san, sizeof(san), "DNS:%s", cn);
 	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);

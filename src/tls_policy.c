@@ -61,8 +61,9 @@ tp_policy_proto_name(int version)
 
 /* Bit i of a set stands for version 0x0300 + i (SSLv3 .. TLSv1.3). */
 #define PBIT(v) (1u << ((v)-TP_PROTO_SSL3))
-#define PALL	(PBIT(TP_PROTO_SSL3) | PBIT(TP_PROTO_TLS1) |                   \
-	    PBIT(TP_PROTO_TLS11) | PBIT(TP_PROTO_TLS12) | PBIT(TP_PROTO_TLS13))
+#define PALL                                                                   \
+	(PBIT(TP_PROTO_SSL3) | PBIT(TP_PROTO_TLS1) | PBIT(TP_PROTO_TLS11) |    \
+	    PBIT(TP_PROTO_TLS12) | PBIT(TP_PROTO_TLS13))
 
 int
 tp_policy_protocols(const char *spec, int *min, int *max, const char **why)
@@ -87,8 +88,8 @@ tp_policy_protocols(const char *spec, int *min, int *max, const char **why)
 			       "TLSv1.1, TLSv1.2, TLSv1.3)";
 			return -1;
 		}
-		if (strncmp(item, ">=", 2) == 0 || strncmp(item, "<=", 2) == 0 ||
-		    item[0] == '!')
+		if (strncmp(item, ">=", 2) == 0 ||
+		    strncmp(item, "<=", 2) == 0 || item[0] == '!')
 			name = item + (item[0] == '!' ? 1 : 2);
 		if ((v = proto_lookup(name)) < 0) {
 			*why = "protocols: unknown protocol (SSLv3, TLSv1, "
@@ -133,11 +134,12 @@ tp_policy_protocols(const char *spec, int *min, int *max, const char **why)
 }
 
 /* Postfix 3.8 removes these from every grade by default. */
-#define LEGACY_EXCLUDES "!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!MD5:!kDH:!kECDH:!aDSS:!aNULL"
+#define LEGACY_EXCLUDES                                                        \
+	"!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!MD5:!kDH:!kECDH:!aDSS:!aNULL"
 
 int
-tp_policy_cipherlist(enum tp_grade grade, const char *exclude, char *dst,
-    size_t len)
+tp_policy_cipherlist(
+    enum tp_grade grade, const char *exclude, char *dst, size_t len)
 {
 	const char *p = exclude ? exclude : "";
 	char item[128];

@@ -22,7 +22,7 @@
 #include "tlsproxy/parse.h"
 #include "tlsproxy/tls_keys.h"
 
-#define TICKET_KEY_LEN 80 /* 16 name, 32 HMAC, 32 AES-256 */
+#define TICKET_KEY_LEN  80 /* 16 name, 32 HMAC, 32 AES-256 */
 #define MAX_TICKET_KEYS 16
 
 struct ticket_key {
@@ -40,8 +40,8 @@ struct server_extra {
 static int extra_index = -1;
 
 static void
-extra_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-    void *argp)
+extra_free(
+    void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
 	struct server_extra *x = ptr;
 
@@ -64,8 +64,8 @@ extra_of(SSL_CTX *ctx)
 	struct server_extra *x;
 
 	if (extra_index < 0)
-		extra_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
-		    extra_free);
+		extra_index =
+		    SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, extra_free);
 	x = SSL_CTX_get_ex_data(ctx, extra_index);
 	if (x == NULL) {
 		if ((x = calloc(1, sizeof(*x))) == NULL)
@@ -125,8 +125,8 @@ ticket_on_key(SSL *ssl, unsigned char *name, unsigned char *iv,
 		k = &x->keys[0];
 		memcpy(name, k->name, 16);
 		if (RAND_bytes(iv, 16) <= 0 ||
-		    !EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes,
-			iv))
+		    !EVP_EncryptInit_ex(
+			cctx, EVP_aes_256_cbc(), NULL, k->aes, iv))
 			return -1;
 	} else {
 		for (size_t i = 0; i < x->nkeys && k == NULL; i++)
@@ -134,12 +134,12 @@ ticket_on_key(SSL *ssl, unsigned char *name, unsigned char *iv,
 				k = &x->keys[i];
 		if (k == NULL)
 			return 0; /* unknown key: full handshake */
-		if (!EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes,
-			iv))
+		if (!EVP_DecryptInit_ex(
+			cctx, EVP_aes_256_cbc(), NULL, k->aes, iv))
 			return -1;
 	}
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-	    (char *)"SHA256", 0);
+	params[0] = OSSL_PARAM_construct_utf8_string(
+	    OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
 	if (!EVP_MAC_init(hctx, k->hmac, 32, params))
 		return -1;
@@ -149,8 +149,8 @@ ticket_on_key(SSL *ssl, unsigned char *name, unsigned char *iv,
 
 /* load_ticket_keys - base64 lines of 80 bytes; the first encrypts. */
 static int
-load_ticket_keys(struct tp_config *cfg, const struct tp_cval *v,
-    struct server_extra *x)
+load_ticket_keys(
+    struct tp_config *cfg, const struct tp_cval *v, struct server_extra *x)
 {
 	char line[256], why[200];
 	unsigned char raw[TICKET_KEY_LEN + 4];
@@ -158,29 +158,33 @@ load_ticket_keys(struct tp_config *cfg, const struct tp_cval *v,
 	int n;
 
 	if (tp_keys_check_mode(v->s, why, sizeof(why)) < 0) {
-		tp_config_diag(cfg, v->line, false, "ticket_key_file %s: %s",
-		    v->raw, why);
+		tp_config_diag(
+		    cfg, v->line, false, "ticket_key_file %s: %s", v->raw, why);
 		return -1;
 	}
 	if ((f = fopen(v->s, "r")) == NULL) {
-		tp_config_diag(cfg, v->line, false, "ticket_key_file %s: %m",
-		    v->raw);
+		tp_config_diag(
+		    cfg, v->line, false, "ticket_key_file %s: %m", v->raw);
 		return -1;
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
 		line[strcspn(line, "\r\n")] = '\0';
 		if (line[0] == '\0' || line[0] == '#')
 			continue;
-		n = EVP_DecodeBlock(raw, (unsigned char *)line,
-		    (int)strlen(line));
+		n = EVP_DecodeBlock(
+		    raw, (unsigned char *)line, (int)strlen(line));
 		/* EVP_DecodeBlock counts '=' padding as zero bytes */
-		if (n - (int)(strchr(line, '=') ? strlen(strchr(line, '='))
-						: 0) != TICKET_KEY_LEN ||
+		if (n -
+			    (int)(strchr(line, '=') ? strlen(strchr(line, '='))
+						    : 0) !=
+			TICKET_KEY_LEN ||
 		    x->nkeys == MAX_TICKET_KEYS) {
-			tp_config_diag(cfg, v->line, false, "ticket_key_file "
+			tp_config_diag(cfg, v->line, false,
+			    "ticket_key_file "
 			    "%s: each line must be %d bytes in base64 (head "
 			    "-c %d /dev/urandom | base64 -w0), at most %d "
-			    "lines", v->raw, TICKET_KEY_LEN, TICKET_KEY_LEN,
+			    "lines",
+			    v->raw, TICKET_KEY_LEN, TICKET_KEY_LEN,
 			    MAX_TICKET_KEYS);
 			fclose(f);
 			return -1;
@@ -193,8 +197,10 @@ load_ticket_keys(struct tp_config *cfg, const struct tp_cval *v,
 	fclose(f);
 	OPENSSL_cleanse(raw, sizeof(raw));
 	if (x->nkeys == 0) {
-		tp_config_diag(cfg, v->line, false, "ticket_key_file %s: no "
-		    "key", v->raw);
+		tp_config_diag(cfg, v->line, false,
+		    "ticket_key_file %s: no "
+		    "key",
+		    v->raw);
 		return -1;
 	}
 	return 0;
@@ -213,8 +219,8 @@ ccert_accept_any(int ok, X509_STORE_CTX *store)
  * one: after the switch OpenSSL verifies with the new context's store).
  */
 static void
-server_ccert(struct tp_config *cfg, const struct tp_cfg_route *r,
-    SSL_CTX *ctx, bool report)
+server_ccert(struct tp_config *cfg, const struct tp_cfg_route *r, SSL_CTX *ctx,
+    bool report)
 {
 	const struct tp_cval *v = r->v;
 	const struct tp_cval *ca = &v[TP_K_CA_FILE], *cap = &v[TP_K_CA_PATH];
@@ -222,14 +228,16 @@ server_ccert(struct tp_config *cfg, const struct tp_cfg_route *r,
 	if (v[TP_K_ASK_CCERT].n || v[TP_K_REQ_CCERT].n) {
 		if (ca->set || cap->set) {
 			if (!SSL_CTX_load_verify_locations(ctx,
-				ca->set ? ca->s : NULL, cap->set ? cap->s :
-				NULL) && report)
-				tp_config_diag(cfg, ca->set ? ca->line :
-				    cap->line, false, "cannot load trust "
+				ca->set ? ca->s : NULL,
+				cap->set ? cap->s : NULL) &&
+			    report)
+				tp_config_diag(cfg,
+				    ca->set ? ca->line : cap->line, false,
+				    "cannot load trust "
 				    "anchors");
 			if (ca->set)
-				SSL_CTX_set_client_CA_list(ctx,
-				    SSL_load_client_CA_file(ca->s));
+				SSL_CTX_set_client_CA_list(
+				    ctx, SSL_load_client_CA_file(ca->s));
 			ERR_clear_error();
 		} else if (v[TP_K_REQ_CCERT].n && report) {
 			tp_config_diag(cfg, v[TP_K_REQ_CCERT].line, false,
@@ -237,11 +245,12 @@ server_ccert(struct tp_config *cfg, const struct tp_cfg_route *r,
 			    "client certificates against");
 		}
 		if (v[TP_K_REQ_CCERT].n)
-			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
-				SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+			SSL_CTX_set_verify(ctx,
+			    SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+			    NULL);
 		else
-			SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER,
-			    ccert_accept_any);
+			SSL_CTX_set_verify(
+			    ctx, SSL_VERIFY_PEER, ccert_accept_any);
 	}
 }
 
@@ -269,8 +278,8 @@ tp_tls_server_setup(struct tp_config *cfg, const struct tp_cfg_route *r,
 			    "sni: expected NAME CERTFILE [KEYFILE]");
 			continue;
 		}
-		sctx = make(cfg, r, v[TP_K_SNI].lines[i], cert,
-		    key[0] ? key : cert);
+		sctx = make(
+		    cfg, r, v[TP_K_SNI].lines[i], cert, key[0] ? key : cert);
 		if (sctx == NULL)
 			continue;
 		/* the same client-certificate and ticket settings */
@@ -279,21 +288,21 @@ tp_tls_server_setup(struct tp_config *cfg, const struct tp_cfg_route *r,
 			sx = extra_of(sctx);
 			memcpy(sx->keys, x->keys, sizeof(x->keys));
 			sx->nkeys = x->nkeys;
-			SSL_CTX_set_tlsext_ticket_key_evp_cb(sctx,
-			    ticket_on_key);
+			SSL_CTX_set_tlsext_ticket_key_evp_cb(
+			    sctx, ticket_on_key);
 		}
-		x->sni_names = realloc(x->sni_names,
-		    (x->nsni + 1) * sizeof(char *));
-		x->sni_ctx = realloc(x->sni_ctx,
-		    (x->nsni + 1) * sizeof(SSL_CTX *));
+		x->sni_names =
+		    realloc(x->sni_names, (x->nsni + 1) * sizeof(char *));
+		x->sni_ctx =
+		    realloc(x->sni_ctx, (x->nsni + 1) * sizeof(SSL_CTX *));
 		if (x->sni_names == NULL || x->sni_ctx == NULL)
 			abort();
 		x->sni_names[x->nsni] = strdup(name);
 		x->sni_ctx[x->nsni++] = sctx;
 	}
 	if (x->nsni > 0) {
-		SSL_CTX_set_tlsext_servername_callback(ctx,
-		    server_on_servername);
+		SSL_CTX_set_tlsext_servername_callback(
+		    ctx, server_on_servername);
 		SSL_CTX_set_tlsext_servername_arg(ctx, x);
 	}
 	return cfg->nerrors == errs ? 0 : -1;

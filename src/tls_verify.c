@@ -83,8 +83,8 @@ add_name(struct tp_verify *v, const char *name)
 }
 
 struct tp_verify *
-tp_verify_build(struct tp_config *cfg, const struct tp_cfg_route *r,
-    SSL_CTX *ctx)
+tp_verify_build(
+    struct tp_config *cfg, const struct tp_cfg_route *r, SSL_CTX *ctx)
 {
 	const struct tp_cval *vv = r->v;
 	struct tp_verify *v;
@@ -96,8 +96,9 @@ tp_verify_build(struct tp_config *cfg, const struct tp_cfg_route *r,
 	if ((v = calloc(1, sizeof(*v))) == NULL)
 		abort();
 	v->security = r->security;
-	v->nexthop = xstrdup(vv[TP_K_NEXTHOP].set ? vv[TP_K_NEXTHOP].raw :
-	    r->nconnect > 0 ? r->connect[0].host : "");
+	v->nexthop = xstrdup(vv[TP_K_NEXTHOP].set ? vv[TP_K_NEXTHOP].raw
+		: r->nconnect > 0                 ? r->connect[0].host
+						  : "");
 	/* fingerprints */
 	for (size_t i = 0; i < vv[TP_K_FINGERPRINT].nlist; i++) {
 		v->fps = realloc(v->fps, (v->nfps + 1) * sizeof(*v->fps));
@@ -105,8 +106,8 @@ tp_verify_build(struct tp_config *cfg, const struct tp_cfg_route *r,
 			abort();
 		if (unhex(vv[TP_K_FINGERPRINT].list[i], v->fps[v->nfps], 32) !=
 		    32) {
-			tp_config_diag(cfg, vv[TP_K_FINGERPRINT].lines[i], false,
-			    "fingerprint: not a sha256 digest");
+			tp_config_diag(cfg, vv[TP_K_FINGERPRINT].lines[i],
+			    false, "fingerprint: not a sha256 digest");
 			continue;
 		}
 		v->nfps++;
@@ -139,9 +140,9 @@ tp_verify_build(struct tp_config *cfg, const struct tp_cfg_route *r,
 	}
 	/* match list (verify, secure) */
 	if (r->security == TP_SEC_VERIFY || r->security == TP_SEC_SECURE) {
-		p = vv[TP_K_MATCH].set ? vv[TP_K_MATCH].raw :
-		    r->security == TP_SEC_VERIFY ? "hostname" :
-						   "nexthop:dot-nexthop";
+		p = vv[TP_K_MATCH].set             ? vv[TP_K_MATCH].raw
+		    : r->security == TP_SEC_VERIFY ? "hostname"
+						   : "nexthop:dot-nexthop";
 		for (;;) {
 			size_t n = strcspn(p, ": ,");
 
@@ -167,15 +168,18 @@ tp_verify_build(struct tp_config *cfg, const struct tp_cfg_route *r,
 		}
 		if (vv[TP_K_CA_FILE].set || vv[TP_K_CA_PATH].set) {
 			if (!SSL_CTX_load_verify_locations(ctx,
-				vv[TP_K_CA_FILE].set ? vv[TP_K_CA_FILE].s : NULL,
-				vv[TP_K_CA_PATH].set ? vv[TP_K_CA_PATH].s :
-						       NULL)) {
-				tp_config_diag(cfg, vv[TP_K_CA_FILE].set ?
-					vv[TP_K_CA_FILE].line :
-					vv[TP_K_CA_PATH].line,
+				vv[TP_K_CA_FILE].set ? vv[TP_K_CA_FILE].s
+						     : NULL,
+				vv[TP_K_CA_PATH].set ? vv[TP_K_CA_PATH].s
+						     : NULL)) {
+				tp_config_diag(cfg,
+				    vv[TP_K_CA_FILE].set
+					? vv[TP_K_CA_FILE].line
+					: vv[TP_K_CA_PATH].line,
 				    false, "cannot load trust anchors from %s",
-				    vv[TP_K_CA_FILE].set ? vv[TP_K_CA_FILE].raw :
-							   vv[TP_K_CA_PATH].raw);
+				    vv[TP_K_CA_FILE].set
+					? vv[TP_K_CA_FILE].raw
+					: vv[TP_K_CA_PATH].raw);
 				ERR_clear_error();
 			}
 		} else {
@@ -184,8 +188,7 @@ tp_verify_build(struct tp_config *cfg, const struct tp_cfg_route *r,
 		/* Postfix counts the trust anchor: depth 1 is a leaf issued
 		 * by a trusted CA.  OpenSSL counts the CAs above the leaf
 		 * short of the anchor. */
-		SSL_CTX_set_verify_depth(ctx,
-		    (int)vv[TP_K_VERIFY_DEPTH].n - 1);
+		SSL_CTX_set_verify_depth(ctx, (int)vv[TP_K_VERIFY_DEPTH].n - 1);
 	}
 	if ((r->security == TP_SEC_DANE || r->security == TP_SEC_DANE_ONLY) &&
 	    SSL_CTX_dane_enable(ctx) <= 0) {
@@ -228,7 +231,8 @@ tp_verify_prepare(SSL *ssl, const struct tp_verify *v, const char *host)
 	}
 	if ((v->security == TP_SEC_DANE || v->security == TP_SEC_DANE_ONLY) &&
 	    v->ntlsa > 0) {
-		if (SSL_dane_enable(ssl, v->nexthop[0] ? v->nexthop : host) <= 0)
+		if (SSL_dane_enable(ssl, v->nexthop[0] ? v->nexthop : host) <=
+		    0)
 			return -1;
 		/* RFC 7672 3.1.1: DANE-EE(3) matches ignore names. */
 		SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
@@ -254,8 +258,8 @@ fingerprint_matches(X509 *peer, const struct tp_verify *v)
 	if (!X509_digest(peer, EVP_sha256(), cert, &len) || len != 32)
 		return false;
 	n = i2d_PUBKEY(X509_get0_pubkey(peer), &der);
-	if (n <= 0 || !EVP_Digest(der, (size_t)n, spki, &len, EVP_sha256(),
-			  NULL))
+	if (n <= 0 ||
+	    !EVP_Digest(der, (size_t)n, spki, &len, EVP_sha256(), NULL))
 		len = 0;
 	OPENSSL_free(der);
 	for (size_t i = 0; i < v->nfps; i++)
@@ -269,8 +273,8 @@ fingerprint_matches(X509 *peer, const struct tp_verify *v)
 static void
 names_seen(X509 *peer, char *buf, size_t len)
 {
-	GENERAL_NAMES *gens = X509_get_ext_d2i(peer, NID_subject_alt_name,
-	    NULL, NULL);
+	GENERAL_NAMES *gens =
+	    X509_get_ext_d2i(peer, NID_subject_alt_name, NULL, NULL);
 	size_t o = 0;
 
 	buf[0] = '\0';
@@ -285,8 +289,8 @@ names_seen(X509 *peer, char *buf, size_t len)
 	}
 	GENERAL_NAMES_free(gens);
 	if (o == 0)
-		X509_NAME_get_text_by_NID(X509_get_subject_name(peer),
-		    NID_commonName, buf, (int)len);
+		X509_NAME_get_text_by_NID(
+		    X509_get_subject_name(peer), NID_commonName, buf, (int)len);
 }
 
 void
@@ -301,17 +305,17 @@ tp_verify_describe(SSL *ssl, bool digest, char *buf, size_t len)
 	buf[0] = '\0';
 	if (peer == NULL)
 		return;
-	X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName,
-	    cn, sizeof(cn));
-	X509_NAME_get_text_by_NID(X509_get_issuer_name(peer), NID_commonName,
-	    icn, sizeof(icn));
+	X509_NAME_get_text_by_NID(
+	    X509_get_subject_name(peer), NID_commonName, cn, sizeof(cn));
+	X509_NAME_get_text_by_NID(
+	    X509_get_issuer_name(peer), NID_commonName, icn, sizeof(icn));
 	o = (size_t)snprintf(buf, len, "CN=%s, issuer CN=%s", cn, icn);
 	if (!digest || o >= len || !X509_digest(peer, EVP_sha256(), md, &mdlen))
 		return;
 	o += (size_t)snprintf(buf + o, len - o, ", sha256 ");
 	for (unsigned i = 0; i < mdlen && o + 4 < len; i++)
-		o += (size_t)snprintf(buf + o, len - o, "%s%02X", i ? ":" : "",
-		    md[i]);
+		o += (size_t)snprintf(
+		    buf + o, len - o, "%s%02X", i ? ":" : "", md[i]);
 }
 
 int
@@ -322,8 +326,9 @@ tp_verify_check(SSL *ssl, const struct tp_verify *v, const char **trust,
 	long res = SSL_get_verify_result(ssl);
 	char names[200];
 
-	*trust = peer == NULL ? "Anonymous" : res == X509_V_OK ? "Trusted" :
-								 "Untrusted";
+	*trust = peer == NULL  ? "Anonymous"
+	    : res == X509_V_OK ? "Trusted"
+			       : "Untrusted";
 	if (v == NULL)
 		return 0;
 	if (peer == NULL) {
@@ -358,17 +363,18 @@ tp_verify_check(SSL *ssl, const struct tp_verify *v, const char **trust,
 		if (res == X509_V_ERR_HOSTNAME_MISMATCH) {
 			*trust = "Trusted";
 			names_seen(peer, names, sizeof(names));
-			snprintf(why, len, "name mismatch (names seen: %s)",
-			    names);
-		} else if (res == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+			snprintf(
+			    why, len, "name mismatch (names seen: %s)", names);
+		} else if (res ==
+			X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
 		    res == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
 		    res == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
 		    res == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) {
 			snprintf(why, len, "untrusted issuer (%s)",
 			    X509_verify_cert_error_string(res));
 		} else {
-			snprintf(why, len, "%s",
-			    X509_verify_cert_error_string(res));
+			snprintf(
+			    why, len, "%s", X509_verify_cert_error_string(res));
 		}
 		return -1;
 	}

@@ -24,9 +24,10 @@ void
 tp_upstream_failed(struct tp_conn *c, int err, const char *why)
 {
 	if (err == TP_ETLS)
-		tp_conn_log(c, TP_LOG_INFO, "%s[%s]:%u: Cannot start TLS: "
-		    "handshake failure: %s", c->up_host, c->up_ip, c->up_port,
-		    why);
+		tp_conn_log(c, TP_LOG_INFO,
+		    "%s[%s]:%u: Cannot start TLS: "
+		    "handshake failure: %s",
+		    c->up_host, c->up_ip, c->up_port, why);
 	else
 		tp_conn_log(c, TP_LOG_INFO, "%s %s[%s]:%u: %s",
 		    err == TP_EPROTO ? "session with" : "connect to",
@@ -40,8 +41,10 @@ tp_upstream_failed(struct tp_conn *c, int err, const char *why)
 	    c->r->tls == TP_TLS_STARTTLS) {
 		c->plain_tried = c->plain = true;
 		c->retry_same = true;
-		tp_conn_log(c, TP_LOG_INFO, "%s[%s]:%u: trying again without "
-		    "TLS (security = may)", c->up_host, c->up_ip, c->up_port);
+		tp_conn_log(c, TP_LOG_INFO,
+		    "%s[%s]:%u: trying again without "
+		    "TLS (security = may)",
+		    c->up_host, c->up_ip, c->up_port);
 	}
 	c->state = CS_CONNECT;
 	uv_timer_stop(&c->timer);
@@ -80,14 +83,15 @@ upstream_try(struct tp_conn *c, const struct sockaddr *sa)
 	int rc;
 
 	if (sa != (struct sockaddr *)&c->up_ss)
-		memcpy(&c->up_ss, sa, sa->sa_family == AF_INET6 ?
-			sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+		memcpy(&c->up_ss, sa,
+		    sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+					      : sizeof(struct sockaddr_in));
 	if (sa->sa_family == AF_INET6)
 		uv_ip6_name((const struct sockaddr_in6 *)sa, c->up_ip,
 		    sizeof(c->up_ip));
 	else
-		uv_ip4_name((const struct sockaddr_in *)sa, c->up_ip,
-		    sizeof(c->up_ip));
+		uv_ip4_name(
+		    (const struct sockaddr_in *)sa, c->up_ip, sizeof(c->up_ip));
 	uv_tcp_init(&c->w->loop, &c->up.tcp);
 	c->up.tcp.data = c;
 	c->up.open = true;
@@ -177,11 +181,11 @@ tp_upstream_next(struct tp_conn *c)
 	if (hp->is_ip) {
 		memset(&ss, 0, sizeof(ss));
 		if (hp->is_v6)
-			uv_ip6_addr(hp->host, hp->port,
-			    (struct sockaddr_in6 *)&ss);
+			uv_ip6_addr(
+			    hp->host, hp->port, (struct sockaddr_in6 *)&ss);
 		else
-			uv_ip4_addr(hp->host, hp->port,
-			    (struct sockaddr_in *)&ss);
+			uv_ip4_addr(
+			    hp->host, hp->port, (struct sockaddr_in *)&ss);
 		upstream_try(c, (struct sockaddr *)&ss);
 		return;
 	}
@@ -190,12 +194,12 @@ tp_upstream_next(struct tp_conn *c)
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(port, sizeof(port), "%u", hp->port);
 	tp_conn_timer(c, c->r->v[TP_K_CONNECT_TIMEOUT].n);
-	rc = uv_getaddrinfo(&c->w->loop, &c->gai, upstream_on_resolved,
-	    hp->host, port, &hints);
+	rc = uv_getaddrinfo(
+	    &c->w->loop, &c->gai, upstream_on_resolved, hp->host, port, &hints);
 	if (rc < 0) {
 		c->last_err = rc;
-		snprintf(c->last_why, sizeof(c->last_why), "%s",
-		    uv_strerror(rc));
+		snprintf(
+		    c->last_why, sizeof(c->last_why), "%s", uv_strerror(rc));
 		tp_upstream_next(c);
 		return;
 	}

@@ -36,8 +36,10 @@ worker_on_grace(uv_timer_t *t)
 
 	TP_CHECK_MAGIC(w, TP_WORKER_MAGIC);
 	if (w->nconns > 0)
-		tp_log(TP_LOG_INFO, "shutdown grace over: closing %u "
-		    "session(s)", w->nconns);
+		tp_log(TP_LOG_INFO,
+		    "shutdown grace over: closing %u "
+		    "session(s)",
+		    w->nconns);
 	/* tp_conn_close never frees synchronously: the list stays valid. */
 	for (c = w->conns; c != NULL; c = tp_conn_next(c))
 		tp_conn_close(c, "shutdown");
@@ -71,8 +73,8 @@ worker_on_async(uv_async_t *a)
 		if (w->nconns == 0)
 			worker_finish(w);
 		else
-			uv_timer_start(&w->grace, worker_on_grace,
-			    w->grace_ms, 0);
+			uv_timer_start(
+			    &w->grace, worker_on_grace, w->grace_ms, 0);
 	}
 }
 

@@ -39,8 +39,8 @@ void tp_chunk_put(struct tp_pool *p, struct tp_chunk *c);
 struct tp_chunk *tp_chunk_from_data(char *base);
 
 /* tp_chunkq_append - copy bytes to the tail; 0, or -1 out of memory. */
-int tp_chunkq_append(struct tp_chunkq *q, struct tp_pool *p, const void *data,
-    size_t len);
+int tp_chunkq_append(
+    struct tp_chunkq *q, struct tp_pool *p, const void *data, size_t len);
 /* tp_chunkq_push - move a filled chunk to the tail. */
 void tp_chunkq_push(struct tp_chunkq *q, struct tp_chunk *c);
 /* tp_chunkq_consume - drop n bytes from the head, freeing empty chunks. */

@@ -17,8 +17,8 @@
 #define TP_ELIMIT  (-10003) /* a limit was reached */
 #define TP_ECONFIG (-10004) /* bad configuration */
 
-#define tp_container_of(ptr, type, member)                                    \
-	((type *)((char *)(ptr) - offsetof(type, member)))
+#define tp_container_of(ptr, type, member)                                     \
+	((type *)((char *)(ptr)-offsetof(type, member)))
 
 #define TP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

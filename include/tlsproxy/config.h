@@ -64,8 +64,8 @@ struct tp_cval {
 	char *raw; /* the text as written (or the default text) */
 	char *s;   /* string value; paths resolved against the config dir */
 	unsigned long long n; /* T_UINT, T_DUR (ms), T_WORKERS, T_BOOL */
-	int e;     /* T_ENUM: index into choices */
-	char **list; /* F_REPEAT: every occurrence, in order */
+	int e;                /* T_ENUM: index into choices */
+	char **list;          /* F_REPEAT: every occurrence, in order */
 	int *lines;
 	size_t nlist;
 };
@@ -116,8 +116,8 @@ void tp_config_free(struct tp_config *cfg);
 void tp_config_diag(struct tp_config *cfg, int line, bool warning,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* tp_config_route - find a route by name, or NULL. */
-const struct tp_cfg_route *tp_config_route(const struct tp_config *cfg,
-    const char *name);
+const struct tp_cfg_route *tp_config_route(
+    const struct tp_config *cfg, const char *name);
 /* tp_config_resolve - path relative to the config dir, malloc'd. */
 char *tp_config_resolve(const struct tp_config *cfg, const char *path);
 

@@ -18,13 +18,26 @@
 struct tp_config;
 struct tp_cfg_route;
 
-#define TP_CAPS_MAX 1024
+#define TP_CAPS_MAX    1024
 #define TP_LAT_BUCKETS 11 /* handshake latency histogram, see metrics.c */
 
-enum tp_hs_outcome { TP_HS_FAILED, TP_HS_TLS10, TP_HS_TLS11, TP_HS_TLS12,
-	TP_HS_TLS13, TP_HS_COUNT };
-enum tp_vf_reason { TP_VF_UNTRUSTED, TP_VF_NAME, TP_VF_EXPIRED,
-	TP_VF_FINGERPRINT, TP_VF_TLSA, TP_VF_OTHER, TP_VF_COUNT };
+enum tp_hs_outcome {
+	TP_HS_FAILED,
+	TP_HS_TLS10,
+	TP_HS_TLS11,
+	TP_HS_TLS12,
+	TP_HS_TLS13,
+	TP_HS_COUNT
+};
+enum tp_vf_reason {
+	TP_VF_UNTRUSTED,
+	TP_VF_NAME,
+	TP_VF_EXPIRED,
+	TP_VF_FINGERPRINT,
+	TP_VF_TLSA,
+	TP_VF_OTHER,
+	TP_VF_COUNT
+};
 
 /* State that survives reloads, shared by every generation of a route. */
 struct tp_route_stats {
@@ -54,14 +67,14 @@ bool tp_caps_get(struct tp_route_stats *st, char *buf, size_t len);
 struct tp_route_rt {
 	const struct tp_cfg_route *cfg;
 	size_t index;
-	SSL_CTX *ctx;    /* NULL for security = none */
-	char *sni;       /* client mode: SNI to send, or NULL */
+	SSL_CTX *ctx;     /* NULL for security = none */
+	char *sni;        /* client mode: SNI to send, or NULL */
 	char *listen_key; /* identity of the listening socket */
-	int *fds;        /* one listening socket per worker */
+	int *fds;         /* one listening socket per worker */
 	struct tp_route_stats *stats;
-	char *hostname;  /* server: greeting and EHLO name */
-	char *banner;    /* server: text of the 220 greeting */
-	char *helo;      /* client: EHLO name while negotiating STARTTLS */
+	char *hostname; /* server: greeting and EHLO name */
+	char *banner;   /* server: text of the 220 greeting */
+	char *helo;     /* client: EHLO name while negotiating STARTTLS */
 	struct tp_smtps_conf smtps;
 	struct tp_verify *verify; /* client: fingerprint .. dane-only */
 };

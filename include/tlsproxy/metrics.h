@@ -16,12 +16,11 @@ struct tp_gen;
 struct tp_route_stats;
 
 /* tp_metrics_handshake - version is a wire value (0x0304) or 0: failed. */
-void tp_metrics_handshake(struct tp_route_stats *st, int version,
-    bool resumed, uint64_t latency_us);
+void tp_metrics_handshake(
+    struct tp_route_stats *st, int version, bool resumed, uint64_t latency_us);
 /* tp_metrics_verify_failure - reason as tls_verify.c words it. */
 void tp_metrics_verify_failure(struct tp_route_stats *st, const char *why);
-void tp_metrics_add(_Atomic unsigned long long *counter,
-    unsigned long long n);
+void tp_metrics_add(_Atomic unsigned long long *counter, unsigned long long n);
 /*
  * tp_metrics_render - the Prometheus text for every route of g into a
  * malloc'd buffer (*len bytes); NULL when out of memory.

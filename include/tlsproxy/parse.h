@@ -15,8 +15,8 @@
 struct tp_hostport {
 	char host[TP_HOST_MAX]; /* name or IP literal, no brackets; "*" = any */
 	uint16_t port;
-	bool is_ip;  /* host is an IPv4/IPv6 literal */
-	bool is_v6;  /* host is an IPv6 literal */
+	bool is_ip;    /* host is an IPv4/IPv6 literal */
+	bool is_v6;    /* host is an IPv6 literal */
 	bool wildcard; /* "*" */
 };
 
@@ -24,8 +24,7 @@ int tp_parse_uint(const char *s, unsigned long long min, unsigned long long max,
     unsigned long long *out, const char **why);
 int tp_parse_duration_ms(const char *s, uint64_t *out, const char **why);
 int tp_parse_bool(const char *s, bool *out, const char **why);
-int tp_parse_hostport(const char *s, struct tp_hostport *out,
-    const char **why);
+int tp_parse_hostport(const char *s, struct tp_hostport *out, const char **why);
 /* tp_hostport_format - "host:port" or "[v6]:port" into dst. */
 void tp_hostport_format(const struct tp_hostport *hp, char *dst, size_t len);
 /*

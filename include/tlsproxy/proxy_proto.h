@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#define TP_PROXY_V1_MAX 107
+#define TP_PROXY_V1_MAX  107
 #define TP_PROXY_HDR_MAX 1024 /* longest header we accept (v2 with TLVs) */
 
 #include <stdbool.h>
@@ -20,10 +20,10 @@
 struct tp_proxy_tls {
 	const char *version; /* "TLSv1.3" */
 	const char *cipher;
-	const char *sni;     /* or NULL */
-	const char *cn;      /* client certificate CN, or NULL */
-	bool cert;           /* the client presented a certificate */
-	uint32_t verify;     /* 0: the client certificate verified */
+	const char *sni; /* or NULL */
+	const char *cn;  /* client certificate CN, or NULL */
+	bool cert;       /* the client presented a certificate */
+	uint32_t verify; /* 0: the client certificate verified */
 };
 
 /*

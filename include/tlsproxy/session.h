@@ -35,14 +35,14 @@ struct tp_dialogue;
 #define TP_LINGER_MS  10000 /* after a final reply: wait for the QUIT */
 
 enum tp_conn_state {
-	CS_PROXY_IN,     /* reading a PROXY header from a load balancer */
-	CS_CONNECT,      /* connecting to the destination */
-	CS_SMTP_DOWN,    /* server: our own pre-TLS dialogue with the client */
+	CS_PROXY_IN,      /* reading a PROXY header from a load balancer */
+	CS_CONNECT,       /* connecting to the destination */
+	CS_SMTP_DOWN,     /* server: our own pre-TLS dialogue with the client */
 	CS_STARTTLS_WAIT, /* server: our 220 is being written */
-	CS_SMTP_UP,      /* client: STARTTLS dialogue; server: backend greeting */
-	CS_HANDSHAKE,    /* TLS handshake on the TLS side */
-	CS_RELAY,        /* copying both ways */
-	CS_LINGER,       /* sent a final reply or alert; waiting for EOF */
+	CS_SMTP_UP,   /* client: STARTTLS dialogue; server: backend greeting */
+	CS_HANDSHAKE, /* TLS handshake on the TLS side */
+	CS_RELAY,     /* copying both ways */
+	CS_LINGER,    /* sent a final reply or alert; waiting for EOF */
 };
 
 /* One endpoint: socket, bounded buffers, optional TLS. */
@@ -58,7 +58,7 @@ struct side {
 	size_t inflight;
 	uv_write_t wreq;
 	uv_shutdown_t sreq;
-	bool open;      /* tcp initialised and not yet closed */
+	bool open; /* tcp initialised and not yet closed */
 	bool reading;
 	bool blocked;   /* reading stopped by the peer's high water */
 	bool held;      /* the SMTP filter waits for replies */
@@ -81,31 +81,31 @@ struct tp_conn {
 	uv_connect_t creq;
 	uv_getaddrinfo_t gai;
 	enum tp_conn_state state;
-	int nopen;          /* handles not yet closed */
+	int nopen; /* handles not yet closed */
 	bool gai_pending;
 	bool closing;
-	bool retry;         /* up is being closed to try the next address */
-	bool retry_same;    /* ... or the same one again, in plaintext */
-	bool plain;         /* this upstream attempt is plaintext (may) */
-	bool plain_tried;   /* the one plaintext retry was used */
-	bool counted;       /* counted in the route's and global active */
-	bool ip_counted;    /* counted in client_limit */
-	bool answer_quit;   /* linger: answer QUIT with 221 */
-	bool go_plain;      /* server: the client went on without TLS */
+	bool retry;       /* up is being closed to try the next address */
+	bool retry_same;  /* ... or the same one again, in plaintext */
+	bool plain;       /* this upstream attempt is plaintext (may) */
+	bool plain_tried; /* the one plaintext retry was used */
+	bool counted;     /* counted in the route's and global active */
+	bool ip_counted;  /* counted in client_limit */
+	bool answer_quit; /* linger: answer QUIT with 221 */
+	bool go_plain;    /* server: the client went on without TLS */
 	char sid[12];
 	char peer_ip[64];   /* the client (after any PROXY header) */
 	char peer_addr[80]; /* "ip:port" */
 	struct sockaddr_storage peer_ss, local_ss;
-	struct tp_dialogue *dlg;   /* SMTP/PROXY state before the relay */
-	struct tp_filter *filter;  /* in-tunnel STARTTLS rules */
+	struct tp_dialogue *dlg;  /* SMTP/PROXY state before the relay */
+	struct tp_filter *filter; /* in-tunnel STARTTLS rules */
 	/* destination in progress */
-	size_t cidx;        /* next index in the connect list */
+	size_t cidx; /* next index in the connect list */
 	struct addrinfo *ai, *ai_cur;
 	struct sockaddr_storage up_ss;
 	char up_host[TP_HOST_MAX];
 	char up_ip[64];
 	unsigned up_port;
-	int last_err;       /* last connect error, TP_ETLS or TP_EPROTO */
+	int last_err; /* last connect error, TP_ETLS or TP_EPROTO */
 	char last_why[200];
 	char last_reply[512]; /* TP_EPROTO: the 421 to send */
 	uint64_t started, last_active;
@@ -114,8 +114,8 @@ struct tp_conn {
 };
 
 /* conn.c */
-void tp_conn_log(struct tp_conn *c, enum tp_log_level level,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void tp_conn_log(struct tp_conn *c, enum tp_log_level level, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 void tp_conn_timer(struct tp_conn *c, uint64_t ms);
 void tp_conn_close_handle(struct tp_conn *c, uv_handle_t *h);
 /* tp_conn_maybe_free - free a closing session once nothing is pending. */

@@ -13,12 +13,12 @@
 #include "tlsproxy/smtp_line.h"
 
 enum tp_smtpc_action {
-	TP_SMTPC_MORE = 0,   /* all input used; wait for more */
-	TP_SMTPC_SEND,       /* send s->out upstream, then wait for more */
-	TP_SMTPC_STARTTLS,   /* 220 to STARTTLS: begin the TLS handshake */
-	TP_SMTPC_PLAINTEXT,  /* no TLS and the level allows it: relay */
-	TP_SMTPC_REFUSED,    /* greeting was not 220: s->out goes to the client */
-	TP_SMTPC_FAIL,       /* s->out is the 421 line for the local client */
+	TP_SMTPC_MORE = 0,  /* all input used; wait for more */
+	TP_SMTPC_SEND,      /* send s->out upstream, then wait for more */
+	TP_SMTPC_STARTTLS,  /* 220 to STARTTLS: begin the TLS handshake */
+	TP_SMTPC_PLAINTEXT, /* no TLS and the level allows it: relay */
+	TP_SMTPC_REFUSED, /* greeting was not 220: s->out goes to the client */
+	TP_SMTPC_FAIL,    /* s->out is the 421 line for the local client */
 };
 
 enum tp_smtpc_state {
@@ -30,22 +30,22 @@ enum tp_smtpc_state {
 
 struct tp_smtpc {
 	enum tp_smtpc_state state;
-	bool may;              /* plaintext allowed (security = may) */
-	bool plain_only;       /* the retry in plaintext: greeting only */
+	bool may;        /* plaintext allowed (security = may) */
+	bool plain_only; /* the retry in plaintext: greeting only */
 	char helo[256];
-	char peer[320];        /* "host[ip]" for messages */
+	char peer[320]; /* "host[ip]" for messages */
 	struct tp_linereader lr;
 	struct tp_reply reply;
-	char greeting[512];    /* "220 text" to replay, no CRLF */
-	char out[600];         /* the command or reply to send, with CRLF */
+	char greeting[512]; /* "220 text" to replay, no CRLF */
+	char out[600];      /* the command or reply to send, with CRLF */
 	size_t outlen;
 };
 
 void tp_smtpc_init(struct tp_smtpc *s, const char *helo, bool may,
     const char *host, const char *ip);
 /* tp_smtpc_input - consume upstream bytes; see enum tp_smtpc_action. */
-enum tp_smtpc_action tp_smtpc_input(struct tp_smtpc *s, const char **data,
-    size_t *len);
+enum tp_smtpc_action tp_smtpc_input(
+    struct tp_smtpc *s, const char **data, size_t *len);
 /* tp_smtpc_phase - "receiving the initial server greeting" etc. */
 const char *tp_smtpc_phase(const struct tp_smtpc *s);
 /* tp_smtpc_fail_lost / _timeout - the 421 for a lost or silent server. */

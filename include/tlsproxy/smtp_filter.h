@@ -14,7 +14,7 @@
 /* Output: returns 0, or -1 to stop (out of memory). */
 typedef int (*tp_filter_emit)(void *arg, const char *data, size_t len);
 
-#define TP_FILTER_QUEUE 64  /* commands awaiting replies */
+#define TP_FILTER_QUEUE    64   /* commands awaiting replies */
 #define TP_FILTER_EHLO_MAX 1024 /* an EHLO reply line kept for rewriting */
 
 struct tp_filter {
@@ -23,18 +23,18 @@ struct tp_filter {
 	int cstate;
 	char cbuf[128];
 	size_t clen;
-	bool cpass;           /* rest of this command line passes through */
-	int bstate;           /* end-of-data detector */
+	bool cpass; /* rest of this command line passes through */
+	int bstate; /* end-of-data detector */
 	unsigned long long bdat_left;
-	bool hold_starttls;   /* answer STARTTLS once replies are in */
+	bool hold_starttls; /* answer STARTTLS once replies are in */
 	/* commands awaiting replies, oldest first */
 	unsigned char q[TP_FILTER_QUEUE];
 	unsigned qhead, qlen;
 	/* server -> client */
 	char rbuf[4];
 	size_t rlen;
-	bool rmid;            /* inside a reply line, passing through */
-	bool rfinal;          /* the current line ends its reply */
+	bool rmid;   /* inside a reply line, passing through */
+	bool rfinal; /* the current line ends its reply */
 	int rcode;
 	/* An EHLO reply is rewritten line by line: the current line (ebuf)
 	 * and the last kept one (hbuf), held back in case the next, final
@@ -44,10 +44,10 @@ struct tp_filter {
 	char hbuf[TP_FILTER_EHLO_MAX];
 	size_t hlen;
 	bool held;
-	bool ebuffering;  /* inside an EHLO reply */
-	bool efirst;      /* the current line is the reply's first */
-	bool epass;       /* the current line is too long to keep */
-	bool chunking;    /* the last EHLO reply offered CHUNKING */
+	bool ebuffering; /* inside an EHLO reply */
+	bool efirst;     /* the current line is the reply's first */
+	bool epass;      /* the current line is too long to keep */
+	bool chunking;   /* the last EHLO reply offered CHUNKING */
 };
 
 void tp_filter_init(struct tp_filter *f, const char *starttls_reply);

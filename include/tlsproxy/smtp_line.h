@@ -18,10 +18,10 @@ enum tp_line_rc {
 };
 
 struct tp_linereader {
-	size_t max;     /* longest line kept, without CRLF (<= TP_LINE_MAX) */
-	size_t len;     /* bytes in buf */
-	bool skipping;  /* discarding an over-long line up to its LF */
-	bool ready;     /* buf holds a complete line not yet taken */
+	size_t max;    /* longest line kept, without CRLF (<= TP_LINE_MAX) */
+	size_t len;    /* bytes in buf */
+	bool skipping; /* discarding an over-long line up to its LF */
+	bool ready;    /* buf holds a complete line not yet taken */
 	char buf[TP_LINE_MAX + 2]; /* the line, its CR, a NUL */
 };
 
@@ -31,15 +31,15 @@ void tp_line_init(struct tp_linereader *lr, size_t max);
  * (or an over-long line ended).  The line (without CR LF, NUL-terminated)
  * stays in lr->buf / lr->len until the next call.  Bare LF ends a line too.
  */
-enum tp_line_rc tp_line_feed(struct tp_linereader *lr, const char **data,
-    size_t *len);
+enum tp_line_rc tp_line_feed(
+    struct tp_linereader *lr, const char **data, size_t *len);
 
 /* One SMTP reply, possibly multi-line. */
 struct tp_reply {
-	int code;        /* 200..599, 0 before the first line */
+	int code; /* 200..599, 0 before the first line */
 	unsigned nlines;
-	bool done;       /* the last line has been seen */
-	bool starttls;   /* an EHLO keyword line says STARTTLS */
+	bool done;                   /* the last line has been seen */
+	bool starttls;               /* an EHLO keyword line says STARTTLS */
 	char first[TP_LINE_MAX + 1]; /* the first line's text after the code */
 };
 
@@ -50,8 +50,8 @@ void tp_reply_init(struct tp_reply *r);
  * tp_reply_line - add one reply line.  Returns 1 when the reply is
  * complete, 0 when more lines follow, -1 on a protocol error (*why).
  */
-int tp_reply_line(struct tp_reply *r, const char *line, size_t len,
-    const char **why);
+int tp_reply_line(
+    struct tp_reply *r, const char *line, size_t len, const char **why);
 /* tp_smtp_printable - every byte is printable ASCII or TAB. */
 bool tp_smtp_printable(const char *s, size_t len);
 /*

@@ -16,8 +16,8 @@ struct tp_cfg_route;
  * problem with tp_config_diag() at the line of the key concerned.
  * Returns NULL without error for a route with security = none.
  */
-SSL_CTX *tp_tls_ctx_new(struct tp_config *cfg, const struct tp_cfg_route *r,
-    int *failed);
+SSL_CTX *tp_tls_ctx_new(
+    struct tp_config *cfg, const struct tp_cfg_route *r, int *failed);
 /* tp_tls_init - once at start: OpenSSL strings, ex_data index. */
 void tp_tls_init(void);
 

@@ -44,8 +44,8 @@ void tp_tls_io_init(void);
  */
 void tp_tls_io_client_cache(SSL_CTX *ctx);
 /* tp_tls_new - SSL in the given role over b; sni may be NULL. */
-SSL *tp_tls_new(SSL_CTX *ctx, struct tp_tls_bio *b, bool server,
-    const char *sni);
+SSL *tp_tls_new(
+    SSL_CTX *ctx, struct tp_tls_bio *b, bool server, const char *sni);
 /*
  * tp_tls_handshake - drive the handshake: 1 done, 0 wants input, -1
  * failed with a short reason in why ("wrong version number").
@@ -55,8 +55,8 @@ int tp_tls_handshake(SSL *ssl, char *why, size_t len);
  * tp_tls_read - up to len plaintext bytes: >0, or 0 with *state WANT or
  * EOF, or -1 on error (reason in why).
  */
-ssize_t tp_tls_read(SSL *ssl, char *buf, size_t len, int *state, char *why,
-    size_t whylen);
+ssize_t tp_tls_read(
+    SSL *ssl, char *buf, size_t len, int *state, char *why, size_t whylen);
 /* tp_tls_write - encrypt all of buf into the output queue; 0 or -1. */
 int tp_tls_write(SSL *ssl, const char *buf, size_t len);
 /* tp_tls_shutdown - queue a close_notify. */

@@ -19,7 +19,7 @@ int tp_keys_check_mode(const char *path, char *why, size_t len);
  * tp_keys_load_chain - read a PEM chain, leaf first.  Returns the chain
  * (leaf at index 0) or NULL with why filled.
  */
-STACK_OF(X509) *tp_keys_load_chain(const char *path, char *why, size_t len);
+STACK_OF(X509) * tp_keys_load_chain(const char *path, char *why, size_t len);
 /* tp_keys_load_key - read a PEM private key, or NULL with why filled. */
 EVP_PKEY *tp_keys_load_key(const char *path, char *why, size_t len);
 /* tp_keys_selfsigned - a fresh P-256 key and a self-signed certificate. */

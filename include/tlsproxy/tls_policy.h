@@ -36,8 +36,7 @@ enum tp_grade {
  * tp_policy_protocols - parse Postfix protocol syntax into the contiguous
  * range [*min, *max] of wire versions.  Returns 0, or -1 with *why set.
  */
-int tp_policy_protocols(const char *spec, int *min, int *max,
-    const char **why);
+int tp_policy_protocols(const char *spec, int *min, int *max, const char **why);
 /* tp_policy_proto_name - "TLSv1.2" for 0x0303. */
 const char *tp_policy_proto_name(int version);
 /*
@@ -45,7 +44,7 @@ const char *tp_policy_proto_name(int version);
  * the exclusions (a list of names, comma/space separated), into dst.
  * Returns 0, or -1 if dst is too small or an exclusion is malformed.
  */
-int tp_policy_cipherlist(enum tp_grade grade, const char *exclude, char *dst,
-    size_t len);
+int tp_policy_cipherlist(
+    enum tp_grade grade, const char *exclude, char *dst, size_t len);
 
 #endif

@@ -15,8 +15,7 @@ struct tp_cfg_route;
  * entry whose line is line); NULL after reporting a problem.
  */
 typedef SSL_CTX *(*tp_tls_ctx_factory)(struct tp_config *cfg,
-    const struct tp_cfg_route *r, int line, const char *cert,
-    const char *key);
+    const struct tp_cfg_route *r, int line, const char *cert, const char *key);
 
 /* tp_tls_server_setup - 0, or -1 after tp_config_diag. */
 int tp_tls_server_setup(struct tp_config *cfg, const struct tp_cfg_route *r,

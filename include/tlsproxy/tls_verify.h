@@ -23,8 +23,8 @@ struct tp_tlsa {
 };
 
 struct tp_verify {
-	int security;          /* enum tp_security */
-	char **names;          /* match list; "" for hostname (per session) */
+	int security; /* enum tp_security */
+	char **names; /* match list; "" for hostname (per session) */
 	size_t nnames;
 	unsigned char (*fps)[32]; /* sha256 fingerprints */
 	size_t nfps;
@@ -39,8 +39,8 @@ struct tp_verify {
  * Problems go to tp_config_diag at the key's line.  Returns NULL when the
  * route verifies nothing (security below fingerprint).
  */
-struct tp_verify *tp_verify_build(struct tp_config *cfg,
-    const struct tp_cfg_route *r, SSL_CTX *ctx);
+struct tp_verify *tp_verify_build(
+    struct tp_config *cfg, const struct tp_cfg_route *r, SSL_CTX *ctx);
 void tp_verify_free(struct tp_verify *v);
 /*
  * tp_verify_prepare - before the handshake: the names to check (host is
