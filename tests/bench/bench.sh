@@ -9,6 +9,12 @@
 #   2. msg/s, persistent connections      (smtp-source -d -s 20 -m 20000)
 #   3. bulk MB/s (10^6 bytes/s) of raw bytes through the pair into a raw TCP sink
 #   4. resident memory (VmRSS) per idle TLS session on the server route, KB
+#   5. msg/s, one message per connection, through the STARTTLS pair
+#      (tlsproxy: tls = starttls both routes; stunnel: protocol = smtp)
+#   6. msg/s, persistent connections, through the STARTTLS pair
+#   7. MB/s of message bodies (1 MB messages) through the STARTTLS pair: with
+#      figure 8, the same through the implicit pair, it prices the in-tunnel
+#      SMTP filter (DATA/BDAT tracking, STARTTLS removal)
 # Figures 1 and 2 also run smtp-source straight at smtp-sink (the no-TLS ceiling),
 # figure 3 the Python sender straight at the Python sink (the harness ceiling).
 # The proxies alternate run by run (tlsproxy, stunnel, tlsproxy, ...); each run
@@ -17,7 +23,7 @@
 #
 # Environment:
 #   BENCH_RUNS=3             runs per proxy and figure
-#   BENCH_FIGURES="1 2 3 4"  which figures
+#   BENCH_FIGURES="1 2 3 4 5 6 7 8"  which figures
 #   BENCH_PROXIES="tlsproxy stunnel"   e.g. "stunnel" while there is no binary
 #   BENCH_BULK_MB=1074       figure 3 volume in 10^6 bytes (1074 = 1 GiB)
 #   BENCH_SESSIONS=1000      figure 4 idle sessions
@@ -32,7 +38,8 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 RUNS=${BENCH_RUNS:-3}
-FIGURES=${BENCH_FIGURES:-"1 2 3 4"}
+FIGURES=${BENCH_FIGURES:-"1 2 3 4 5 6 7 8"}
+PAIR=implicit                    # implicit or starttls, set per figure
 PROXIES=${BENCH_PROXIES:-"tlsproxy stunnel"}
 BULK_MB=${BENCH_BULK_MB:-1074}
 SESSIONS=${BENCH_SESSIONS:-1000}
@@ -48,6 +55,7 @@ SRC1="-s 20 -m 3000 -l 1000"     # figure 1 smtp-source arguments
 SRC2="-d -s 20 -m 20000"         # figure 2 (no -l: smtp-source's small
                                  # default message, headers only)
 T_SMTP=120                       # seconds allowed for one smtp-source run
+SRC7="-s 4 -m 150 -l 1000000"    # figures 7 and 8: 150 MB of bodies
 T_PEER=120                       # ... for one bulk or idle-sessions run
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -183,13 +191,13 @@ log_level = warning
 mode = client
 accept = 127.0.0.1:$2
 connect = 127.0.0.1:$3
-tls = implicit
+tls = $PAIR
 security = encrypt
 [pair-server]
 mode = server
 accept = 127.0.0.1:$3
 connect = 127.0.0.1:$4
-tls = implicit
+tls = $PAIR
 cert_file = $WORK/cert.pem
 key_file = $WORK/key.pem
 EOF
@@ -206,11 +214,13 @@ pid =
 client = yes
 accept = 127.0.0.1:$3
 connect = 127.0.0.1:$4
+$([ "$PAIR" = starttls ] && echo "protocol = smtp")
 [s]
 accept = 127.0.0.1:$4
 connect = 127.0.0.1:$5
 cert = $WORK/cert.pem
 key = $WORK/key.pem
+$([ "$PAIR" = starttls ] && echo "protocol = smtp")
 EOF
 }
 
@@ -319,10 +329,15 @@ run_one() {
 	free_ports 3
 	port=$P1
 	[ "$who" = none ] && port=$P3
+	PAIR=implicit
+	case $fig in 5|6|7) PAIR=starttls ;; esac
 	case $fig in
-	1|2)
+	1|2|5|6|7|8)
 		msgs=3000 args=$SRC1
-		[ "$fig" = 2 ] && msgs=20000 args=$SRC2
+		case $fig in
+		2|6) msgs=20000 args=$SRC2 ;;
+		7|8) msgs=150 args=$SRC7 ;; # 10^6-byte messages: msg/s = MB/s
+		esac
 		if start_smtp_sink "$P3"; then
 			if [ "$who" = none ] || start_proxy "$who" "$P1" "$P2" "$P3"; then
 				smtp_rate "$port" "$msgs" $args && ok=1
@@ -424,11 +439,19 @@ TITLE[1]="msg/s, one message per connection"
 TITLE[2]="msg/s, persistent connections"
 TITLE[3]="bulk MB/s (10^6 bytes/s)"
 TITLE[4]="RSS per idle TLS session, KB"
+TITLE[5]="STARTTLS pair: msg/s, one message per connection"
+TITLE[6]="STARTTLS pair: msg/s, persistent connections"
+TITLE[7]="STARTTLS pair: MB/s of 1 MB messages"
+TITLE[8]="implicit pair: MB/s of 1 MB messages"
 CMD[1]="smtp-source $SRC1"
 CMD[2]="smtp-source $SRC2"
 CMD[3]="$BULK_MB MB of raw bytes: Python sender -> pair -> Python TCP sink"
 CMD[4]="$SESSIONS TLS sessions to the server route, each with its backend connection"
-DEC[1]=0 DEC[2]=0 DEC[3]=0 DEC[4]=1
+CMD[5]="smtp-source $SRC1"
+CMD[6]="smtp-source $SRC2"
+CMD[7]="smtp-source $SRC7"
+CMD[8]="smtp-source $SRC7"
+DEC[1]=0 DEC[2]=0 DEC[3]=0 DEC[4]=1 DEC[5]=0 DEC[6]=0 DEC[7]=0 DEC[8]=0
 
 STUNNEL_VERSION=$([ -n "$STUNNEL" ] && "$STUNNEL" -version 2>&1 | sed -n 's/^stunnel \([0-9.]*\) .*/\1/p' | head -1)
 TLSPROXY_VERSION=$(case " $PROXIES " in *" tlsproxy "*) "$TLSPROXY" -V 2>&1 | head -1;; esac)

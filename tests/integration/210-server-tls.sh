@@ -9,13 +9,15 @@
 #               Anonymous and "client certificate: CN=..., issuer CN=..."
 #               (", sha256 ..." at tls_loglevel 2)
 #   req_ccert   a certificate that verifies against ca_file is required
-#               (TLS 1.3 and 1.2, implicit and STARTTLS, with and without SNI)
+#               (TLS 1.3 and 1.2, implicit and STARTTLS, with and without SNI);
+#               a refused client's session ends when the client closes
 #   PROXY v2    PP2_TYPE_SSL (client byte, verify result, version, CN,
 #               cipher) and PP2_TYPE_AUTHORITY (the SNI), decoded by
 #               tests/peers/pp2_server.py
 #   client mode cert_file/key_file on a client route present a certificate
 #               upstream (a req_ccert server route delivers with it, refuses
-#               without)
+#               without or with an untrusted one; the local MTA then gets a
+#               421, spec 4.6), with client routes in a second proxy
 #   -t          sni / req_ccert configuration errors
 . "$(dirname "$0")/lib.sh"
 require_tool openssl /usr/sbin/smtp-sink
@@ -88,7 +90,6 @@ if [ "$rc" = 0 ]; then pass "-t accepts the test configuration"
 else bail "-t accepts the test configuration" "exit $rc: $(head -n 5 "$TP_TMP/t.out" | tr '\n' ' ')"; fi
 start_proxy "$CFG"
 LOG1=$PROXY_LOG
-PID1=$PROXY_PID
 # section NAME: a note with the time so far
 section() { note "$1 (at $(($(date +%s) - TP_T0)) s)"; }
 
