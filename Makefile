@@ -46,10 +46,10 @@ FUZZ_OBJS = $(filter $(BUILD)/obj/smtp_% $(BUILD)/obj/parse.o \
 
 # Debian packages: to build, and to run the tests and the benchmark.
 DEBS_BUILD = gcc make pkg-config libuv1-dev libssl-dev libinih-dev openssl
-DEBS_TEST  = libcmocka-dev swaks postfix stunnel4 python3 curl procps \
+DEBS_TEST  = libcmocka-dev swaks postfix stunnel4 python3 curl procps testssl.sh \
 	     iproute2 libnet-ssleay-perl libio-socket-ssl-perl
 
-.PHONY: all deps deps-build run check check-unit check-asan bench install \
+.PHONY: all deps deps-build run check check-slow check-unit check-asan bench install \
 	clean format lint unit fuzz docs
 
 all: $(BUILD)/tlsproxy
@@ -110,6 +110,11 @@ check: deps
 check-asan: deps
 	$(MAKE) SAN=1 all unit
 	sh tests/run.sh build/asan
+
+# Slower checks that .ci/run also runs: testssl.sh against default server
+# routes (no vulnerable item, nothing below TLS 1.2, no weak cipher).
+check-slow: deps all
+	sh tests/slow/testssl.sh build
 
 bench: deps all
 	sh tests/bench/bench.sh $(BUILD)/tlsproxy

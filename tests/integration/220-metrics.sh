@@ -162,8 +162,8 @@ settle() {
 # ---------------------------------------------------------------- HTTP
 
 scrape S
-grep -q '^HTTP/1\.[01] 200' "$SCRAPE.head" && pass "GET /metrics: 200" ||
-    fail "GET /metrics: 200" "$(head -n 1 "$SCRAPE.head")"
+if grep -q '^HTTP/1\.[01] 200' "$SCRAPE.head"; then pass "GET /metrics: 200"
+else fail "GET /metrics: 200" "$(head -n 1 "$SCRAPE.head")"; fi
 if grep -qi '^Content-Type: text/plain; version=0\.0\.4' "$SCRAPE.head"; then
 	pass "GET /metrics: Content-Type text/plain; version=0.0.4"
 else fail "GET /metrics: Content-Type text/plain; version=0.0.4" "$(grep -i content-type "$SCRAPE.head")"; fi
@@ -173,8 +173,8 @@ for f in sessions_total:counter sessions_active:gauge handshakes_total:counter \
 	check "family tlsproxy_${f%%:*}: # TYPE ${f#*:} and # HELP" \
 	    grep -q "^# TYPE tlsproxy_${f%%:*} ${f#*:}\$" "$SCRAPE"
 done
-prom lint "$SCRAPE" >"$TP_TMP/lint.out" 2>&1 && pass "exposition format (prom.py lint)" ||
-    fail "exposition format (prom.py lint)" "$(head -n 5 "$TP_TMP/lint.out" | tr '\n' '|')"
+if prom lint "$SCRAPE" >"$TP_TMP/lint.out" 2>&1; then pass "exposition format (prom.py lint)"
+else fail "exposition format (prom.py lint)" "$(head -n 5 "$TP_TMP/lint.out" | tr '\n' '|')"; fi
 for r in srv srvdead; do
 	check "S: every route has its samples at start: tlsproxy_sessions_total{route=\"$r\"} 0" \
 	    [ "$(prom get "$SCRAPE" tlsproxy_sessions_total "route=$r")" = 0 ]
@@ -233,8 +233,8 @@ check "S: sessions_active{srv} back to 0" [ "$(value S tlsproxy_sessions_active 
 for r in dead fp vname; do expect_delta C 0 tlsproxy_sessions_total "route=$r"; done
 expect_delta C 0 tlsproxy_connect_failures_total route=cli
 expect_delta C 0 tlsproxy_rejects_total route=cli
-prom lint "$NEW_C" >"$TP_TMP/lint.out" 2>&1 && pass "exposition format after traffic (prom.py lint)" ||
-    fail "exposition format after traffic (prom.py lint)" "$(head -n 5 "$TP_TMP/lint.out" | tr '\n' '|')"
+if prom lint "$NEW_C" >"$TP_TMP/lint.out" 2>&1; then pass "exposition format after traffic (prom.py lint)"
+else fail "exposition format after traffic (prom.py lint)" "$(head -n 5 "$TP_TMP/lint.out" | tr '\n' '|')"; fi
 
 # ---------------------------------------------------------------- TLS 1.2, no cache
 
