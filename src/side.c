@@ -27,6 +27,12 @@ void
 tp_side_release(struct tp_conn *c, struct side *s)
 {
 	if (s->ssl != NULL) {
+		/* SMTP frames its own end, so a peer that resets instead of
+		 * sending close_notify is no attack; without this OpenSSL
+		 * would mark the session not resumable, and the client cache
+		 * (sesscache.c) holds that very object. */
+		if (SSL_is_init_finished(s->ssl))
+			SSL_set_shutdown(s->ssl, SSL_SENT_SHUTDOWN);
 		SSL_free(s->ssl);
 		s->ssl = NULL;
 	}
