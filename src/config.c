@@ -13,6 +13,7 @@
  * Pure: no libuv, no OpenSSL.  Runs on the main thread only.
  */
 #include "tlsproxy/config.h"
+#include "tlsproxy/parse.h"
 
 #include <ctype.h>
 #include <grp.h>
@@ -58,18 +59,6 @@ struct reader {
 	bool indented;   /* the current line starts with white space */
 	char *longval;   /* the value of a line too long for inih */
 };
-
-static char *
-xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	if (d == NULL) {
-		fprintf(stderr, "tlsproxy: out of memory\n");
-		exit(1);
-	}
-	return d;
-}
 
 static void *
 xcalloc(size_t n, size_t sz)
@@ -129,7 +118,7 @@ tp_config_resolve(const struct tp_config *cfg, const char *path)
 	char *out;
 
 	if (path[0] == '/' || cfg->dir == NULL)
-		return xstrdup(path);
+		return tp_xstrdup(path);
 	if (asprintf(&out, "%s/%s", cfg->dir, path) < 0) {
 		fprintf(stderr, "tlsproxy: out of memory\n");
 		exit(1);
@@ -299,7 +288,7 @@ route_get(struct tp_config *cfg, const char *name, int line)
 	cfg->routes = xrealloc(cfg->routes, cfg->nroutes + 1, sizeof(*r));
 	r = &cfg->routes[cfg->nroutes++];
 	memset(r, 0, sizeof(*r));
-	r->name = xstrdup(name);
+	r->name = tp_xstrdup(name);
 	r->line = line;
 	return r;
 }
@@ -330,7 +319,7 @@ cval_add(struct tp_cval *v, const char *value, int line)
 {
 	v->list = xrealloc(v->list, v->nlist + 1, sizeof(char *));
 	v->lines = xrealloc(v->lines, v->nlist + 1, sizeof(int));
-	v->list[v->nlist] = xstrdup(value);
+	v->list[v->nlist] = tp_xstrdup(value);
 	v->lines[v->nlist] = line;
 	v->nlist++;
 }
@@ -399,9 +388,9 @@ config_on_key(
 	if (!v->set) {
 		v->line = line;
 		free(v->raw);
-		v->raw = xstrdup(value);
+		v->raw = tp_xstrdup(value);
 		if (v->s == NULL)
-			v->s = xstrdup(value);
+			v->s = tp_xstrdup(value);
 	}
 	v->set = true;
 	if (tp_keys[k].flags & F_REPEAT)
@@ -451,7 +440,7 @@ config_long_line(struct reader *rd, char *str, int num, size_t n)
 		return str;
 	}
 	free(rd->longval);
-	rd->longval = xstrdup(v);
+	rd->longval = tp_xstrdup(v);
 	snprintf(str, (size_t)num, "%s = %s", s, LONG_MARK);
 	return str;
 }
@@ -523,7 +512,7 @@ config_read_line(char *str, int num, void *stream)
 		}
 		rd->sections = xrealloc(
 		    rd->sections, rd->nsections + 1, sizeof(*rd->sections));
-		rd->sections[rd->nsections].name = xstrdup(s);
+		rd->sections[rd->nsections].name = tp_xstrdup(s);
 		rd->sections[rd->nsections].line = rd->line;
 		rd->sections[rd->nsections].has_keys = false;
 		rd->cur_section = (int)rd->nsections++;
@@ -549,9 +538,9 @@ apply_defaults(struct tp_config *cfg, struct tp_cval *vals, bool global)
 			continue;
 		if (parse_value(cfg, k, tp_keys[k].def, &vals[k], &why) < 0)
 			abort(); /* our own table is wrong */
-		vals[k].raw = xstrdup(tp_keys[k].def);
+		vals[k].raw = tp_xstrdup(tp_keys[k].def);
 		if (vals[k].s == NULL)
-			vals[k].s = xstrdup(tp_keys[k].def);
+			vals[k].s = tp_xstrdup(tp_keys[k].def);
 	}
 }
 
@@ -731,11 +720,11 @@ config_parse(const char *name, FILE *f)
 	struct reader rd = {.cfg = cfg, .f = f, .cur_section = -1};
 	const char *slash;
 
-	cfg->path = xstrdup(name);
+	cfg->path = tp_xstrdup(name);
 	slash = strrchr(name, '/');
 	cfg->dir = slash
 	    ? strndup(name, (size_t)(slash - name ? slash - name : 1))
-	    : xstrdup(".");
+	    : tp_xstrdup(".");
 	if (cfg->dir == NULL)
 		exit(1);
 	if (f == NULL) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tlsproxy/config.h"
+#include "tlsproxy/parse.h"
 #include "tlsproxy/tls_ctx.h"
 #include "tlsproxy/tls_io.h"
 #include "tlsproxy/tls_policy.h"
@@ -62,18 +63,6 @@ stats_find_or_new(const struct tp_gen *old, const char *name)
 	return st;
 }
 
-static char *
-xstrdup_or_die(const char *s)
-{
-	char *d = strdup(s);
-
-	if (d == NULL) {
-		fprintf(stderr, "tlsproxy: out of memory\n");
-		exit(1);
-	}
-	return d;
-}
-
 /* gen_smtp_names - hostname, banner ($hostname expanded), EHLO name. */
 static void
 gen_smtp_names(struct tp_route_rt *rt, const struct tp_cfg_route *r)
@@ -88,8 +77,8 @@ gen_smtp_names(struct tp_route_rt *rt, const struct tp_cfg_route *r)
 	if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0')
 		strcpy(host, "localhost");
 	host[sizeof(host) - 1] = '\0';
-	rt->hostname = xstrdup_or_die(hn->set ? hn->raw : host);
-	rt->helo = xstrdup_or_die(helo->set ? helo->raw : host);
+	rt->hostname = tp_xstrdup(hn->set ? hn->raw : host);
+	rt->helo = tp_xstrdup(helo->set ? helo->raw : host);
 	p = bn->set ? bn->raw : "$hostname ESMTP";
 	while (*p && o < sizeof(buf) - 1) {
 		if (strncmp(p, "$hostname", 9) == 0) {
@@ -103,7 +92,7 @@ gen_smtp_names(struct tp_route_rt *rt, const struct tp_cfg_route *r)
 		}
 	}
 	buf[o] = '\0';
-	rt->banner = xstrdup_or_die(buf);
+	rt->banner = tp_xstrdup(buf);
 	rt->smtps.hostname = rt->hostname;
 	rt->smtps.banner = rt->banner;
 	rt->smtps.size = r->v[TP_K_MESSAGE_SIZE_LIMIT].set

@@ -12,6 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+char *
+tp_xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL) {
+		fprintf(stderr, "tlsproxy: out of memory\n");
+		exit(1);
+	}
+	return d;
+}
+
 bool
 tp_strcaseeq(const char *a, const char *b)
 {

@@ -25,6 +25,7 @@
 #include <openssl/x509v3.h>
 
 #include "tlsproxy/config.h"
+#include "tlsproxy/parse.h"
 #include "tlsproxy/tls_policy.h"
 
 static int
@@ -63,23 +64,13 @@ unhex(const char *s, unsigned char *out, size_t max)
 	return hi < 0 ? (long)n : -1;
 }
 
-static char *
-xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	if (d == NULL)
-		abort();
-	return d;
-}
-
 static void
 add_name(struct tp_verify *v, const char *name)
 {
 	v->names = realloc(v->names, (v->nnames + 1) * sizeof(char *));
 	if (v->names == NULL)
 		abort();
-	v->names[v->nnames++] = xstrdup(name);
+	v->names[v->nnames++] = tp_xstrdup(name);
 }
 
 struct tp_verify *
@@ -96,9 +87,9 @@ tp_verify_build(
 	if ((v = calloc(1, sizeof(*v))) == NULL)
 		abort();
 	v->security = r->security;
-	v->nexthop = xstrdup(vv[TP_K_NEXTHOP].set ? vv[TP_K_NEXTHOP].raw
-		: r->nconnect > 0                 ? r->connect[0].host
-						  : "");
+	v->nexthop = tp_xstrdup(vv[TP_K_NEXTHOP].set ? vv[TP_K_NEXTHOP].raw
+		: r->nconnect > 0                    ? r->connect[0].host
+						     : "");
 	/* fingerprints */
 	for (size_t i = 0; i < vv[TP_K_FINGERPRINT].nlist; i++) {
 		v->fps = realloc(v->fps, (v->nfps + 1) * sizeof(*v->fps));

@@ -33,6 +33,8 @@ void tp_hostport_format(const struct tp_hostport *hp, char *dst, size_t len);
  * the end, -1 for an item that does not fit in buf (callers refuse it).
  */
 int tp_list_next(const char **p, char *buf, size_t len);
+/* tp_xstrdup - strdup, or "out of memory" and exit 1 (start, reload). */
+char *tp_xstrdup(const char *s);
 /* tp_strcaseeq - ASCII case-insensitive equality. */
 bool tp_strcaseeq(const char *a, const char *b);
 
