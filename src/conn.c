@@ -211,10 +211,18 @@ tp_conn_on_eof(struct tp_conn *c, struct side *s)
 	tp_side_update_read(s);
 	switch (c->state) {
 	case CS_LINGER:
+		/* Our last words go out first: the shutdown callback (side.c)
+		 * ends the session once they have. */
+		if (s->is_down && !s->shut_done) {
+			if (!s->shut)
+				tp_side_end(s);
+			return;
+		}
 		tp_conn_close(c, NULL);
 		return;
 	case CS_RELAY:
-		break;
+		tp_relay_eof(c, s);
+		return;
 	case CS_SMTP_UP:
 		if (!s->is_down) {
 			tp_dialogue_up_lost(c, false);
@@ -232,9 +240,6 @@ tp_conn_on_eof(struct tp_conn *c, struct side *s)
 		tp_conn_close(c, "client went away");
 		return;
 	}
-	tp_side_end(s->peer);
-	if (c->down.eof && c->up.eof && c->down.shut_done && c->up.shut_done)
-		tp_conn_close(c, NULL);
 }
 
 /*
@@ -273,7 +278,7 @@ conn_on_timer(uv_timer_t *t)
 	case CS_RELAY:
 		idle = c->r->v[TP_K_IDLE_TIMEOUT].n;
 		if (now - c->last_active >= idle) {
-			tp_conn_close(c, "idle timeout");
+			tp_relay_lost(c, true, "idle timeout");
 			return;
 		}
 		uv_timer_start(
@@ -310,7 +315,8 @@ conn_can_reply(struct tp_conn *c)
  * tp_conn_fail - the session cannot go on.  reply is the final line to
  * send (no CRLF), or NULL to derive it from the last destination error:
  * client mode answers the local MTA with Postfix's 421s, server mode says
- * 421 4.3.0 when the client can still read a reply.
+ * 421 4.3.0 when the client can still read a reply.  A client that has
+ * finished sending still reads it: the session ends once it is out.
  */
 void
 tp_conn_fail(struct tp_conn *c, const char *reply)
@@ -319,7 +325,7 @@ tp_conn_fail(struct tp_conn *c, const char *reply)
 
 	if (c->closing || c->state == CS_LINGER)
 		return;
-	if (c->state == CS_RELAY) {
+	if (c->state == CS_RELAY && reply == NULL) {
 		tp_conn_close(c, NULL);
 		return;
 	}
@@ -363,7 +369,7 @@ tp_conn_fail(struct tp_conn *c, const char *reply)
 	tp_dialogue_free(c);
 	/* whatever the client sent is moot now; read on to see its EOF */
 	tp_side_discard_input(c, &c->down);
-	if (c->down.eof || (!conn_can_reply(c) && c->down.out.bytes == 0)) {
+	if (!conn_can_reply(c) && tp_side_backlog(&c->down) == 0) {
 		tp_conn_close(c, NULL);
 		return;
 	}
@@ -551,7 +557,7 @@ tp_conn_advance(struct tp_conn *c)
 	} else if (c->r->tls == TP_TLS_STARTTLS) {
 		tp_dialogue_tls_done(c);
 	} else {
-		tp_relay_start(c, NULL);
+		tp_relay_start(c);
 	}
 }
 
@@ -600,12 +606,12 @@ tp_conn_on_upstream(struct tp_conn *c)
 		if (c->r->tls == TP_TLS_STARTTLS && c->rt->ctx != NULL)
 			tp_dialogue_backend_begin(c);
 		else
-			tp_relay_start(c, NULL);
+			tp_relay_start(c);
 		tp_side_flush(&c->up);
 		return;
 	}
 	if (c->rt->ctx == NULL) {
-		tp_relay_start(c, NULL); /* security = none */
+		tp_relay_start(c); /* security = none */
 	} else if (c->r->tls == TP_TLS_STARTTLS) {
 		tp_dialogue_client_begin(c);
 	} else if (tp_conn_tls_begin(c, &c->up) < 0) {

@@ -27,11 +27,6 @@
 #include "tlsproxy/tls_policy.h"
 #include "tlsproxy/worker.h"
 
-#define REPLY_CLIENT_STARTTLS "454 4.7.0 TLS not available"
-#define REPLY_SERVER_STARTTLS "554 5.5.1 Error: TLS already active"
-#define REPLY_PLAIN_STARTTLS                                                   \
-	"454 4.7.0 TLS not available: this session goes on without TLS"
-
 #define REPLY_REFUSED "503 5.5.1 Error: the server refused this session\r\n"
 
 struct tp_dialogue {
@@ -246,8 +241,7 @@ backend_ready(struct tp_conn *c)
 		k->end = (uint32_t)len;
 		c->down.plain = k;
 	}
-	tp_relay_start(
-	    c, c->go_plain ? REPLY_PLAIN_STARTTLS : REPLY_SERVER_STARTTLS);
+	tp_relay_start(c);
 }
 
 static void
@@ -367,7 +361,7 @@ client_input(struct tp_conn *c)
 		if (send_to(&c->down, s->greeting, strlen(s->greeting)) < 0 ||
 		    send_to(&c->down, "\r\n", 2) < 0)
 			return;
-		tp_relay_start(c, REPLY_CLIENT_STARTTLS);
+		tp_relay_start(c);
 		break;
 	case TP_SMTPC_REFUSED:
 		/* Relay the refusal as is; answer the client's QUIT. */
@@ -399,7 +393,7 @@ tp_dialogue_tls_done(struct tp_conn *c)
 	if (send_to(&c->down, g, strlen(g)) < 0 ||
 	    send_to(&c->down, "\r\n", 2) < 0)
 		return;
-	tp_relay_start(c, REPLY_CLIENT_STARTTLS);
+	tp_relay_start(c);
 }
 
 void

@@ -1,13 +1,18 @@
 /*
- * relay.c - copy both ways between the two sides of a session.
- *
- * Plain to plain moves whole chunks (no copy); plain to TLS encrypts the
- * chunk into the TLS side's output queue; TLS to plain decrypts straight
- * into the destination queue's tail.  A source stops at the destination's
+ * relay.c - copy both ways between the two sides of a session, through
+ * the SMTP tracker (smtp_filter.c) on every route: plaintext from a TLS
+ * side is decrypted into a chunk, the tracker passes it on (dropping or
+ * answering what the client may not send) and the bytes it emits for a
+ * TLS side are encrypted together, so commands that arrived together
+ * leave in one record (side.c).  A source stops at the destination's
  * high water and is restarted from the destination's write callback.
- * On STARTTLS routes the bytes go through the SMTP filter (smtp_filter.c),
- * which may hold client input back until replies arrive.  EOF on one side
- * becomes close_notify/FIN on the other (half-close).  Worker thread only.
+ *
+ * Closing (spec 4.6): the client's half-close goes upstream only once
+ * nothing is outstanding - every byte it sent passed on, every reply it
+ * waits for relayed - so a server's 250 and 221 are never cut off by our
+ * close_notify.  An upstream that goes away (EOF, reset, TLS error) or
+ * falls silent while the client waits costs the client a 421 at a reply
+ * boundary, never a silent close.  Worker thread only.
  */
 #include "tlsproxy/session.h"
 
@@ -17,8 +22,12 @@
 #include "tlsproxy/common.h"
 #include "tlsproxy/config.h"
 #include "tlsproxy/conn.h"
+#include "tlsproxy/gen.h"
 #include "tlsproxy/smtp_filter.h"
 #include "tlsproxy/worker.h"
+
+#define REPLY_PLAIN_STARTTLS                                                   \
+	"454 4.7.0 TLS not available: this session goes on without TLS"
 
 static void
 relay_count(struct tp_conn *c, struct side *src, size_t n)
@@ -35,15 +44,20 @@ relay_count(struct tp_conn *c, struct side *src, size_t n)
  * handshake (TLS 1.3 servers refuse a client certificate after the
  * client has finished): implicit TLS tries the next address and ends in a
  * 421 like any handshake failure; after STARTTLS the local client, which
- * has its greeting, gets the 421 as the reply to its command.
+ * has its greeting, gets the 421 as the reply to its command.  Later, it
+ * is a lost connection.
  */
 static void
 relay_tls_error(struct tp_conn *c, struct side *src, const char *why)
 {
 	tp_conn_log(c, TP_LOG_INFO, "TLS read from %s: %s",
 	    src->is_down ? "client" : "server", why);
-	if (src->is_down || c->r->mode != TP_MODE_CLIENT || c->bytes_out > 0) {
+	if (src->is_down) {
 		tp_conn_close(c, NULL);
+		return;
+	}
+	if (c->r->mode != TP_MODE_CLIENT || c->bytes_out > 0) {
+		tp_relay_lost(c, false, why);
 		return;
 	}
 	c->state = CS_HANDSHAKE;
@@ -114,11 +128,11 @@ relay_plaintext(struct tp_conn *c, struct side *src)
 }
 
 /*
- * relay_filtered - one step through the SMTP filter: 1 go on, 0 stop
- * (no input, or held), -1 the session ended.
+ * relay_step - one chunk through the SMTP tracker: 1 go on, 0 stop (no
+ * input, or held), -1 the session ended.
  */
 static int
-relay_filtered(struct tp_conn *c, struct side *src, bool *resume_down)
+relay_step(struct tp_conn *c, struct side *src, bool *resume_down)
 {
 	struct tp_chunk *k;
 	size_t len, used;
@@ -136,10 +150,18 @@ relay_filtered(struct tp_conn *c, struct side *src, bool *resume_down)
 			tp_conn_close(c, "out of memory");
 			return -1;
 		}
-		tp_side_flush(&c->down); /* our own STARTTLS answer */
+		tp_side_flush(&c->down); /* our own answers */
 	} else {
-		if (tp_filter_server(c->filter, k->data + k->start, len,
-			emit_down, c, &resume) < 0) {
+		rc = tp_filter_server(
+		    c->filter, k->data + k->start, len, emit_down, c, &resume);
+		if (rc == TP_FILTER_EPROTO) {
+			tp_conn_log(c, TP_LOG_WARNING,
+			    "Protocol error: %s from %s[%s]:%u", c->filter->why,
+			    c->up_host, c->up_ip, c->up_port);
+			tp_conn_close(c, NULL);
+			return -1;
+		}
+		if (rc < 0) {
 			tp_conn_close(c, "out of memory");
 			return -1;
 		}
@@ -160,108 +182,163 @@ relay_filtered(struct tp_conn *c, struct side *src, bool *resume_down)
 	return 1;
 }
 
+/*
+ * relay_settle - spec 4.6 Closing: relay the client's half-close once
+ * nothing is outstanding; end the session when both directions are done.
+ */
+static void
+relay_settle(struct tp_conn *c)
+{
+	struct side *d = &c->down, *u = &c->up;
+
+	if (c->closing || c->state != CS_RELAY)
+		return;
+	if (d->eof && !u->shut && d->in == NULL && d->plain == NULL &&
+	    !tp_filter_waiting(c->filter))
+		tp_side_end(u);
+	if (!c->closing && d->eof && u->eof && d->shut_done && u->shut_done)
+		tp_conn_close(c, NULL);
+}
+
 void
 tp_relay_pump(struct side *src)
 {
 	struct tp_conn *c = src->conn;
 	struct side *dst = src->peer;
 	bool resume_down = false;
-	char why[160];
-	int state, rc;
+	int rc;
 
 	while (!c->closing && !src->blocked && !src->held) {
-		if (dst->out.bytes >= TP_HIGH_WATER) {
+		if (tp_side_backlog(dst) >= TP_HIGH_WATER) {
 			src->blocked = true;
 			break;
 		}
-		if (c->filter != NULL) {
-			if ((rc = relay_filtered(c, src, &resume_down)) < 0)
-				return;
-			if (rc == 0)
-				break;
-			continue;
-		}
-		if (src->ssl != NULL) {
-			struct tp_chunkq *q = &dst->out;
-			struct tp_chunk *t = q->tail;
-			ssize_t n;
-
-			if (t == NULL || t->end == TP_CHUNK_SIZE) {
-				if ((t = tp_chunk_get(&c->w->pool)) == NULL) {
-					tp_conn_close(c, "out of memory");
-					return;
-				}
-				tp_chunkq_push(q, t);
-			}
-			n = tp_tls_read(src->ssl, t->data + t->end,
-			    TP_CHUNK_SIZE - t->end, &state, why, sizeof(why));
-			if (n > 0) {
-				t->end += (uint32_t)n;
-				q->bytes += (size_t)n;
-				relay_count(c, src, (size_t)n);
-				continue;
-			}
-			if (t->start == t->end && q->head == t) {
-				/* an empty chunk alone: give it back now */
-				q->head = q->tail = NULL;
-				tp_chunk_put(&c->w->pool, t);
-			}
-			tp_side_flush(src); /* alerts, key updates */
-			if (state == TP_TLS_WANT)
-				break;
-			if (state == TP_TLS_EOF) {
-				tp_conn_on_eof(c, src);
-				return;
-			}
-			relay_tls_error(c, src, why);
+		if ((rc = relay_step(c, src, &resume_down)) < 0)
 			return;
-		}
-		if (src->in == NULL)
+		if (rc == 0)
 			break;
-		relay_count(c, src, src->in->end - src->in->start);
-		if (dst->ssl != NULL) {
-			rc = tp_tls_write(dst->ssl,
-			    src->in->data + src->in->start,
-			    src->in->end - src->in->start);
-			tp_chunk_put(&c->w->pool, src->in);
-			src->in = NULL;
-			if (rc < 0) {
-				tp_conn_close(c, "TLS write failed");
-				return;
-			}
-		} else {
-			tp_chunkq_push(&dst->out, src->in);
-			src->in = NULL;
-		}
 	}
 	if (c->closing)
 		return;
 	tp_side_flush(dst);
 	tp_side_update_read(src);
-	if (resume_down)
+	relay_settle(c);
+	if (resume_down && !c->closing && c->state == CS_RELAY)
 		tp_relay_pump(&c->down);
 }
 
+/*
+ * tp_relay_eof - a side sent its last byte.  The upstream's EOF is
+ * relayed to the client when the server said goodbye (221, 421) or the
+ * client had already finished; otherwise the client lost its server.
+ */
 void
-tp_relay_start(struct tp_conn *c, const char *starttls_reply)
+tp_relay_eof(struct tp_conn *c, struct side *s)
 {
-	if (starttls_reply != NULL && c->filter == NULL) {
-		c->filter = malloc(sizeof(*c->filter));
-		if (c->filter == NULL) {
-			tp_conn_close(c, "out of memory");
+	struct tp_filter *f = c->filter;
+
+	if (!s->is_down) {
+		if (!c->up.shut &&
+		    (tp_filter_waiting(f) || tp_filter_phase(f) != NULL ||
+			!tp_filter_bye(f))) {
+			tp_relay_lost(c, false, "connection closed");
 			return;
 		}
-		tp_filter_init(c->filter, starttls_reply);
+		tp_side_end(&c->down);
+		if (c->closing)
+			return;
 	}
+	relay_settle(c);
+}
+
+/*
+ * tp_relay_lost - the upstream went away (EOF, reset, TLS error) or was
+ * silent for idle_timeout: spec 4.6, the client hears why in a 421 at a
+ * reply boundary (Postfix's words: "Lost connection while sending RCPT
+ * TO"), then the session ends.  An implicit-TLS upstream that goes before
+ * its first byte is a failed destination: the next address is tried.
+ */
+void
+tp_relay_lost(struct tp_conn *c, bool timeout, const char *why)
+{
+	struct tp_filter *f = c->filter;
+	const char *phase = tp_filter_phase(f);
+	char line[510]; /* with CRLF within RFC 5321's 512 octets */
+
+	if (c->closing || c->state != CS_RELAY)
+		return;
+	if (timeout && !tp_filter_waiting(f)) {
+		/* The client is the quiet one (Postfix smtpd's words). */
+		snprintf(line, sizeof(line),
+		    "421 4.4.2 %s Error: timeout "
+		    "exceeded",
+		    c->r->mode == TP_MODE_SERVER ? c->rt->hostname
+						 : c->rt->helo);
+		tp_conn_log(c, TP_LOG_INFO, "timeout after %s from %s",
+		    phase ? phase : "the last reply", c->peer_addr);
+	} else {
+		snprintf(line, sizeof(line), "421 4.4.2 %s[%s]: %s%s%s",
+		    c->up_host, c->up_ip,
+		    timeout ? "Conversation timed out" : "Lost connection",
+		    phase ? " while " : "", phase ? phase : "");
+		tp_conn_log(c, TP_LOG_INFO, "%s with %s[%s]:%u%s%s (%s)",
+		    timeout ? "conversation timed out" : "lost connection",
+		    c->up_host, c->up_ip, c->up_port, phase ? " while " : "",
+		    phase ? phase : "", why);
+	}
+	if (!tp_filter_boundary(f)) {
+		tp_conn_close(c, "in the middle of a reply");
+		return;
+	}
+	if (c->bytes_out == 0 && !timeout) {
+		if (c->r->mode == TP_MODE_SERVER) {
+			snprintf(line, sizeof(line),
+			    "421 4.3.0 Server "
+			    "unavailable, try again later");
+		} else if (c->bytes_in == 0 && c->r->tls == TP_TLS_IMPLICIT) {
+			snprintf(
+			    c->last_reply, sizeof(c->last_reply), "%s", line);
+			tp_upstream_failed(c, TP_EPROTO, why);
+			return;
+		}
+	}
+	tp_conn_fail(c, line);
+}
+
+void
+tp_relay_start(struct tp_conn *c)
+{
+	const char *starttls;
+	unsigned flags = 0;
+
+	/* The greeting comes through the tunnel unless we replayed it
+	 * (client STARTTLS) or consumed it (server STARTTLS). */
+	if (c->r->tls == TP_TLS_IMPLICIT || c->rt->ctx == NULL)
+		flags |= TP_FILTER_GREETING;
+	if (c->r->mode == TP_MODE_SERVER)
+		flags |= TP_FILTER_SERVER;
+	/* Postfix's answers to a STARTTLS it cannot take. */
+	if (c->r->mode == TP_MODE_SERVER && c->go_plain)
+		starttls = REPLY_PLAIN_STARTTLS;
+	else if (c->r->mode == TP_MODE_SERVER && c->rt->ctx != NULL)
+		starttls = "554 5.5.1 Error: TLS already active";
+	else
+		starttls = "454 4.7.0 TLS not available";
+	if (c->filter == NULL &&
+	    (c->filter = malloc(sizeof(*c->filter))) == NULL) {
+		tp_conn_close(c, "out of memory");
+		return;
+	}
+	tp_filter_init(c->filter, starttls, flags);
 	tp_dialogue_free(c);
 	c->state = CS_RELAY;
 	c->last_active = uv_now(&c->w->loop);
 	tp_conn_timer(c, c->r->v[TP_K_IDLE_TIMEOUT].n);
 	/* Bytes that came with the end of the handshake or dialogue. */
 	tp_relay_pump(&c->down);
-	if (!c->closing)
+	if (!c->closing && c->state == CS_RELAY)
 		tp_relay_pump(&c->up);
-	if (c->closing)
+	if (c->closing || c->state != CS_RELAY)
 		return;
 	tp_side_update_read(&c->down);
 	tp_side_update_read(&c->up);

@@ -2,7 +2,10 @@
  * side.c - one endpoint of a session: reads into pool chunks, at most one
  * uv_write_t in flight over the output queue, half-close (close_notify on
  * a TLS side, then FIN), and which states read from which side.  Reads are
- * dispatched to the session's current stage.  Worker thread only.
+ * dispatched to the session's current stage.  Small writes to a TLS side
+ * are staged and encrypted together at the flush, so what the relay passes
+ * on from one read leaves in one record (spec 4.6 Closing).  Worker
+ * thread only.
  */
 #include "tlsproxy/session.h"
 
@@ -10,9 +13,12 @@
 
 #include "tlsproxy/common.h"
 #include "tlsproxy/conn.h"
+#include "tlsproxy/smtp_filter.h"
 #include "tlsproxy/worker.h"
 
-#define TP_MAX_WBUFS 16
+#define TP_MAX_WBUFS    16
+/* A write this large to a TLS side is encrypted at once, not staged. */
+#define TP_STAGE_DIRECT 4096
 
 static struct tp_conn *
 conn_of(uv_handle_t *h)
@@ -38,7 +44,21 @@ tp_side_release(struct tp_conn *c, struct side *s)
 	}
 	tp_side_discard_input(c, s);
 	tp_chunkq_clear(&s->out, &c->w->pool);
+	tp_chunkq_clear(&s->stage, &c->w->pool);
 	s->inflight = 0;
+}
+
+/* side_quiet - after the peer closed, its reset or broken pipe is news
+ * to no one; nor is a client's reset after its server said goodbye (a
+ * client that closes after 221 without reading our close_notify). */
+static bool
+side_quiet(struct tp_conn *c, struct side *s, int err)
+{
+	if (err != UV_ECONNRESET && err != UV_EPIPE)
+		return false;
+	return s->eof ||
+	    (s->is_down && c->filter != NULL && tp_filter_bye(c->filter) &&
+		!tp_filter_waiting(c->filter));
 }
 
 void
@@ -82,15 +102,20 @@ side_on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 			return;
 		}
 		if (c->state == CS_RELAY || c->state == CS_LINGER)
-			tp_conn_log(c, TP_LOG_INFO, "read from %s: %s",
+			tp_conn_log(c,
+			    side_quiet(c, s, (int)n) ? TP_LOG_DEBUG
+						     : TP_LOG_INFO,
+			    "read from %s: %s",
 			    s->is_down ? "client" : "server",
 			    uv_strerror((int)n));
-		if (c->state == CS_RELAY || c->state == CS_LINGER ||
-		    s->is_down) {
+		if (s->is_down || c->state == CS_LINGER)
 			tp_conn_close(c, NULL);
-			return;
-		}
-		tp_upstream_failed(c, TP_ETLS, uv_strerror((int)n));
+		else if (c->state == CS_RELAY)
+			tp_relay_lost(c, false, uv_strerror((int)n));
+		else if (c->state == CS_SMTP_UP)
+			tp_dialogue_up_lost(c, false); /* not a TLS problem */
+		else
+			tp_upstream_failed(c, TP_ETLS, uv_strerror((int)n));
 		return;
 	}
 	c->last_active = uv_now(&c->w->loop);
@@ -171,14 +196,30 @@ side_on_shutdown(uv_shutdown_t *req, int status)
 	if (status == UV_ECANCELED || c->closing)
 		return;
 	s->shut_done = true;
-	if (c->state == CS_LINGER)
-		return;
-	/* Both directions finished: the session is over. */
-	if (c->down.eof && c->up.eof && c->down.shut_done && c->up.shut_done)
+	/* Both directions finished (or our last word to a client that has
+	 * finished too): the session is over. */
+	if (c->state == CS_LINGER ? s->is_down && s->eof
+				  : c->down.eof && c->up.eof &&
+		    c->down.shut_done && c->up.shut_done)
 		tp_conn_close(c, NULL);
 }
 
 static void side_on_write(uv_write_t *req, int status);
+
+/* side_commit - encrypt the staged plaintext, a chunk per SSL_write. */
+static int
+side_commit(struct side *s)
+{
+	struct tp_chunk *k;
+	int rc = 0;
+
+	for (k = s->stage.head; k != NULL && rc == 0; k = k->next)
+		if (k->end > k->start)
+			rc = tp_tls_write(
+			    s->ssl, k->data + k->start, k->end - k->start);
+	tp_chunkq_clear(&s->stage, &s->conn->w->pool);
+	return rc;
+}
 
 void
 tp_side_flush(struct side *s)
@@ -190,7 +231,13 @@ tp_side_flush(struct side *s)
 	size_t total = 0;
 	int rc;
 
-	if (c->closing || !s->open || s->inflight > 0)
+	if (c->closing || !s->open)
+		return;
+	if (s->stage.bytes > 0 && side_commit(s) < 0) {
+		tp_conn_close(c, "TLS write failed");
+		return;
+	}
+	if (s->inflight > 0)
 		return;
 	if (s->out.bytes == 0) {
 		if (s->shut && !s->shut_sent) {
@@ -225,9 +272,14 @@ side_on_write(uv_write_t *req, int status)
 	if (status == UV_ECANCELED || c->closing)
 		return;
 	if (status < 0) {
-		tp_conn_log(c, TP_LOG_INFO, "write to %s: %s",
-		    s->is_down ? "client" : "server", uv_strerror(status));
-		tp_conn_close(c, NULL);
+		tp_conn_log(c,
+		    side_quiet(c, s, status) ? TP_LOG_DEBUG : TP_LOG_INFO,
+		    "write to %s: %s", s->is_down ? "client" : "server",
+		    uv_strerror(status));
+		if (!s->is_down && c->state == CS_RELAY && !s->eof)
+			tp_relay_lost(c, false, uv_strerror(status));
+		else
+			tp_conn_close(c, NULL);
 		return;
 	}
 	tp_chunkq_consume(&s->out, &c->w->pool, s->inflight);
@@ -240,7 +292,7 @@ side_on_write(uv_write_t *req, int status)
 		tp_conn_advance(c);
 		return;
 	}
-	if (src->blocked && s->out.bytes <= TP_LOW_WATER) {
+	if (src->blocked && tp_side_backlog(s) <= TP_LOW_WATER) {
 		src->blocked = false;
 		tp_relay_pump(src);
 	}
@@ -249,14 +301,30 @@ side_on_write(uv_write_t *req, int status)
 int
 tp_side_send(struct side *s, const char *data, size_t len)
 {
-	if (s->ssl != NULL)
+	struct tp_pool *pool = &s->conn->w->pool;
+
+	if (s->ssl == NULL)
+		return tp_chunkq_append(&s->out, pool, data, len);
+	/* Bulk (a message body) is encrypted straight away; commands and
+	 * replies wait for the flush and share a record. */
+	if (len >= TP_STAGE_DIRECT && s->stage.bytes == 0)
 		return tp_tls_write(s->ssl, data, len);
-	return tp_chunkq_append(&s->out, &s->conn->w->pool, data, len);
+	return tp_chunkq_append(&s->stage, pool, data, len);
+}
+
+size_t
+tp_side_backlog(const struct side *s)
+{
+	return s->out.bytes + s->stage.bytes;
 }
 
 void
 tp_side_end(struct side *s)
 {
+	if (s->stage.bytes > 0 && side_commit(s) < 0) {
+		tp_conn_close(s->conn, "TLS write failed");
+		return;
+	}
 	if (s->ssl != NULL)
 		tp_tls_shutdown(s->ssl);
 	s->shut = true;

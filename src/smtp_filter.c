@@ -1,16 +1,19 @@
 /*
- * smtp_filter.c - STARTTLS rules inside the tunnel, following the SMTP
- * command/reply state.
+ * smtp_filter.c - the SMTP tracker inside the tunnel: STARTTLS (and on
+ * server routes XCLIENT/XFORWARD) rules, and what is outstanding.
  *
  * Client side: each command line is classified from its first bytes
- * (held back at most sizeof(cbuf) bytes); STARTTLS is dropped and answered
- * by the proxy once every earlier reply has reached the client, so replies
- * stay in order under PIPELINING.  After DATA the filter waits for the
- * reply: 354 starts the body, which passes untouched up to the line ".";
- * BDAT's chunk passes untouched by count.  Server side: replies are
- * counted line by line (first four bytes); an EHLO reply is collected,
- * STARTTLS lines are removed and the last line's separator fixed.
- * The data path only scans for LF (memchr) outside command lines.  Pure.
+ * (held back at most sizeof(cbuf) bytes) and its kind queued until its
+ * reply; a command the proxy answers itself is dropped and answered once
+ * every earlier reply has reached the client, so replies stay in order
+ * under PIPELINING.  After DATA the filter waits for the reply: 354 starts
+ * the body, which passes untouched up to the line "."; BDAT's chunk passes
+ * untouched by count.  Server side: replies are counted line by line
+ * (first four bytes; lines bounded at 2048 octets and replies at 100
+ * lines, spec 4.2.4); an EHLO reply is collected, STARTTLS lines (and on
+ * server routes XCLIENT, XFORWARD, PIPECONNECT: spec 5) are removed and
+ * the last line's separator fixed.  The data path only scans for LF
+ * (memchr) outside command lines.  Pure.
  */
 #include "tlsproxy/smtp_filter.h"
 
@@ -20,15 +23,36 @@
 
 #include "tlsproxy/smtp_line.h"
 
+/* Postfix's answer to a client that may not speak for someone else. */
+#define REPLY_AUTHZ "550 5.7.0 Error: insufficient authorization"
+
 enum { C_CMD, C_DATA_WAIT, C_BODY, C_BDAT, C_SKIP };
-enum { K_OTHER, K_EHLO, K_DATA };
+/* What a queued reply answers; L_* are answered by the proxy. */
+enum {
+	K_OTHER,
+	K_GREETING,
+	K_EHLO,
+	K_HELO,
+	K_MAIL,
+	K_RCPT,
+	K_DATA,
+	K_BDAT,
+	K_DOT, /* end of data: "." or BDAT LAST */
+	K_RSET,
+	K_QUIT,
+	L_STARTTLS = -1,
+	L_AUTHZ = -2,
+};
 enum { B_LINESTART, B_DOT, B_DOTCR, B_MID };
 
 void
-tp_filter_init(struct tp_filter *f, const char *starttls_reply)
+tp_filter_init(struct tp_filter *f, const char *starttls_reply, unsigned flags)
 {
 	memset(f, 0, sizeof(*f));
 	f->starttls_reply = starttls_reply;
+	f->flags = flags;
+	if (flags & TP_FILTER_GREETING)
+		f->q[f->qlen++] = K_GREETING;
 }
 
 static void
@@ -39,10 +63,11 @@ push(struct tp_filter *f, int kind)
 }
 
 static int
-answer_starttls(struct tp_filter *f, tp_filter_emit to_client, void *arg)
+answer(
+    struct tp_filter *f, const char *reply, tp_filter_emit to_client, void *arg)
 {
-	f->hold_starttls = false;
-	if (to_client(arg, f->starttls_reply, strlen(f->starttls_reply)) < 0 ||
+	f->answer = NULL;
+	if (to_client(arg, reply, strlen(reply)) < 0 ||
 	    to_client(arg, "\r\n", 2) < 0)
 		return -1;
 	return 0;
@@ -55,14 +80,48 @@ is_space(char c)
 	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
 }
 
-/* classify - a command line's first bytes: its kind, or -1 STARTTLS. */
+/* bdat - BDAT as written: its size (and LAST), or 0 when it is not. */
 static int
-classify(struct tp_filter *f, const char *line, size_t len, bool whole)
+bdat(struct tp_filter *f, const char *line, size_t len)
 {
 	char buf[sizeof(f->cbuf) + 1];
 	const char *arg;
 	char *end;
+
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	if (!tp_smtp_verb(buf, "BDAT", &arg) || !isdigit((unsigned char)*arg))
+		return 0;
+	f->bdat_left = strtoull(arg, &end, 10);
+	while (*end == ' ')
+		end++;
+	f->bdat_last = strncasecmp(end, "LAST", 4) == 0 &&
+	    (end[4] == '\0' || end[4] == ' ');
+	if (f->bdat_left > 0)
+		f->cstate = C_BDAT;
+	return f->bdat_last && f->bdat_left == 0 ? K_DOT : K_BDAT;
+}
+
+/* classify - a command line's first bytes: its kind, or L_* to answer. */
+static int
+classify(struct tp_filter *f, const char *line, size_t len, bool whole)
+{
+	static const struct {
+		const char *verb;
+		int kind;
+	} verbs[] = {
+	    {"EHLO", K_EHLO},
+	    {"STARTTLS", L_STARTTLS},
+	    {"HELO", K_HELO},
+	    {"MAIL", K_MAIL},
+	    {"RCPT", K_RCPT},
+	    {"RSET", K_RSET},
+	    {"QUIT", K_QUIT},
+	};
+	char buf[sizeof(f->cbuf) + 1];
+	const char *arg;
 	size_t i = 0, n = 0;
+	int kind;
 
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		len--;
@@ -76,32 +135,28 @@ classify(struct tp_filter *f, const char *line, size_t len, bool whole)
 	for (; i < len; i++)
 		buf[n++] = is_space(line[i]) ? ' ' : line[i];
 	buf[n] = '\0';
-	if (tp_smtp_verb(buf, "EHLO", &arg))
-		return K_EHLO;
 	/* The verb alone decides: even a long line is never forwarded. */
-	if (tp_smtp_verb(buf, "STARTTLS", &arg))
-		return -1;
+	if ((f->flags & TP_FILTER_SERVER) &&
+	    (tp_smtp_verb(buf, "XCLIENT", &arg) ||
+		tp_smtp_verb(buf, "XFORWARD", &arg)))
+		return L_AUTHZ;
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (tp_smtp_verb(buf, verbs[i].verb, &arg))
+			return verbs[i].kind;
 	if (!whole)
 		return K_OTHER;
 	if (tp_smtp_verb(buf, "DATA", &arg) && *arg == '\0')
 		return K_DATA;
 	/*
 	 * BDAT only as written: its chunk passes unfiltered, so only a
-	 * command every server takes for BDAT may start one.
+	 * command every server takes for BDAT may start one; and only when
+	 * the server offered CHUNKING: a server without it reads the "chunk"
+	 * as commands.
 	 */
-	memcpy(buf, line, len);
-	buf[len] = '\0';
-	/* ... and only when the server offered CHUNKING: a server without
-	 * it reads the "chunk" as commands. */
-	if (f->chunking && tp_smtp_verb(buf, "BDAT", &arg) &&
-	    isdigit((unsigned char)*arg)) {
-		f->bdat_left = strtoull(arg, &end, 10);
-		if (f->bdat_left > 0)
-			f->cstate = C_BDAT;
-	}
+	if (f->chunking && (kind = bdat(f, line, len)) != 0)
+		return kind;
 	return K_OTHER;
 }
-
 /* body_end - length up to and including the end-of-data line, or 0. */
 static size_t
 body_scan(struct tp_filter *f, const char *data, size_t len)
@@ -153,14 +208,14 @@ tp_filter_client(struct tp_filter *f, const char *data, size_t len,
 		size_t left = len - used;
 
 		if (f->cstate == C_SKIP) {
-			/* The rest of a long STARTTLS line: dropped. */
+			/* The rest of a long line we answered: dropped. */
 			lf = memchr(p, '\n', left);
 			used += lf ? (size_t)(lf - p) + 1 : left;
 			if (lf)
 				f->cstate = C_CMD;
 			continue;
 		}
-		if (f->hold_starttls || f->cstate == C_DATA_WAIT ||
+		if (f->answer != NULL || f->cstate == C_DATA_WAIT ||
 		    f->qlen == TP_FILTER_QUEUE)
 			break; /* waiting for replies */
 		if (f->cstate == C_BODY) {
@@ -170,7 +225,7 @@ tp_filter_client(struct tp_filter *f, const char *data, size_t len,
 			used += n ? n : left;
 			if (n) {
 				f->cstate = C_CMD;
-				push(f, K_OTHER); /* the reply to the message */
+				push(f, K_DOT); /* the reply to the message */
 			}
 			continue;
 		}
@@ -213,10 +268,14 @@ tp_filter_client(struct tp_filter *f, const char *data, size_t len,
 				f->cpass = true;
 		}
 		if (kind < 0) {
+			const char *reply = kind == L_STARTTLS
+			    ? f->starttls_reply
+			    : REPLY_AUTHZ;
+
 			f->clen = 0;
 			if (f->qlen > 0)
-				f->hold_starttls = true;
-			else if (answer_starttls(f, to_client, arg) < 0)
+				f->answer = reply;
+			else if (answer(f, reply, to_client, arg) < 0)
 				return (size_t)-1;
 			continue;
 		}
@@ -238,6 +297,19 @@ keyword_line(const char *line, size_t len, const char *kw)
 	return len >= 4 + k && strncasecmp(line + 4, kw, k) == 0 &&
 	    (len == 4 + k || line[4 + k] == '\r' || line[4 + k] == '\n' ||
 		line[4 + k] == ' ');
+}
+
+/* hidden - an EHLO keyword line the client must not see. */
+static bool
+hidden(const struct tp_filter *f, const char *line, size_t len)
+{
+	if (keyword_line(line, len, "STARTTLS"))
+		return true;
+	/* spec 5: only the PROXY header speaks for the client */
+	return (f->flags & TP_FILTER_SERVER) &&
+	    (keyword_line(line, len, "XCLIENT") ||
+		keyword_line(line, len, "XFORWARD") ||
+		keyword_line(line, len, "PIPECONNECT"));
 }
 
 /* ehlo_emit_held - the held line goes out, made final if asked. */
@@ -262,7 +334,7 @@ ehlo_line_done(struct tp_filter *f, tp_filter_emit to_client, void *arg)
 	f->efirst = false;
 	if (f->epass) {
 		f->epass = false;
-	} else if (!first && keyword_line(f->ebuf, f->elen, "STARTTLS")) {
+	} else if (!first && hidden(f, f->ebuf, f->elen)) {
 		/* dropped; if it was the last, the held line ends the reply */
 		if (final && ehlo_emit_held(f, true, to_client, arg) < 0)
 			return -1;
@@ -298,7 +370,7 @@ ehlo_bytes(struct tp_filter *f, const char *p, size_t n,
 		f->elen += n;
 		return 0;
 	}
-	/* Not a STARTTLS line at this length: out it goes, as it is. */
+	/* Not a line to hide at this length: out it goes, as it is. */
 	f->epass = true;
 	if (ehlo_emit_held(f, false, to_client, arg) < 0 ||
 	    to_client(arg, f->ebuf, f->elen) < 0)
@@ -312,6 +384,8 @@ reply_done(struct tp_filter *f, bool *resume)
 {
 	int kind;
 
+	f->rlines = 0;
+	f->bye = f->rcode == 221 || f->rcode == 421;
 	if (f->qlen == 0)
 		return; /* unsolicited (e.g. 421 on timeout) */
 	kind = f->q[f->qhead];
@@ -321,10 +395,36 @@ reply_done(struct tp_filter *f, bool *resume)
 		/* 354: the body follows; its end queues the final reply. */
 		f->cstate = f->rcode == 354 ? C_BODY : C_CMD;
 		f->bstate = B_LINESTART;
-		*resume = true;
 	}
-	if (f->qlen < TP_FILTER_QUEUE)
-		*resume = true;
+	*resume = true;
+}
+
+/* line_start - the first bytes of a reply line say its code and end. */
+static int
+line_start(struct tp_filter *f, tp_filter_emit to_client, void *arg)
+{
+	if (++f->rlines > TP_REPLY_MAX_LINES) {
+		f->why = "too many reply lines";
+		return TP_FILTER_EPROTO;
+	}
+	f->rfinal = f->rlen < 4 || f->rbuf[3] != '-';
+	f->rcode = f->rlen >= 3 && isdigit((unsigned char)f->rbuf[0]) &&
+		isdigit((unsigned char)f->rbuf[1]) &&
+		isdigit((unsigned char)f->rbuf[2])
+	    ? (f->rbuf[0] - '0') * 100 + (f->rbuf[1] - '0') * 10 +
+		(f->rbuf[2] - '0')
+	    : 0;
+	f->rmid = true;
+	f->rlinelen = f->rlen;
+	if (!f->ebuffering && f->qlen > 0 && f->q[f->qhead] == K_EHLO &&
+	    f->rcode == 250) {
+		f->ebuffering = f->efirst = true;
+		f->elen = 0;
+		f->held = f->epass = f->chunking = false;
+	}
+	if (f->ebuffering)
+		return ehlo_bytes(f, f->rbuf, f->rlen, to_client, arg);
+	return to_client(arg, f->rbuf, f->rlen);
 }
 
 int
@@ -333,6 +433,7 @@ tp_filter_server(struct tp_filter *f, const char *data, size_t len,
 {
 	size_t used = 0, n;
 	const char *lf;
+	int rc;
 
 	*resume = false;
 	while (used < len) {
@@ -340,39 +441,26 @@ tp_filter_server(struct tp_filter *f, const char *data, size_t len,
 		size_t left = len - used;
 
 		if (!f->rmid) {
-			/* The first four bytes say the code and if it ends. */
 			while (f->rlen < 4 && left > 0 && *p != '\n') {
 				f->rbuf[f->rlen++] = *p++;
 				left--;
 				used++;
 			}
-			if (f->rlen < 4 && (left == 0))
+			if (f->rlen < 4 && left == 0)
 				break;
-			f->rfinal = f->rlen < 4 || f->rbuf[3] != '-';
-			f->rcode =
-			    f->rlen >= 3 && isdigit((unsigned char)f->rbuf[0])
-			    ? atoi((char[]){
-				  f->rbuf[0], f->rbuf[1], f->rbuf[2], 0})
-			    : 0;
-			f->rmid = true;
-			if (!f->ebuffering && f->qlen > 0 &&
-			    f->q[f->qhead] == K_EHLO && f->rcode == 250) {
-				f->ebuffering = f->efirst = true;
-				f->elen = 0;
-				f->held = f->epass = f->chunking = false;
-			}
-			if (f->ebuffering) {
-				if (ehlo_bytes(f, f->rbuf, f->rlen, to_client,
-					arg) < 0)
-					return -1;
-			} else if (to_client(arg, f->rbuf, f->rlen) < 0) {
-				return -1;
-			}
+			if ((rc = line_start(f, to_client, arg)) < 0)
+				return rc;
 			f->rlen = 0;
 			continue;
 		}
 		lf = memchr(p, '\n', left);
 		n = lf ? (size_t)(lf - p) + 1 : left;
+		/* spec 5: act at the limit, not at the line's end */
+		if (f->rlinelen + n > TP_LINE_MAX + 2) {
+			f->why = "reply line longer than 2048 octets";
+			return TP_FILTER_EPROTO;
+		}
+		f->rlinelen += n;
 		if (f->ebuffering) {
 			if (ehlo_bytes(f, p, n, to_client, arg) < 0)
 				return -1;
@@ -383,16 +471,72 @@ tp_filter_server(struct tp_filter *f, const char *data, size_t len,
 		if (lf == NULL)
 			break;
 		f->rmid = false;
+		f->rcont = !f->rfinal;
 		if (f->ebuffering && ehlo_line_done(f, to_client, arg) < 0)
 			return -1;
 		if (!f->rfinal)
 			continue;
 		reply_done(f, resume);
-		if (f->hold_starttls && f->qlen == 0) {
-			if (answer_starttls(f, to_client, arg) < 0)
+		if (f->answer != NULL && f->qlen == 0) {
+			if (answer(f, f->answer, to_client, arg) < 0)
 				return -1;
 			*resume = true;
 		}
 	}
 	return 0;
+}
+
+bool
+tp_filter_waiting(const struct tp_filter *f)
+{
+	return f->qlen > 0;
+}
+
+bool
+tp_filter_boundary(const struct tp_filter *f)
+{
+	return !f->rmid && !f->rcont;
+}
+
+const char *
+tp_filter_phase(const struct tp_filter *f)
+{
+	/* Postfix's smtp(8) words, so that MTA logs read the same. */
+	if (f->qlen > 0) {
+		switch (f->q[f->qhead]) {
+		case K_GREETING:
+			return "receiving the initial server greeting";
+		case K_EHLO:
+			return "performing the EHLO handshake";
+		case K_HELO:
+			return "performing the HELO handshake";
+		case K_MAIL:
+			return "sending MAIL FROM";
+		case K_RCPT:
+			return "sending RCPT TO";
+		case K_DATA:
+			return "sending DATA command";
+		case K_BDAT:
+			return f->cstate == C_BDAT ? "sending message body"
+						   : "sending BDAT command";
+		case K_DOT:
+			return "sending end of data -- message may be sent "
+			       "more than once";
+		case K_RSET:
+			return "sending RSET";
+		case K_QUIT:
+			return "sending QUIT";
+		default:
+			return "waiting for a reply";
+		}
+	}
+	if (f->cstate == C_BODY || f->cstate == C_BDAT)
+		return "sending message body";
+	return NULL;
+}
+
+bool
+tp_filter_bye(const struct tp_filter *f)
+{
+	return f->bye;
 }

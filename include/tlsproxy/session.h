@@ -55,6 +55,7 @@ struct side {
 	struct tp_chunk *in;    /* received, not yet consumed */
 	struct tp_chunk *plain; /* decrypted, held back by the SMTP filter */
 	struct tp_chunkq out;   /* to send; head bytes may be in flight */
+	struct tp_chunkq stage; /* TLS: plaintext to encrypt at the flush */
 	size_t inflight;
 	uv_write_t wreq;
 	uv_shutdown_t sreq;
@@ -138,7 +139,10 @@ void tp_conn_admit(struct tp_conn *c);
 /* side.c */
 void tp_side_update_read(struct side *s);
 void tp_side_flush(struct side *s);
+/* tp_side_send - queue bytes; a TLS side encrypts them at the flush. */
 int tp_side_send(struct side *s, const char *data, size_t len);
+/* tp_side_backlog - bytes queued toward s and not yet written. */
+size_t tp_side_backlog(const struct side *s);
 void tp_side_end(struct side *s);
 void tp_side_release(struct tp_conn *c, struct side *s);
 /* tp_side_discard_input - drop what s received and has not consumed. */
@@ -172,9 +176,13 @@ void tp_dialogue_on_timeout(struct tp_conn *c);
 void tp_dialogue_linger_input(struct tp_conn *c);
 
 /* relay.c */
-/* tp_relay_start - relay both ways, with the SMTP filter if wanted. */
-void tp_relay_start(struct tp_conn *c, const char *starttls_reply);
+/* tp_relay_start - relay both ways through the SMTP tracker. */
+void tp_relay_start(struct tp_conn *c);
 void tp_relay_pump(struct side *src);
+/* tp_relay_eof - a side sent its last byte (spec 4.6 Closing). */
+void tp_relay_eof(struct tp_conn *c, struct side *s);
+/* tp_relay_lost - the upstream went away or timed out: a 421, then end. */
+void tp_relay_lost(struct tp_conn *c, bool timeout, const char *why);
 
 /* sesscache.c */
 void tp_sesscache_attach(struct tp_conn *c, struct side *s);

@@ -1,7 +1,8 @@
 #!/bin/sh
-# 50-backpressure: 100 MB through client route -> server route -> a backend
-# that reads nothing for 5 s.  The proxy must stop reading from the sender
-# meanwhile (bounded memory), and every byte must arrive intact.
+# 50-backpressure: a 100 MB message through client route -> server route ->
+# a backend that reads nothing of its body for 5 s.  The proxy must stop
+# reading from the sender meanwhile (bounded memory), and every byte must
+# arrive intact.
 . "$(dirname "$0")/lib.sh"
 need_certs
 
@@ -72,5 +73,7 @@ s1=$(sed -n 's/.*sha256=//p' "$TP_TMP/send.out")
 s2=$(sed -n 's/.*sha256=//p' "$TP_TMP/rx/result" 2>/dev/null || true)
 if [ -n "$s1" ] && [ "$s1" = "$s2" ]; then pass "sha256 matches"
 else fail "sha256 matches" "sent $s1, received $s2"; fi
+expect_line "the sender got the backend's 250 for the message" \
+    "$TP_TMP/send.out" "reply=250 2.0.0 Ok: queued"
 
 done_testing

@@ -443,6 +443,7 @@ anvil     unix - - n - 1 anvil
 scache    unix - - n - 1 scache
 proxymap  unix - - n - - proxymap
 postlog   unix-dgram n - n - 1 postlogd
+tlsmgr    unix - - n 1000? 1 tlsmgr
 EOF
 }
 

@@ -3,8 +3,8 @@
 
 Handshakes with 127.0.0.1:PORT (no verification), then sends nothing and reads
 until the server closes or SECS (default 15) pass.  Prints "handshake ok",
-then "closed" or "open", "elapsed=S" (since the handshake) and "quiet=S"
-(since the last byte received).
+then "closed" or "open", "elapsed=S" (since the handshake), "quiet=S"
+(since the last byte received) and "last=LINE", the last line received.
 """
 import socket
 import ssl
@@ -23,6 +23,7 @@ def main():
     t0 = last = time.monotonic()
     print("handshake ok %s" % s.version(), flush=True)
     closed = False
+    got = b""
     while time.monotonic() - t0 < secs:
         s.settimeout(max(0.01, secs - (time.monotonic() - t0)))
         try:
@@ -36,10 +37,13 @@ def main():
             closed = True
             break
         last = time.monotonic()
+        got += d
     now = time.monotonic()
     print("closed" if closed else "open")
     print("elapsed=%.2f" % (now - t0))
     print("quiet=%.2f" % (now - last))
+    lines = got.decode("latin-1").splitlines()
+    print("last=%s" % (lines[-1] if lines else ""))
     return 0
 
 
