@@ -79,8 +79,8 @@ static void
 out_is(const char *want)
 {
 	if (sc.outlen != strlen(want) || memcmp(sc.out, want, sc.outlen) != 0)
-		fail_msg("out is \"%.*s\", want \"%s\"", (int)sc.outlen,
-		    sc.out, want);
+		fail_msg("out is \"%.*s\", want \"%s\"", (int)sc.outlen, sc.out,
+		    want);
 }
 
 /* check_fail - a FAIL line: "421 ", one line, CRLF, <= 512 octets. */
@@ -111,22 +111,23 @@ static void
 happy_path(size_t step)
 {
 	start(false);
-	assert_string_equal(tp_smtpc_phase(&sc),
-	    "receiving the initial server greeting");
-	assert_int_equal(feed_step(GREETING, strlen(GREETING), step),
-	    TP_SMTPC_SEND);
+	assert_string_equal(
+	    tp_smtpc_phase(&sc), "receiving the initial server greeting");
+	assert_int_equal(
+	    feed_step(GREETING, strlen(GREETING), step), TP_SMTPC_SEND);
 	assert_int_equal(left, 0);
 	out_is("EHLO " HELO "\r\n");
 	assert_string_equal(sc.greeting, "220 mx.example ESMTP Postfix");
-	assert_string_equal(tp_smtpc_phase(&sc),
-	    "performing the EHLO handshake");
-	assert_int_equal(feed_step(EHLO_TLS, strlen(EHLO_TLS), step),
-	    TP_SMTPC_SEND);
+	assert_string_equal(
+	    tp_smtpc_phase(&sc), "performing the EHLO handshake");
+	assert_int_equal(
+	    feed_step(EHLO_TLS, strlen(EHLO_TLS), step), TP_SMTPC_SEND);
 	assert_int_equal(left, 0);
 	out_is("STARTTLS\r\n");
 	assert_string_equal(tp_smtpc_phase(&sc), "sending STARTTLS");
-	assert_int_equal(feed_step("220 2.0.0 Ready to start TLS\r\n", 30,
-	    step), TP_SMTPC_STARTTLS);
+	assert_int_equal(
+	    feed_step("220 2.0.0 Ready to start TLS\r\n", 30, step),
+	    TP_SMTPC_STARTTLS);
 	assert_int_equal(left, 0);
 	assert_int_equal(sc.state, TP_SMTPC_DONE);
 	/* The greeting survives for the replay. */
@@ -164,11 +165,11 @@ test_decides_on_last_byte(void **state)
 		p = g + i;
 		l = 1;
 		if (i + 1 < strlen(g))
-			assert_int_equal(tp_smtpc_input(&sc, &p, &l),
-			    TP_SMTPC_MORE);
+			assert_int_equal(
+			    tp_smtpc_input(&sc, &p, &l), TP_SMTPC_MORE);
 		else
-			assert_int_equal(tp_smtpc_input(&sc, &p, &l),
-			    TP_SMTPC_SEND);
+			assert_int_equal(
+			    tp_smtpc_input(&sc, &p, &l), TP_SMTPC_SEND);
 		assert_int_equal(l, 0);
 	}
 	/* An empty feed changes nothing. */
@@ -275,8 +276,8 @@ test_no_starttls(void **state)
 	/* An EHLO refused is no offer either. */
 	start(true);
 	assert_int_equal(feed(GREETING), TP_SMTPC_SEND);
-	assert_int_equal(feed("502 5.5.1 EHLO not implemented\r\n"),
-	    TP_SMTPC_PLAINTEXT);
+	assert_int_equal(
+	    feed("502 5.5.1 EHLO not implemented\r\n"), TP_SMTPC_PLAINTEXT);
 	start(false);
 	assert_int_equal(feed(GREETING), TP_SMTPC_SEND);
 	expect_fail(feed("502 5.5.1 EHLO not implemented\r\n"),
@@ -387,8 +388,9 @@ test_long_line(void **state)
 	memcpy(g, "220 ", 4);
 	memcpy(g + TP_LINE_MAX + 1, "\r\n", 3);
 	start(true);
-	expect_fail(feed(g), "421 4.5.0 Protocol error: reply line longer "
-			     "than 2048 octets from " PEER);
+	expect_fail(feed(g),
+	    "421 4.5.0 Protocol error: reply line longer "
+	    "than 2048 octets from " PEER);
 	/* The same, byte by byte. */
 	start(true);
 	assert_int_equal(feed_step(g, strlen(g), 1), TP_SMTPC_FAIL);
@@ -399,8 +401,9 @@ test_long_line(void **state)
 	memcpy(ok + TP_LINE_MAX + 1, "\r\n250 x\r\n", 10);
 	start(true);
 	assert_int_equal(feed(GREETING), TP_SMTPC_SEND);
-	expect_fail(feed(ok), "421 4.5.0 Protocol error: reply line longer "
-			      "than 2048 octets from " PEER);
+	expect_fail(feed(ok),
+	    "421 4.5.0 Protocol error: reply line longer "
+	    "than 2048 octets from " PEER);
 	/* Exactly 2048 is fine. */
 	memcpy(ok + TP_LINE_MAX, "\r\n250-STARTTLS\r\n250 x\r\n", 24);
 	start(false);
@@ -446,9 +449,10 @@ test_malformed(void **state)
 	n += (size_t)sprintf(many + n, "250 x\r\n");
 	start(true);
 	assert_int_equal(feed(GREETING), TP_SMTPC_SEND);
-	expect_fail(feed(many), "421 4.5.0 Protocol error: too many reply "
-				"lines from " PEER " while performing the EHLO "
-				"handshake");
+	expect_fail(feed(many),
+	    "421 4.5.0 Protocol error: too many reply "
+	    "lines from " PEER " while performing the EHLO "
+	    "handshake");
 	/* A bare CR line end is no line end: the text is non-printable. */
 	start(true);
 	expect_fail(feed("220 a\rb\r\n"),
@@ -515,8 +519,8 @@ test_input_after_done(void **state)
 	start(true);
 	assert_int_equal(feed(GREETING), TP_SMTPC_SEND);
 	assert_int_equal(feed(EHLO_NOTLS), TP_SMTPC_PLAINTEXT);
-	expect_fail(feed("220 x\r\n"),
-	    "421 4.5.0 Protocol error: unexpected data");
+	expect_fail(
+	    feed("220 x\r\n"), "421 4.5.0 Protocol error: unexpected data");
 }
 
 /* Long names, long replies: still one line of at most 512 octets. */
@@ -537,8 +541,8 @@ test_fail_bounded(void **state)
 	assert_int_equal(feed(EHLO_TLS), TP_SMTPC_SEND);
 	assert_int_equal(feed(text), TP_SMTPC_FAIL);
 	check_fail_line();
-	assert_memory_equal(sc.out, "421 4.7.5 TLS is required, but host hhh",
-	    39);
+	assert_memory_equal(
+	    sc.out, "421 4.7.5 TLS is required, but host hhh", 39);
 
 	tp_smtpc_init(&sc, HELO, false, host, "2001:db8::1");
 	assert_int_equal(feed(GREETING), TP_SMTPC_SEND);

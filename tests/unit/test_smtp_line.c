@@ -40,8 +40,8 @@ feed_all(struct tp_linereader *lr, const char *s, size_t slen, size_t step)
 
 	nlines = 0;
 	while (off < slen) {
-		size_t chunk = step == 0 || slen - off < step ? slen - off :
-		    step;
+		size_t chunk =
+		    step == 0 || slen - off < step ? slen - off : step;
 		const char *p = s + off;
 		size_t left = chunk;
 
@@ -312,8 +312,8 @@ test_reply_single(void **state)
 	const char *why;
 
 	(void)state;
-	assert_int_equal(reply_lines(&r, &why, "220 mx.example ESMTP", NULL),
-	    1);
+	assert_int_equal(
+	    reply_lines(&r, &why, "220 mx.example ESMTP", NULL), 1);
 	assert_int_equal(r.code, 220);
 	assert_int_equal(r.nlines, 1);
 	assert_true(r.done);
@@ -353,8 +353,8 @@ test_reply_multi(void **state)
 	assert_int_equal(r.code, 250);
 	assert_string_equal(r.first, "mx.example");
 	/* A bare code ends a multi-line reply too. */
-	assert_int_equal(reply_lines(&r, &why, "220-a", "220-b", "220", NULL),
-	    1);
+	assert_int_equal(
+	    reply_lines(&r, &why, "220-a", "220-b", "220", NULL), 1);
 	assert_int_equal(r.nlines, 3);
 	assert_string_equal(r.first, "a");
 	/* The next line after a complete reply starts a new one. */
@@ -414,12 +414,12 @@ test_reply_malformed(void **state)
 	}
 	/* The code must not change within a multi-line reply. */
 	assert_int_equal(reply_lines(&r, &why, "250-a", "251 b", NULL), -1);
-	assert_string_equal(why,
-	    "reply code changes within a multi-line reply");
-	assert_int_equal(reply_lines(&r, &why, "220-a", "220-b", "554 c",
-	    NULL), -1);
-	assert_string_equal(why,
-	    "reply code changes within a multi-line reply");
+	assert_string_equal(
+	    why, "reply code changes within a multi-line reply");
+	assert_int_equal(
+	    reply_lines(&r, &why, "220-a", "220-b", "554 c", NULL), -1);
+	assert_string_equal(
+	    why, "reply code changes within a multi-line reply");
 	/* A malformed continuation. */
 	assert_int_equal(reply_lines(&r, &why, "250-a", "250x", NULL), -1);
 	assert_string_equal(why, "malformed reply");
@@ -453,10 +453,12 @@ check_starttls(const char *line, bool want)
 	struct tp_reply r;
 	const char *why;
 
-	assert_int_equal(reply_lines(&r, &why, "250-mx.example", line,
-	    "250 8BITMIME", NULL), 1);
+	assert_int_equal(
+	    reply_lines(&r, &why, "250-mx.example", line, "250 8BITMIME", NULL),
+	    1);
 	if (r.starttls != want)
-		fail_msg("\"%s\": starttls %d, want %d", line, r.starttls, want);
+		fail_msg(
+		    "\"%s\": starttls %d, want %d", line, r.starttls, want);
 }
 
 static void
@@ -477,18 +479,18 @@ test_reply_starttls(void **state)
 	check_starttls("250- STARTTLS", false);
 	check_starttls("250-PIPELINING", false);
 	/* As the last line. */
-	assert_int_equal(reply_lines(&r, &why, "250-mx", "250 STARTTLS",
-	    NULL), 1);
+	assert_int_equal(
+	    reply_lines(&r, &why, "250-mx", "250 STARTTLS", NULL), 1);
 	assert_true(r.starttls);
 	/* Never in the first line (that is the server's name). */
 	assert_int_equal(reply_lines(&r, &why, "250 STARTTLS", NULL), 1);
 	assert_false(r.starttls);
-	assert_int_equal(reply_lines(&r, &why, "250-STARTTLS", "250 x", NULL),
-	    1);
+	assert_int_equal(
+	    reply_lines(&r, &why, "250-STARTTLS", "250 x", NULL), 1);
 	assert_false(r.starttls);
 	/* A new reply forgets the previous one's keyword. */
-	assert_int_equal(reply_lines(&r, &why, "250-mx", "250 STARTTLS",
-	    NULL), 1);
+	assert_int_equal(
+	    reply_lines(&r, &why, "250-mx", "250 STARTTLS", NULL), 1);
 	assert_int_equal(tp_reply_line(&r, "250 ok", 6, &why), 1);
 	assert_false(r.starttls);
 }

@@ -30,8 +30,8 @@ static struct tp_smtps_conf conf;
 static struct tp_smtps ss;
 static char out[1 << 16]; /* every reply sent so far */
 static size_t outlen;
-static size_t left;       /* input not consumed by the last feed */
-static const char *rest;  /* where it starts */
+static size_t left;      /* input not consumed by the last feed */
+static const char *rest; /* where it starts */
 
 static char ehlo_out[4096]; /* this configuration's EHLO reply */
 
@@ -39,8 +39,8 @@ static void take(void);
 
 /* start_caps - a fresh dialogue; learns its EHLO reply into ehlo_out. */
 static void
-start_caps(bool encrypt, unsigned long long size, bool auth_only,
-    const char *caps)
+start_caps(
+    bool encrypt, unsigned long long size, bool auth_only, const char *caps)
 {
 	const char *p = "EHLO x\r\n";
 	size_t l = 8;
@@ -128,7 +128,8 @@ check_ehlo(const char *reply, const char *const *want)
 			if (!seen[j] && strcmp(kw[i], want[j]) == 0)
 				break;
 		if (j == nwant)
-			fail_msg("unexpected keyword \"%s\" in\n%s", kw[i], reply);
+			fail_msg(
+			    "unexpected keyword \"%s\" in\n%s", kw[i], reply);
 		seen[j] = true;
 	}
 	if (nkw != nwant)
@@ -224,8 +225,8 @@ test_greeting(void **state)
 static void
 test_ehlo(void **state)
 {
-	static const char *const defaults[] = {"STARTTLS", "PIPELINING",
-	    "ENHANCEDSTATUSCODES", "8BITMIME", NULL};
+	static const char *const defaults[] = {
+	    "STARTTLS", "PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME", NULL};
 	static const char *const with_size[] = {"STARTTLS", "PIPELINING",
 	    "ENHANCEDSTATUSCODES", "8BITMIME", "SIZE 10240000", NULL};
 
@@ -256,9 +257,9 @@ test_ehlo_backend_caps(void **state)
 	static const char caps[] = "PIPELINING\nSIZE 5000\nCHUNKING\n"
 				   "AUTH PLAIN LOGIN\nAUTH=PLAIN LOGIN\n"
 				   "STARTTLS\nVRFY\n8BITMIME\nDSN\nsmtputf8\n";
-	static const char *const all[] = {"STARTTLS", "PIPELINING",
-	    "SIZE 5000", "AUTH PLAIN LOGIN", "AUTH=PLAIN LOGIN", "VRFY",
-	    "8BITMIME", "DSN", "smtputf8", NULL};
+	static const char *const all[] = {"STARTTLS", "PIPELINING", "SIZE 5000",
+	    "AUTH PLAIN LOGIN", "AUTH=PLAIN LOGIN", "VRFY", "8BITMIME", "DSN",
+	    "smtputf8", NULL};
 	static const char *const no_auth[] = {"STARTTLS", "PIPELINING",
 	    "SIZE 5000", "VRFY", "8BITMIME", "DSN", "smtputf8", NULL};
 	static const char *const own_size[] = {"STARTTLS", "PIPELINING",
@@ -284,8 +285,8 @@ test_ehlo_backend_caps(void **state)
 	{
 		static char big[600];
 		static const char *const want[] = {"STARTTLS", "DSN", NULL};
-		static const char *const fits[] = {"STARTTLS", "DSN",
-		    big, NULL};
+		static const char *const fits[] = {
+		    "STARTTLS", "DSN", big, NULL};
 
 		memset(big, 'K', sizeof(big) - 1);
 		big[sizeof(big) - 1] = '\0';
@@ -303,8 +304,8 @@ test_ehlo_backend_caps(void **state)
 		start_caps(false, 0, false, "CHUNKING\nSTARTTLS\n");
 		assert_int_equal(tp_smtps_input(&ss, &p, &l), TP_SMTPS_MORE);
 		take();
-		assert_memory_equal(out, "250-mx.example\r\n250-STARTTLS\r\n",
-		    30);
+		assert_memory_equal(
+		    out, "250-mx.example\r\n250-STARTTLS\r\n", 30);
 		assert_memory_equal(out + outlen - 2, "\r\n", 2);
 		assert_null(strstr(out, "CHUNKING"));
 		assert_non_null(strstr(out, "\r\n250 "));
@@ -353,8 +354,8 @@ test_missing_argument(void **state)
 {
 	(void)state;
 	start(false, 0);
-	assert_int_equal(feed("EHLO\r\nEHLO \r\nHELO\r\nhelo   \r\n"),
-	    TP_SMTPS_MORE);
+	assert_int_equal(
+	    feed("EHLO\r\nEHLO \r\nHELO\r\nhelo   \r\n"), TP_SMTPS_MORE);
 	out_is("501 5.5.4 Syntax: EHLO hostname\r\n"
 	       "501 5.5.4 Syntax: EHLO hostname\r\n"
 	       "501 5.5.4 Syntax: HELO hostname\r\n"
@@ -371,8 +372,8 @@ test_own_commands(void **state)
 {
 	(void)state;
 	start(true, 0);
-	assert_int_equal(feed("NOOP\r\nRSET\r\nnoop x\r\nHELP\r\n"),
-	    TP_SMTPS_MORE);
+	assert_int_equal(
+	    feed("NOOP\r\nRSET\r\nnoop x\r\nHELP\r\n"), TP_SMTPS_MORE);
 	out_is("250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
 	       "214 2.0.0 Commands: EHLO HELO STARTTLS NOOP RSET QUIT\r\n");
 	assert_int_equal(ss.errors, 0);
@@ -404,8 +405,7 @@ test_starttls(void **state)
 
 	/* Byte by byte, the bytes in the same feed are left. */
 	start(false, 0);
-	assert_int_equal(feed_step("STARTTLS\r\nQ", 11, 10),
-	    TP_SMTPS_STARTTLS);
+	assert_int_equal(feed_step("STARTTLS\r\nQ", 11, 10), TP_SMTPS_STARTTLS);
 	assert_int_equal(left, 1);
 
 	/* With an argument: 501, and the dialogue goes on. */
@@ -599,10 +599,9 @@ test_pipelined(void **state)
 	/* The same byte by byte, and in every split. */
 	for (size_t step = 1; step < strlen(in); step++) {
 		start(false, 0);
-		assert_int_equal(feed_step(in, strlen(in), step),
-		    TP_SMTPS_MORE);
-		out_is(cat(ehlo_out, "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n",
-		    NULL));
+		assert_int_equal(
+		    feed_step(in, strlen(in), step), TP_SMTPS_MORE);
+		out_is(cat(ehlo_out, "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n", NULL));
 	}
 }
 
@@ -666,8 +665,8 @@ test_ehlo_huge_caps(void **state)
 		start_caps(false, 123, false, caps);
 		p = in;
 		while (l > 0) {
-			assert_int_equal(tp_smtps_input(&ss, &p, &l),
-			    TP_SMTPS_MORE);
+			assert_int_equal(
+			    tp_smtps_input(&ss, &p, &l), TP_SMTPS_MORE);
 			assert_true(ss.outlen <= sizeof(ss.out));
 			assert_true(ss.outlen >= 2);
 			assert_memory_equal(ss.out + ss.outlen - 2, "\r\n", 2);
@@ -717,8 +716,9 @@ test_backend_no_replay(void **state)
 	(void)state;
 	for (size_t step = 0; step < 5; step++) {
 		tp_smtpb_init(&sb, NULL);
-		assert_int_equal(bfeed_step("220-backend ESMTP\r\n220 hi\r\n",
-		    step), TP_SMTPB_READY);
+		assert_int_equal(
+		    bfeed_step("220-backend ESMTP\r\n220 hi\r\n", step),
+		    TP_SMTPB_READY);
 		assert_int_equal(left, 0);
 	}
 	/* An empty replay is no replay. */
@@ -735,12 +735,13 @@ test_backend_replay(void **state)
 	(void)state;
 	for (size_t step = 0; step < 5; step++) {
 		tp_smtpb_init(&sb, "EHLO client.example\r\n");
-		assert_int_equal(bfeed_step("220 backend ESMTP\r\n", step),
-		    TP_SMTPB_SEND);
+		assert_int_equal(
+		    bfeed_step("220 backend ESMTP\r\n", step), TP_SMTPB_SEND);
 		bout_is("EHLO client.example\r\n");
 		assert_int_equal(bfeed_step("250-backend\r\n250-PIPELINING\r\n"
 					    "250 CHUNKING\r\n",
-		    step), TP_SMTPB_READY);
+				     step),
+		    TP_SMTPB_READY);
 		assert_int_equal(left, 0);
 	}
 	/* Bytes after READY are the caller's (relayed, not eaten). */
@@ -757,12 +758,11 @@ test_backend_refused(void **state)
 {
 	(void)state;
 	tp_smtpb_init(&sb, "EHLO c\r\n");
-	assert_int_equal(bfeed_step("554 5.3.2 busy\r\n", 0),
-	    TP_SMTPB_REFUSED);
+	assert_int_equal(bfeed_step("554 5.3.2 busy\r\n", 0), TP_SMTPB_REFUSED);
 	bout_is("554 5.3.2 busy\r\n");
 	tp_smtpb_init(&sb, NULL);
-	assert_int_equal(bfeed_step("421-4.3.2 a\r\n421 4.3.2 b\r\n", 1),
-	    TP_SMTPB_REFUSED);
+	assert_int_equal(
+	    bfeed_step("421-4.3.2 a\r\n421 4.3.2 b\r\n", 1), TP_SMTPB_REFUSED);
 	bout_is("421 4.3.2 a\r\n");
 }
 
