@@ -44,6 +44,12 @@ def line():
     write(t, "starttls-words", b"\x02\x02250-mx\r\n250-STARTTLSX\r\n"
           b"250-starttls\r\n250 STARTTLS x\r\nSTARTTLS\r\nehlo  x\r\n")
     write(t, "max-1", b"\x00\x01a\r\nbb\r\n\r\nc\n")
+    # spec 5: reported at the octet that passes the bound, LF or not
+    write(t, "long-no-lf", b"\x01\x05" + b"2" * 3000)
+    write(t, "long-then-good", b"\x01\x03" + b"a" * 65 + b"\r\n250 ok\r\n" +
+          b"b" * 200 + b"\nc\n")
+    write(t, "cr-boundary", b"\x01\x01" + b"a" * 64 + b"\rx\r\n" + b"b" * 64 +
+          b"\r\r\n" + b"c" * 63 + b"\r\r\n" + b"d" * 64 + b"\r\n")
 
 
 def client():
