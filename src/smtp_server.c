@@ -2,11 +2,12 @@
  * smtp_server.c - the proxy's own pre-TLS SMTP engine (spec 4.4, 5).
  *
  * Lines are bounded at 512 octets (RFC 5321): a longer one is answered
- * 500 5.5.2 and discarded up to its end; the third costs the session
- * (421 4.7.0).  STARTTLS is answered 220 and the caller discards every
- * byte after its line (CVE-2011-0411).  At `may` the first command the
- * proxy does not answer itself starts a plaintext relay; at `encrypt` it
- * gets 530 5.7.0.  Postfix's reply wording throughout.  Pure.
+ * 500 5.5.2 as soon as it passes the bound (smtp_line.c) and the rest of
+ * it is discarded up to its LF without another reply; the third costs
+ * the session (421 4.7.0).  STARTTLS is answered 220 and the caller
+ * discards every byte after its line (CVE-2011-0411).  At `may` the first
+ * command the proxy does not answer itself starts a plaintext relay; at
+ * `encrypt` it gets 530 5.7.0.  Postfix's reply wording throughout.  Pure.
  */
 #include "tlsproxy/smtp_server.h"
 

@@ -76,6 +76,8 @@ def client():
     write(t, "timeout-midreply", b"\x05\x00" + GREETING + b"250-mx\r\n250-P")
     write(t, "long-greeting", b"\x00\x07220 " + b"g" * 2044 + b"\r\n" +
           EHLO_TLS + b"220\n")
+    # an upstream greeting that never ends: 421 at octet 2049
+    write(t, "long-greeting-no-lf", b"\x00\x06" + b"2" * 5000)
 
 
 def server():
@@ -120,6 +122,9 @@ def server():
     write(t, "nul-commands", b"\x00\x00EHLO a\x00b\r\nMAIL FROM:<a>\x00x\r\n"
           b"\x00\r\nEHLO c\r\nMAIL FROM:<a>\r\n" + sep + backend)
     write(t, "starttls-arg", b"\x10\x00STARTTLS x\r\nstarttls\r\n")
+    # spec 5: 500 at octet 511, the rest to LF silent, the third 421
+    write(t, "long-no-lf", b"\x00\x06" + b"a" * 3000 + b"\nNOOP\r\n" +
+          b"b" * 600 + b"\r\n" + b"c" * 700)
 
 
 def ops(session):

@@ -3,7 +3,8 @@
  * 4.6, 5): greeting, EHLO, STARTTLS, 220, fed whole and byte by byte;
  * the decisions at `may` and `encrypt`; response injection and every
  * other protocol error as a 421 with Postfix's wording, one line of at
- * most 512 octets ending in CRLF.
+ * most 512 octets ending in CRLF; an over-long reply line fails as soon
+ * as it passes 2048 octets, without waiting for an LF that may never come.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -412,6 +413,54 @@ test_long_line(void **state)
 	out_is("STARTTLS\r\n");
 }
 
+/*
+ * spec 4.2.4, 5: a reply line over 2048 octets fails the session as soon
+ * as it passes the limit: an upstream that sends 100,000 '2's and no LF
+ * gets its 421 at the 2049th, not at a timeout.
+ */
+static void
+test_long_line_at_once(void **state)
+{
+	static char big[100000];
+	const char *p;
+	size_t l;
+
+	(void)state;
+	memset(big, '2', sizeof(big));
+	start(false);
+	p = big;
+	l = sizeof(big);
+	expect_fail(tp_smtpc_input(&sc, &p, &l),
+	    "421 4.5.0 Protocol error: reply line longer than 2048 octets "
+	    "from " PEER);
+	assert_ptr_equal(p, big + TP_LINE_MAX + 1);
+	assert_int_equal(l, sizeof(big) - TP_LINE_MAX - 1);
+	/* In pieces: decided at octet 2049, whatever the split. */
+	for (size_t step = 1; step <= 4096; step = step * 3 + 1) {
+		start(true);
+		assert_int_equal(
+		    feed_step(big, sizeof(big), step), TP_SMTPC_FAIL);
+		check_fail_line();
+		assert_int_equal(sizeof(big) - left, TP_LINE_MAX + 1);
+	}
+	/* 2048 octets and no LF: nothing decided yet. */
+	start(false);
+	assert_int_equal(feed_step(big, TP_LINE_MAX, 0), TP_SMTPC_MORE);
+	/* ... a CR: still the line's possible end ... */
+	assert_int_equal(feed_step("\r", 1, 0), TP_SMTPC_MORE);
+	/* ... and anything but LF after it: too long. */
+	expect_fail(feed_step("2", 1, 0),
+	    "421 4.5.0 Protocol error: reply line longer than 2048 octets "
+	    "from " PEER);
+	/* In the EHLO reply, the same. */
+	start(true);
+	assert_int_equal(feed(GREETING), TP_SMTPC_SEND);
+	memcpy(big, "250-", 4);
+	assert_int_equal(feed_step(big, TP_LINE_MAX + 1, 0), TP_SMTPC_FAIL);
+	assert_int_equal(left, 0);
+	check_fail_line();
+}
+
 static void
 test_malformed(void **state)
 {
@@ -590,6 +639,7 @@ main(void)
 	    cmocka_unit_test(test_response_injection),
 	    cmocka_unit_test(test_data_before_command),
 	    cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_long_line_at_once),
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_lost_and_timeout),
 	    cmocka_unit_test(test_plain_only),

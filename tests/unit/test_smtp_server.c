@@ -5,8 +5,9 @@
  * auth_only, SIZE as configured), the commands it answers itself,
  * STARTTLS with the pipelined bytes after it left for the caller to
  * discard, 530 at encrypt and the switch to plaintext at may, the 512-octet
- * line bound and the error limits; and the backend side (greeting, then
- * the HELO/EHLO replay).
+ * line bound (500 at the octet that passes it, not at the line's end) and
+ * the error limits; and the backend side (greeting, then the HELO/EHLO
+ * replay, an over-long line failing at once).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -553,6 +554,76 @@ test_long_lines(void **state)
 	out_is(LONG);
 }
 
+/*
+ * spec 5: 500 as soon as a line passes 512 octets with CRLF, not when its
+ * LF comes (it may never come); the rest up to LF is dropped silently.
+ */
+static void
+test_long_line_at_once(void **state)
+{
+	static char big[100 * 1024];
+	char line[520];
+
+	(void)state;
+	memset(big, 'a', sizeof(big));
+	start(false, 0);
+	/* 510 octets: nothing to say yet, nothing consumed for nothing. */
+	assert_int_equal(feed_step(big, 510, 0), TP_SMTPS_MORE);
+	out_is("");
+	/* The 511th: 500 at once. */
+	assert_int_equal(feed_step(big, 1, 0), TP_SMTPS_MORE);
+	out_is(LONG);
+	assert_int_equal(ss.too_long, 1);
+	/* The rest of 100 KB without LF, in pieces: no second reply. */
+	assert_int_equal(
+	    feed_step(big, sizeof(big) - 511, 4096), TP_SMTPS_MORE);
+	out_is(LONG);
+	/* Its LF, then a command: one 250, no second 500. */
+	assert_int_equal(feed("aaa\r\nNOOP\r\n"), TP_SMTPS_MORE);
+	out_is(LONG "250 2.0.0 Ok\r\n");
+	assert_int_equal(ss.too_long, 1);
+	assert_int_equal(ss.errors, 0);
+
+	/* 100 KB whole in one feed: one 500; the second such line another. */
+	start(false, 0);
+	assert_int_equal(feed_step(big, sizeof(big), 0), TP_SMTPS_MORE);
+	out_is(LONG);
+	assert_int_equal(feed("\nNOOP\r\n"), TP_SMTPS_MORE);
+	out_is(LONG "250 2.0.0 Ok\r\n");
+	outlen = 0;
+	assert_int_equal(feed_step(big, sizeof(big), 1000), TP_SMTPS_MORE);
+	out_is(LONG);
+	outlen = 0;
+	assert_int_equal(feed("\n"), TP_SMTPS_MORE);
+	out_is("");
+	/* The third: 421 and close, before its LF. */
+	assert_int_equal(feed_step(big, 600, 0), TP_SMTPS_CLOSE);
+	out_is(TOO_MANY);
+	assert_int_equal(left, 600 - 511);
+
+	/* 510 octets and a CR: may still be the line's end. */
+	memset(line, 'n', sizeof(line));
+	memcpy(line, "NOOP ", 5);
+	start(false, 0);
+	line[510] = '\r';
+	assert_int_equal(feed_step(line, 511, 0), TP_SMTPS_MORE);
+	out_is("");
+	assert_int_equal(feed("\n"), TP_SMTPS_MORE);
+	out_is("250 2.0.0 Ok\r\n");
+	/* ... but not when anything other than LF follows it. */
+	start(false, 0);
+	assert_int_equal(feed_step(line, 511, 0), TP_SMTPS_MORE);
+	out_is("");
+	assert_int_equal(feed("x\r\nNOOP\r\n"), TP_SMTPS_MORE);
+	out_is(LONG "250 2.0.0 Ok\r\n");
+	/* A good line right after a too-long one in the same input. */
+	start(true, 0);
+	line[510] = 'n';
+	memcpy(line + 511, "\r\nRSET\r\n", 9);
+	assert_int_equal(feed_step(line, 520, 0), TP_SMTPS_MORE);
+	out_is(LONG "250 2.0.0 Ok\r\n");
+}
+
 static void
 test_too_many_errors(void **state)
 {
@@ -789,6 +860,18 @@ test_backend_malformed(void **state)
 	tp_smtpb_init(&sb, NULL);
 	assert_int_equal(bfeed_step(big, 0), TP_SMTPB_FAIL);
 	bout_is("backend reply line too long");
+	/* At the octet that passes 2048, without waiting for the LF. */
+	big[TP_LINE_MAX + 1] = '\0';
+	tp_smtpb_init(&sb, NULL);
+	assert_int_equal(bfeed_step(big, 0), TP_SMTPB_FAIL);
+	assert_int_equal(left, 0);
+	bout_is("backend reply line too long");
+	tp_smtpb_init(&sb, NULL);
+	assert_int_equal(bfeed_step(big, 1), TP_SMTPB_FAIL);
+	/* 2048 octets and no LF yet: still waiting. */
+	big[TP_LINE_MAX] = '\0';
+	tp_smtpb_init(&sb, NULL);
+	assert_int_equal(bfeed_step(big, 0), TP_SMTPB_MORE);
 }
 
 int
@@ -807,6 +890,7 @@ main(void)
 	    cmocka_unit_test(test_may_plaintext),
 	    cmocka_unit_test(test_nul_in_command),
 	    cmocka_unit_test(test_long_lines),
+	    cmocka_unit_test(test_long_line_at_once),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_pipelined),
 	    cmocka_unit_test(test_output_bounded),
