@@ -125,6 +125,12 @@ def server():
     # spec 5: 500 at octet 511, the rest to LF silent, the third 421
     write(t, "long-no-lf", b"\x00\x06" + b"a" * 3000 + b"\nNOOP\r\n" +
           b"b" * 600 + b"\r\n" + b"c" * 700)
+    # spec 5: a client never speaks for the proxy
+    caps = (b"PIPELINING\nXCLIENT NAME ADDR PROTO HELO\nxforward NAME ADDR\n"
+            b"PIPECONNECT\nDSN\n")
+    write(t, "xclient", b"\x08\x00" + len(caps).to_bytes(2, "big") + caps +
+          b"EHLO c\r\nXCLIENT ADDR=1.2.3.4\r\n\tXFORWARD\tNAME=x\r\n"
+          b"MAIL FROM:<a@example>\r\n" + sep + backend)
 
 
 def ops(session):

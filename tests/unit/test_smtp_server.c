@@ -6,8 +6,9 @@
  * STARTTLS with the pipelined bytes after it left for the caller to
  * discard, 530 at encrypt and the switch to plaintext at may, the 512-octet
  * line bound (500 at the octet that passes it, not at the line's end) and
- * the error limits; and the backend side (greeting, then the HELO/EHLO
- * replay, an over-long line failing at once).
+ * the error limits, XCLIENT/XFORWARD/PIPECONNECT never offered and
+ * XCLIENT/XFORWARD answered 550 by the proxy; and the backend side
+ * (greeting, then the HELO/EHLO replay, an over-long line failing at once).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +27,7 @@
 #define E501     "501 5.5.4 Syntax: EHLO hostname\r\n"
 #define LONG     "500 5.5.2 Line too long\r\n"
 #define TOO_MANY "421 4.7.0 Too many errors\r\n"
+#define NO_AUTHZ "550 5.7.0 Error: insufficient authorization\r\n"
 
 static struct tp_smtps_conf conf;
 static struct tp_smtps ss;
@@ -624,6 +626,94 @@ test_long_line_at_once(void **state)
 	out_is(LONG "250 2.0.0 Ok\r\n");
 }
 
+/*
+ * spec 5: a client must not speak for the proxy.  XCLIENT, XFORWARD and
+ * PIPECONNECT never appear in our EHLO reply, whatever the backend offers
+ * and however it spells them.
+ */
+static void
+test_ehlo_no_proxy_keywords(void **state)
+{
+	static const char caps[] = "PIPELINING\nXCLIENT NAME ADDR PROTO HELO\n"
+				   "xforward NAME ADDR PROTO HELO SOURCE\n"
+				   "PIPECONNECT\nXclient\nXFORWARD=NAME\n"
+				   "XCLIENTX\nDSN\n";
+	static const char *const want[] = {
+	    "STARTTLS", "PIPELINING", "XCLIENTX", "DSN", NULL};
+
+	(void)state;
+	start_caps(false, 0, false, caps);
+	check_ehlo(ehlo_out, want);
+	start_caps(true, 0, false, caps);
+	check_ehlo(ehlo_out, want);
+	/* The last keyword dropped: the reply still ends well. */
+	{
+		static const char *const only[] = {"STARTTLS", "DSN", NULL};
+
+		start_caps(false, 0, false, "DSN\nXCLIENT ADDR\n");
+		check_ehlo(ehlo_out, only);
+		assert_non_null(strstr(ehlo_out, "\r\n250 DSN\r\n"));
+	}
+}
+
+/*
+ * XCLIENT and XFORWARD, with any arguments and in the forms a backend's
+ * tokenizer would accept, get 550 5.7.0 from the proxy at every level:
+ * never the command that starts a plaintext relay, never 530.
+ */
+static void
+test_xclient_refused(void **state)
+{
+	static const char *const cmds[] = {"XCLIENT ADDR=1.2.3.4\r\n",
+	    "xclient addr=1.2.3.4 name=spoofed.example\r\n", "XCLIENT\r\n",
+	    "XFORWARD ADDR=1.2.3.4\r\n", "XForward\n",
+	    "\tXCLIENT\tADDR=1.2.3.4\r\n", "  XFORWARD  NAME=x\r\n",
+	    "XCLIENT\vADDR=1.2.3.4\r\n", "XCLIENT\rADDR=1.2.3.4\r\n", NULL};
+
+	(void)state;
+	for (int enc = 0; enc < 2; enc++) {
+		for (int i = 0; cmds[i] != NULL; i++) {
+			start(enc, 0);
+			assert_int_equal(feed(cmds[i]), TP_SMTPS_MORE);
+			out_is(NO_AUTHZ);
+			assert_string_equal(ss.pending, "");
+			assert_int_equal(ss.errors, 1);
+		}
+	}
+	/* After EHLO, and the session goes on: at may the next command
+	 * starts the relay, and it is that one, not the XCLIENT. */
+	start(false, 0);
+	assert_int_equal(feed("EHLO c\r\nXCLIENT ADDR=1.2.3.4\r\n"
+			      "MAIL FROM:<a@example>\r\n"),
+	    TP_SMTPS_PLAINTEXT);
+	out_is(cat(ehlo_out, NO_AUTHZ, NULL));
+	assert_string_equal(ss.pending, "MAIL FROM:<a@example>\r\n");
+	assert_string_equal(ss.helo, "EHLO c\r\n");
+	/* At encrypt, STARTTLS still works after it. */
+	start(true, 0);
+	assert_int_equal(
+	    feed("XFORWARD NAME=x\r\nSTARTTLS\r\n"), TP_SMTPS_STARTTLS);
+	out_is(NO_AUTHZ "220 2.0.0 Ready to start TLS\r\n");
+	/* Only the verb counts: a longer word is another command. */
+	start(false, 0);
+	assert_int_equal(feed("XCLIENTX a\r\n"), TP_SMTPS_PLAINTEXT);
+	assert_string_equal(ss.pending, "XCLIENTX a\r\n");
+	/* They count as errors: the tenth ends the session. */
+	{
+		char in[400];
+		size_t n = 0;
+
+		for (int i = 0; i < 10; i++)
+			n +=
+			    (size_t)sprintf(in + n, "XCLIENT ADDR=1.2.3.4\r\n");
+		start(false, 0);
+		assert_int_equal(feed(in), TP_SMTPS_CLOSE);
+		assert_int_equal(ss.errors, 10);
+		assert_string_equal(out + outlen - strlen(TOO_MANY), TOO_MANY);
+		assert_string_equal(ss.pending, "");
+	}
+}
+
 static void
 test_too_many_errors(void **state)
 {
@@ -891,6 +981,8 @@ main(void)
 	    cmocka_unit_test(test_nul_in_command),
 	    cmocka_unit_test(test_long_lines),
 	    cmocka_unit_test(test_long_line_at_once),
+	    cmocka_unit_test(test_ehlo_no_proxy_keywords),
+	    cmocka_unit_test(test_xclient_refused),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_pipelined),
 	    cmocka_unit_test(test_output_bounded),
