@@ -1,10 +1,11 @@
 /*
  * smtp_line.c - bounded line reader and strict reply parser (RFC 5321
- * 4.2, 4.5.3.1).  A line never grows past its maximum: the rest of an
- * over-long line is discarded up to its LF and reported once.  Replies
- * must be [2-5][0-9][0-9] followed by SP, '-' or the end of the line, with
- * printable text, one code for every line of a multi-line reply, and at
- * most TP_REPLY_MAX_LINES lines (OpenSMTPD's rules).  Pure.
+ * 4.2, 4.5.3.1).  A line never grows past its maximum: an over-long line
+ * is reported once, as soon as it passes the maximum, and the rest of it
+ * is discarded up to its LF.  Replies must be [2-5][0-9][0-9] followed by
+ * SP, '-' or the end of the line, with printable text, one code for every
+ * line of a multi-line reply, and at most TP_REPLY_MAX_LINES lines
+ * (OpenSMTPD's rules).  Pure.
  */
 #include "tlsproxy/smtp_line.h"
 
@@ -21,11 +22,20 @@ tp_line_init(struct tp_linereader *lr, size_t max)
 	lr->buf[0] = '\0';
 }
 
+/*
+ * tp_line_feed - see smtp_line.h.  The buffer holds at most max octets
+ * and one CR that may still turn out to end the line.  The first octet
+ * that makes the line longer than max whatever follows (position max
+ * unless that is a CR, then position max + 1) is consumed and reported
+ * at once (spec 5: act as soon as the limit is passed, never wait for
+ * the end of a line that may never come); the rest up to and including
+ * its LF is then dropped silently.
+ */
 enum tp_line_rc
 tp_line_feed(struct tp_linereader *lr, const char **data, size_t *len)
 {
 	const char *lf;
-	size_t n;
+	size_t n, at;
 
 	if (lr->ready) {
 		lr->ready = false;
@@ -33,26 +43,38 @@ tp_line_feed(struct tp_linereader *lr, const char **data, size_t *len)
 	}
 	while (*len > 0) {
 		lf = memchr(*data, '\n', *len);
-		n = lf ? (size_t)(lf - *data) : *len;
-		/* Room for the line and its CR; beyond that, skip to LF. */
-		if (!lr->skipping && lr->len + n > lr->max + 1)
-			lr->skipping = true;
-		if (!lr->skipping) {
-			memcpy(lr->buf + lr->len, *data, n);
-			lr->len += n;
+		if (lr->skipping) {
+			n = lf ? (size_t)(lf - *data) + 1 : *len;
+			*data += n;
+			*len -= n;
+			if (lf != NULL)
+				lr->skipping = false;
+			continue;
 		}
+		n = lf ? (size_t)(lf - *data) : *len;
+		if (lr->len <= lr->max) {
+			at = lr->max - lr->len;
+			if (at < n && (*data)[at] == '\r')
+				at++;
+		} else {
+			at = 0; /* max octets and a CR are kept: no more fit */
+		}
+		if (at < n) {
+			*data += at + 1;
+			*len -= at + 1;
+			lr->skipping = true;
+			lr->len = 0;
+			lr->buf[0] = '\0';
+			return TP_LINE_TOOLONG;
+		}
+		memcpy(lr->buf + lr->len, *data, n);
+		lr->len += n;
 		*data += lf ? n + 1 : n;
 		*len -= lf ? n + 1 : n;
 		if (lf == NULL)
 			break;
 		if (lr->len > 0 && lr->buf[lr->len - 1] == '\r')
 			lr->len--;
-		if (lr->skipping || lr->len > lr->max) {
-			lr->skipping = false;
-			lr->len = 0;
-			lr->buf[0] = '\0';
-			return TP_LINE_TOOLONG;
-		}
 		lr->buf[lr->len] = '\0';
 		lr->ready = true;
 		return TP_LINE_OK;

@@ -2,20 +2,29 @@
  * smtp_server.c - the proxy's own pre-TLS SMTP engine (spec 4.4, 5).
  *
  * Lines are bounded at 512 octets (RFC 5321): a longer one is answered
- * 500 5.5.2 and discarded up to its end; the third costs the session
- * (421 4.7.0).  STARTTLS is answered 220 and the caller discards every
- * byte after its line (CVE-2011-0411).  At `may` the first command the
- * proxy does not answer itself starts a plaintext relay; at `encrypt` it
- * gets 530 5.7.0.  Postfix's reply wording throughout.  Pure.
+ * 500 5.5.2 as soon as it passes the bound (smtp_line.c) and the rest of
+ * it is discarded up to its LF without another reply; the third costs
+ * the session (421 4.7.0).  STARTTLS is answered 220 and the caller
+ * discards every byte after its line (CVE-2011-0411).  A client never
+ * speaks for the proxy (spec 5): XCLIENT, XFORWARD and PIPECONNECT are
+ * never advertised, and XCLIENT/XFORWARD get Postfix's own 550 5.7.0 here,
+ * never reaching the backend, whose only word on the client is the PROXY
+ * header.  At `may` the first command the proxy does not answer itself
+ * starts a plaintext relay; at `encrypt` it gets 530 5.7.0.  Postfix's
+ * reply wording throughout.  Pure.
  */
 #include "tlsproxy/smtp_server.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #define MAX_ERRORS   10
 #define MAX_TOO_LONG 3
+
+/* Postfix smtpd's reply to XCLIENT/XFORWARD from an unauthorised client */
+#define REPLY_NO_AUTHZ "550 5.7.0 Error: insufficient authorization"
 
 void
 tp_smtps_init(
@@ -82,9 +91,23 @@ tp_smtps_greeting(struct tp_smtps *s)
 }
 
 /*
+ * proxy_only - keywords a client must never see from us (spec 5):
+ * XCLIENT and XFORWARD would let it speak for the proxy to a backend
+ * that trusts its loopback peer; PIPECONNECT, which this engine does
+ * not implement, would have it send commands before our greeting.
+ */
+static bool
+proxy_only(const char *kw, size_t n)
+{
+	return keyword_is(kw, n, "XCLIENT") || keyword_is(kw, n, "XFORWARD") ||
+	    keyword_is(kw, n, "PIPECONNECT");
+}
+
+/*
  * ehlo_reply - the backend's keywords as learned (or the defaults), plus
- * STARTTLS, minus CHUNKING (spec 4.4.1), minus AUTH with auth_only, with
- * the configured SIZE in place of the backend's.
+ * STARTTLS, minus CHUNKING (spec 4.4.1), minus AUTH with auth_only, minus
+ * XCLIENT, XFORWARD and PIPECONNECT (spec 5), with the configured SIZE in
+ * place of the backend's.
  */
 static void
 ehlo_reply(struct tp_smtps *s)
@@ -104,7 +127,7 @@ ehlo_reply(struct tp_smtps *s)
 		/* "250-" keyword CRLF must fit 512 octets (RFC 5321). */
 		if (n == 0 || n > TP_SMTPS_LINE_MAX - 6 ||
 		    keyword_is(p, n, "STARTTLS") ||
-		    keyword_is(p, n, "CHUNKING") ||
+		    keyword_is(p, n, "CHUNKING") || proxy_only(p, n) ||
 		    (s->conf->auth_only && keyword_is(p, n, "AUTH")))
 			continue;
 		if (keyword_is(p, n, "SIZE")) {
@@ -138,6 +161,23 @@ error(struct tp_smtps *s, const char *text)
 	}
 	reply(s, "%s", text);
 	return TP_SMTPS_MORE;
+}
+
+/*
+ * first_word_is - the command's verb is name, as a backend would read it:
+ * Postfix's smtpd_token() skips leading white space and ends a token at
+ * any white space (TAB, VT, FF, CR too), so "\tXCLIENT\tADDR=..." is
+ * XCLIENT to it even though tp_smtp_verb() would not say so.
+ */
+static bool
+first_word_is(const char *line, const char *name)
+{
+	size_t l = strlen(name);
+
+	while (isspace((unsigned char)*line))
+		line++;
+	return strncasecmp(line, name, l) == 0 &&
+	    (line[l] == '\0' || isspace((unsigned char)line[l]));
 }
 
 static void
@@ -191,6 +231,10 @@ command(struct tp_smtps *s, const char *line, size_t len)
 		reply(s, "221 2.0.0 Bye");
 		return TP_SMTPS_CLOSE;
 	}
+	/* spec 5: answered here at every level, never the plaintext relay's
+	 * first command; an error as in Postfix's smtpd */
+	if (first_word_is(line, "XCLIENT") || first_word_is(line, "XFORWARD"))
+		return error(s, REPLY_NO_AUTHZ);
 	if (s->conf->encrypt)
 		return error(
 		    s, "530 5.7.0 Must issue a STARTTLS command first");

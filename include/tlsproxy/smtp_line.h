@@ -14,7 +14,7 @@
 enum tp_line_rc {
 	TP_LINE_MORE = 0,    /* all input used, no complete line yet */
 	TP_LINE_OK = 1,      /* a line is ready in lr->buf (no CRLF) */
-	TP_LINE_TOOLONG = 2, /* a line longer than max ended; it is gone */
+	TP_LINE_TOOLONG = 2, /* a line passed max; the rest up to LF goes */
 };
 
 struct tp_linereader {
@@ -28,8 +28,12 @@ struct tp_linereader {
 void tp_line_init(struct tp_linereader *lr, size_t max);
 /*
  * tp_line_feed - consume input bytes (data, len) until a line is complete
- * (or an over-long line ended).  The line (without CR LF, NUL-terminated)
- * stays in lr->buf / lr->len until the next call.  Bare LF ends a line too.
+ * or one passes max.  The line (without CR LF, NUL-terminated) stays in
+ * lr->buf / lr->len until the next call.  Bare LF ends a line too.  A
+ * line is too long once it has max + 1 octets before its CR LF (or bare
+ * LF): TP_LINE_TOOLONG comes right after the octet that shows it, not at
+ * the line's end; later calls drop the rest of that line up to and
+ * including its LF without reporting it again, then read on.
  */
 enum tp_line_rc tp_line_feed(
     struct tp_linereader *lr, const char **data, size_t *len);

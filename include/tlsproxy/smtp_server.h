@@ -1,9 +1,9 @@
 /*
  * smtp_server.h - server-mode pre-TLS dialogue, postscreen-style (spec
  * 4.4): the proxy's own greeting and EHLO reply, HELO/NOOP/RSET/HELP/QUIT,
- * STARTTLS, 530 at encrypt, the switch to a plaintext relay at may; and
- * the backend's side: consume its greeting, replay the client's HELO/EHLO.
- * Sans-I/O; pure.
+ * STARTTLS, 530 at encrypt, 550 to XCLIENT/XFORWARD (spec 5), the switch
+ * to a plaintext relay at may; and the backend's side: consume its
+ * greeting, replay the client's HELO/EHLO.  Sans-I/O; pure.
  */
 #ifndef TLSPROXY_SMTP_SERVER_H
 #define TLSPROXY_SMTP_SERVER_H

@@ -9,19 +9,56 @@
  * rest is split at the first "\0\0\0\0": before it, what the client
  * sends; after it, what the backend sends.
  * Checks: the output never exceeds its buffer and is whole reply lines
- * ("[2-5]xx" then SP or '-', CRLF, at most 512 octets); STARTTLS leaves
- * the bytes after its line unconsumed; PLAINTEXT carries the command;
- * the backend side's SEND is the replay, REFUSED one reply line.
+ * ("[2-5]xx" then SP or '-', CRLF, at most 512 octets) and never offer
+ * XCLIENT, XFORWARD or PIPECONNECT; STARTTLS leaves the bytes after its
+ * line unconsumed; PLAINTEXT carries the command, never XCLIENT or
+ * XFORWARD (spec 5); the backend side's SEND is the replay, REFUSED one
+ * reply line.
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fuzz_split.h"
 #include "tlsproxy/smtp_server.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* word_is - s (n octets) starts with the word w, then one of `ends` or
+ * its end */
+static bool
+word_is(const char *s, size_t n, const char *w, const char *ends)
+{
+	size_t l = strlen(w);
+
+	return n >= l && strncasecmp(s, w, l) == 0 &&
+	    (n == l || strchr(ends, s[l]) != NULL);
+}
+
+/* proxy_keyword - an EHLO keyword the proxy must never offer */
+static bool
+proxy_keyword(const char *s, size_t n)
+{
+	return word_is(s, n, "XCLIENT", " =") ||
+	    word_is(s, n, "XFORWARD", " =") ||
+	    word_is(s, n, "PIPECONNECT", " =");
+}
+
+/* proxy_command - XCLIENT or XFORWARD as Postfix's tokenizer reads it */
+static bool
+proxy_command(const char *s, size_t n)
+{
+	static const char space[] = " \t\n\v\f\r";
+
+	while (n > 0 && strchr(space, *s) != NULL && *s != '\0') {
+		s++;
+		n--;
+	}
+	return word_is(s, n, "XCLIENT", space) ||
+	    word_is(s, n, "XFORWARD", space);
+}
 
 static void
 check_replies(const char *s, size_t len, size_t cap)
@@ -42,6 +79,8 @@ check_replies(const char *s, size_t len, size_t cap)
 		if (n >= 6) {
 			FZ_CHECK(s[off] >= '2' && s[off] <= '5');
 			FZ_CHECK(s[off + 3] == ' ' || s[off + 3] == '-');
+			if (memcmp(s + off, "250", 3) == 0)
+				FZ_CHECK(!proxy_keyword(s + off + 4, n - 6));
 		}
 		off += n;
 	}
@@ -171,6 +210,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case TP_SMTPS_PLAINTEXT:
 			FZ_CHECK(!conf.encrypt);
 			FZ_CHECK(strlen(ss.pending) >= 3);
+			FZ_CHECK(!proxy_command(ss.pending, strlen(ss.pending)));
 			FZ_CHECK(memcmp(ss.pending + strlen(ss.pending) - 2,
 			    "\r\n", 2) == 0);
 			if (ss.helo[0] != '\0') {

@@ -44,6 +44,12 @@ def line():
     write(t, "starttls-words", b"\x02\x02250-mx\r\n250-STARTTLSX\r\n"
           b"250-starttls\r\n250 STARTTLS x\r\nSTARTTLS\r\nehlo  x\r\n")
     write(t, "max-1", b"\x00\x01a\r\nbb\r\n\r\nc\n")
+    # spec 5: reported at the octet that passes the bound, LF or not
+    write(t, "long-no-lf", b"\x01\x05" + b"2" * 3000)
+    write(t, "long-then-good", b"\x01\x03" + b"a" * 65 + b"\r\n250 ok\r\n" +
+          b"b" * 200 + b"\nc\n")
+    write(t, "cr-boundary", b"\x01\x01" + b"a" * 64 + b"\rx\r\n" + b"b" * 64 +
+          b"\r\r\n" + b"c" * 63 + b"\r\r\n" + b"d" * 64 + b"\r\n")
 
 
 def client():
@@ -70,6 +76,8 @@ def client():
     write(t, "timeout-midreply", b"\x05\x00" + GREETING + b"250-mx\r\n250-P")
     write(t, "long-greeting", b"\x00\x07220 " + b"g" * 2044 + b"\r\n" +
           EHLO_TLS + b"220\n")
+    # an upstream greeting that never ends: 421 at octet 2049
+    write(t, "long-greeting-no-lf", b"\x00\x06" + b"2" * 5000)
 
 
 def server():
@@ -114,6 +122,15 @@ def server():
     write(t, "nul-commands", b"\x00\x00EHLO a\x00b\r\nMAIL FROM:<a>\x00x\r\n"
           b"\x00\r\nEHLO c\r\nMAIL FROM:<a>\r\n" + sep + backend)
     write(t, "starttls-arg", b"\x10\x00STARTTLS x\r\nstarttls\r\n")
+    # spec 5: 500 at octet 511, the rest to LF silent, the third 421
+    write(t, "long-no-lf", b"\x00\x06" + b"a" * 3000 + b"\nNOOP\r\n" +
+          b"b" * 600 + b"\r\n" + b"c" * 700)
+    # spec 5: a client never speaks for the proxy
+    caps = (b"PIPELINING\nXCLIENT NAME ADDR PROTO HELO\nxforward NAME ADDR\n"
+            b"PIPECONNECT\nDSN\n")
+    write(t, "xclient", b"\x08\x00" + len(caps).to_bytes(2, "big") + caps +
+          b"EHLO c\r\nXCLIENT ADDR=1.2.3.4\r\n\tXFORWARD\tNAME=x\r\n"
+          b"MAIL FROM:<a@example>\r\n" + sep + backend)
 
 
 def ops(session):

@@ -3,7 +3,8 @@
  * 4.6, 5): greeting, EHLO, STARTTLS, 220, fed whole and byte by byte;
  * the decisions at `may` and `encrypt`; response injection and every
  * other protocol error as a 421 with Postfix's wording, one line of at
- * most 512 octets ending in CRLF.
+ * most 512 octets ending in CRLF; an over-long reply line fails as soon
+ * as it passes 2048 octets, without waiting for an LF that may never come.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -79,8 +80,8 @@ static void
 out_is(const char *want)
 {
 	if (sc.outlen != strlen(want) || memcmp(sc.out, want, sc.outlen) != 0)
-		fail_msg("out is \"%.*s\", want \"%s\"", (int)sc.outlen,
-		    sc.out, want);
+		fail_msg("out is \"%.*s\", want \"%s\"", (int)sc.outlen, sc.out,
+		    want);
 }
 
 /* check_fail - a FAIL line: "421 ", one line, CRLF, <= 512 octets. */
@@ -111,22 +112,23 @@ static void
 happy_path(size_t step)
 {
 	start(false);
-	assert_string_equal(tp_smtpc_phase(&sc),
-	    "receiving the initial server greeting");
-	assert_int_equal(feed_step(GREETING, strlen(GREETING), step),
-	    TP_SMTPC_SEND);
+	assert_string_equal(
+	    tp_smtpc_phase(&sc), "receiving the initial server greeting");
+	assert_int_equal(
+	    feed_step(GREETING, strlen(GREETING), step), TP_SMTPC_SEND);
 	assert_int_equal(left, 0);
 	out_is("EHLO " HELO "\r\n");
 	assert_string_equal(sc.greeting, "220 mx.example ESMTP Postfix");
-	assert_string_equal(tp_smtpc_phase(&sc),
-	    "performing the EHLO handshake");
-	assert_int_equal(feed_step(EHLO_TLS, strlen(EHLO_TLS), step),
-	    TP_SMTPC_SEND);
+	assert_string_equal(
+	    tp_smtpc_phase(&sc), "performing the EHLO handshake");
+	assert_int_equal(
+	    feed_step(EHLO_TLS, strlen(EHLO_TLS), step), TP_SMTPC_SEND);
 	assert_int_equal(left, 0);
 	out_is("STARTTLS\r\n");
 	assert_string_equal(tp_smtpc_phase(&sc), "sending STARTTLS");
-	assert_int_equal(feed_step("220 2.0.0 Ready to start TLS\r\n", 30,
-	    step), TP_SMTPC_STARTTLS);
+	assert_int_equal(
+	    feed_step("220 2.0.0 Ready to start TLS\r\n", 30, step),
+	    TP_SMTPC_STARTTLS);
 	assert_int_equal(left, 0);
 	assert_int_equal(sc.state, TP_SMTPC_DONE);
 	/* The greeting survives for the replay. */
@@ -164,11 +166,11 @@ test_decides_on_last_byte(void **state)
 		p = g + i;
 		l = 1;
 		if (i + 1 < strlen(g))
-			assert_int_equal(tp_smtpc_input(&sc, &p, &l),
-			    TP_SMTPC_MORE);
+			assert_int_equal(
+			    tp_smtpc_input(&sc, &p, &l), TP_SMTPC_MORE);
 		else
-			assert_int_equal(tp_smtpc_input(&sc, &p, &l),
-			    TP_SMTPC_SEND);
+			assert_int_equal(
+			    tp_smtpc_input(&sc, &p, &l), TP_SMTPC_SEND);
 		assert_int_equal(l, 0);
 	}
 	/* An empty feed changes nothing. */
@@ -275,8 +277,8 @@ test_no_starttls(void **state)
 	/* An EHLO refused is no offer either. */
 	start(true);
 	assert_int_equal(feed(GREETING), TP_SMTPC_SEND);
-	assert_int_equal(feed("502 5.5.1 EHLO not implemented\r\n"),
-	    TP_SMTPC_PLAINTEXT);
+	assert_int_equal(
+	    feed("502 5.5.1 EHLO not implemented\r\n"), TP_SMTPC_PLAINTEXT);
 	start(false);
 	assert_int_equal(feed(GREETING), TP_SMTPC_SEND);
 	expect_fail(feed("502 5.5.1 EHLO not implemented\r\n"),
@@ -387,8 +389,9 @@ test_long_line(void **state)
 	memcpy(g, "220 ", 4);
 	memcpy(g + TP_LINE_MAX + 1, "\r\n", 3);
 	start(true);
-	expect_fail(feed(g), "421 4.5.0 Protocol error: reply line longer "
-			     "than 2048 octets from " PEER);
+	expect_fail(feed(g),
+	    "421 4.5.0 Protocol error: reply line longer "
+	    "than 2048 octets from " PEER);
 	/* The same, byte by byte. */
 	start(true);
 	assert_int_equal(feed_step(g, strlen(g), 1), TP_SMTPC_FAIL);
@@ -399,14 +402,63 @@ test_long_line(void **state)
 	memcpy(ok + TP_LINE_MAX + 1, "\r\n250 x\r\n", 10);
 	start(true);
 	assert_int_equal(feed(GREETING), TP_SMTPC_SEND);
-	expect_fail(feed(ok), "421 4.5.0 Protocol error: reply line longer "
-			      "than 2048 octets from " PEER);
+	expect_fail(feed(ok),
+	    "421 4.5.0 Protocol error: reply line longer "
+	    "than 2048 octets from " PEER);
 	/* Exactly 2048 is fine. */
 	memcpy(ok + TP_LINE_MAX, "\r\n250-STARTTLS\r\n250 x\r\n", 24);
 	start(false);
 	assert_int_equal(feed(GREETING), TP_SMTPC_SEND);
 	assert_int_equal(feed(ok), TP_SMTPC_SEND);
 	out_is("STARTTLS\r\n");
+}
+
+/*
+ * spec 4.2.4, 5: a reply line over 2048 octets fails the session as soon
+ * as it passes the limit: an upstream that sends 100,000 '2's and no LF
+ * gets its 421 at the 2049th, not at a timeout.
+ */
+static void
+test_long_line_at_once(void **state)
+{
+	static char big[100000];
+	const char *p;
+	size_t l;
+
+	(void)state;
+	memset(big, '2', sizeof(big));
+	start(false);
+	p = big;
+	l = sizeof(big);
+	expect_fail(tp_smtpc_input(&sc, &p, &l),
+	    "421 4.5.0 Protocol error: reply line longer than 2048 octets "
+	    "from " PEER);
+	assert_ptr_equal(p, big + TP_LINE_MAX + 1);
+	assert_int_equal(l, sizeof(big) - TP_LINE_MAX - 1);
+	/* In pieces: decided at octet 2049, whatever the split. */
+	for (size_t step = 1; step <= 4096; step = step * 3 + 1) {
+		start(true);
+		assert_int_equal(
+		    feed_step(big, sizeof(big), step), TP_SMTPC_FAIL);
+		check_fail_line();
+		assert_int_equal(sizeof(big) - left, TP_LINE_MAX + 1);
+	}
+	/* 2048 octets and no LF: nothing decided yet. */
+	start(false);
+	assert_int_equal(feed_step(big, TP_LINE_MAX, 0), TP_SMTPC_MORE);
+	/* ... a CR: still the line's possible end ... */
+	assert_int_equal(feed_step("\r", 1, 0), TP_SMTPC_MORE);
+	/* ... and anything but LF after it: too long. */
+	expect_fail(feed_step("2", 1, 0),
+	    "421 4.5.0 Protocol error: reply line longer than 2048 octets "
+	    "from " PEER);
+	/* In the EHLO reply, the same. */
+	start(true);
+	assert_int_equal(feed(GREETING), TP_SMTPC_SEND);
+	memcpy(big, "250-", 4);
+	assert_int_equal(feed_step(big, TP_LINE_MAX + 1, 0), TP_SMTPC_FAIL);
+	assert_int_equal(left, 0);
+	check_fail_line();
 }
 
 static void
@@ -446,9 +498,10 @@ test_malformed(void **state)
 	n += (size_t)sprintf(many + n, "250 x\r\n");
 	start(true);
 	assert_int_equal(feed(GREETING), TP_SMTPC_SEND);
-	expect_fail(feed(many), "421 4.5.0 Protocol error: too many reply "
-				"lines from " PEER " while performing the EHLO "
-				"handshake");
+	expect_fail(feed(many),
+	    "421 4.5.0 Protocol error: too many reply "
+	    "lines from " PEER " while performing the EHLO "
+	    "handshake");
 	/* A bare CR line end is no line end: the text is non-printable. */
 	start(true);
 	expect_fail(feed("220 a\rb\r\n"),
@@ -515,8 +568,8 @@ test_input_after_done(void **state)
 	start(true);
 	assert_int_equal(feed(GREETING), TP_SMTPC_SEND);
 	assert_int_equal(feed(EHLO_NOTLS), TP_SMTPC_PLAINTEXT);
-	expect_fail(feed("220 x\r\n"),
-	    "421 4.5.0 Protocol error: unexpected data");
+	expect_fail(
+	    feed("220 x\r\n"), "421 4.5.0 Protocol error: unexpected data");
 }
 
 /* Long names, long replies: still one line of at most 512 octets. */
@@ -537,8 +590,8 @@ test_fail_bounded(void **state)
 	assert_int_equal(feed(EHLO_TLS), TP_SMTPC_SEND);
 	assert_int_equal(feed(text), TP_SMTPC_FAIL);
 	check_fail_line();
-	assert_memory_equal(sc.out, "421 4.7.5 TLS is required, but host hhh",
-	    39);
+	assert_memory_equal(
+	    sc.out, "421 4.7.5 TLS is required, but host hhh", 39);
 
 	tp_smtpc_init(&sc, HELO, false, host, "2001:db8::1");
 	assert_int_equal(feed(GREETING), TP_SMTPC_SEND);
@@ -586,6 +639,7 @@ main(void)
 	    cmocka_unit_test(test_response_injection),
 	    cmocka_unit_test(test_data_before_command),
 	    cmocka_unit_test(test_long_line),
+	    cmocka_unit_test(test_long_line_at_once),
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_lost_and_timeout),
 	    cmocka_unit_test(test_plain_only),

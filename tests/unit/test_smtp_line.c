@@ -2,7 +2,8 @@
  * test_smtp_line.c - the bounded line reader and the strict reply parser
  * (spec 4.2.4, 5): CRLF and bare LF, lines split across feeds down to one
  * byte at a time, the length bound (exactly max is fine, max+1 is
- * reported once and the reader recovers), the reply grammar
+ * reported once, at the octet that passes the bound, never at the line's
+ * end, and the reader recovers after the LF), the reply grammar
  * ([2-5][0-9][0-9] then SP, '-' or end of line; one code per reply;
  * printable text; at most 100 lines), STARTTLS keyword detection, and
  * tp_smtp_verb.
@@ -25,13 +26,14 @@
 #define MAXLINES 64
 static char lines[MAXLINES][TP_LINE_MAX + 8];
 static int rcs[MAXLINES];
+static size_t pos[MAXLINES]; /* input consumed when it was reported */
 static int nlines;
 
 /*
  * feed_all - feed s to lr in pieces of `step` bytes (0 = all at once),
- * recording every OK line and every TOOLONG.  Checks the reader's own
- * invariants on the way: it always consumes something and never reports
- * MORE with input left.
+ * recording every OK line and every TOOLONG with the input consumed at
+ * that point.  Checks the reader's own invariants on the way: it always
+ * consumes something and never reports MORE with input left.
  */
 static void
 feed_all(struct tp_linereader *lr, const char *s, size_t slen, size_t step)
@@ -40,8 +42,8 @@ feed_all(struct tp_linereader *lr, const char *s, size_t slen, size_t step)
 
 	nlines = 0;
 	while (off < slen) {
-		size_t chunk = step == 0 || slen - off < step ? slen - off :
-		    step;
+		size_t chunk =
+		    step == 0 || slen - off < step ? slen - off : step;
 		const char *p = s + off;
 		size_t left = chunk;
 
@@ -56,6 +58,7 @@ feed_all(struct tp_linereader *lr, const char *s, size_t slen, size_t step)
 			}
 			assert_true(nlines < MAXLINES);
 			rcs[nlines] = rc;
+			pos[nlines] = (size_t)(p - s);
 			if (rc == TP_LINE_OK) {
 				assert_true(lr->len <= lr->max);
 				assert_int_equal(strlen(lr->buf), lr->len);
@@ -198,15 +201,23 @@ check_bound(size_t max, size_t step)
 	char *over_lf = repeat('d', max + 1, "\n");
 	char *far = repeat('e', 3 * max + 7, "\r\n");
 	char all[4 * TP_LINE_MAX * 3];
-	size_t n = 0;
+	size_t n = 0, at[7];
 
+	/* at[i]: where event i must be reported */
 	n += (size_t)sprintf(all + n, "%s", ok);
+	at[0] = n;
+	at[1] = n + max + 1; /* at the first octet past max, not at LF */
 	n += (size_t)sprintf(all + n, "%s", over);
 	n += (size_t)sprintf(all + n, "n\r\n");
+	at[2] = n;
 	n += (size_t)sprintf(all + n, "%s", ok_lf);
+	at[3] = n;
+	at[4] = n + max + 1;
 	n += (size_t)sprintf(all + n, "%s", over_lf);
+	at[5] = n + max + 1;
 	n += (size_t)sprintf(all + n, "%s", far);
 	n += (size_t)sprintf(all + n, "l\r\n");
+	at[6] = n;
 	assert_true(n < sizeof(all));
 
 	tp_line_init(&lr, max);
@@ -224,6 +235,8 @@ check_bound(size_t max, size_t step)
 	assert_int_equal(rcs[5], TP_LINE_TOOLONG);
 	assert_int_equal(rcs[6], TP_LINE_OK);
 	assert_string_equal(lines[6], "l");
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(pos[i], at[i]);
 	free(ok);
 	free(ok_lf);
 	free(over);
@@ -263,26 +276,147 @@ test_max_clamped(void **state)
 	free(over);
 }
 
-/* An over-long line without its LF yet: nothing reported, nothing kept. */
+/*
+ * An over-long line without its LF: reported at the octet that passes the
+ * maximum (spec 5: at once, never waiting for a line end that may never
+ * come), then nothing more until its LF, then the next line.
+ */
 static void
-test_toolong_reported_at_lf(void **state)
+test_toolong_at_limit(void **state)
 {
 	struct tp_linereader lr;
-	char *over = repeat('x', 5000, "");
+	char *over = repeat('x', 100000, "");
 	const char *p = over;
-	size_t len = 5000;
+	size_t len = 100000;
 
 	(void)state;
 	tp_line_init(&lr, 100);
+	assert_int_equal(tp_line_feed(&lr, &p, &len), TP_LINE_TOOLONG);
+	assert_ptr_equal(p, over + 101);
+	assert_int_equal(lr.len, 0);
+	assert_string_equal(lr.buf, "");
+	/* The rest of it, in the same feed and in later ones: silence. */
 	assert_int_equal(tp_line_feed(&lr, &p, &len), TP_LINE_MORE);
 	assert_int_equal(len, 0);
-	assert_true(lr.len <= 101);
+	p = over;
+	len = 5000;
+	assert_int_equal(tp_line_feed(&lr, &p, &len), TP_LINE_MORE);
+	assert_int_equal(len, 0);
 	p = "tail\r\nok\r\n";
 	len = 10;
-	assert_int_equal(tp_line_feed(&lr, &p, &len), TP_LINE_TOOLONG);
 	assert_int_equal(tp_line_feed(&lr, &p, &len), TP_LINE_OK);
 	assert_string_equal(lr.buf, "ok");
+	assert_int_equal(len, 0);
+
+	/* Exactly max octets, no LF yet: still nothing to say. */
+	tp_line_init(&lr, 100);
+	p = over;
+	len = 100;
+	assert_int_equal(tp_line_feed(&lr, &p, &len), TP_LINE_MORE);
+	assert_int_equal(lr.len, 100);
+	/* One more octet: too long, reported with that octet. */
+	p = "y\r\nnext\r\n";
+	len = 10;
+	assert_int_equal(tp_line_feed(&lr, &p, &len), TP_LINE_TOOLONG);
+	assert_int_equal(len, 9);
+	assert_int_equal(tp_line_feed(&lr, &p, &len), TP_LINE_OK);
+	assert_string_equal(lr.buf, "next");
+
+	/* The LF right after the octet that passed the bound: dropped. */
+	tp_line_init(&lr, 4);
+	p = "NOOPx\nNOOP\n";
+	len = 11;
+	assert_int_equal(tp_line_feed(&lr, &p, &len), TP_LINE_TOOLONG);
+	assert_string_equal(p, "\nNOOP\n");
+	assert_int_equal(tp_line_feed(&lr, &p, &len), TP_LINE_OK);
+	assert_string_equal(lr.buf, "NOOP");
 	free(over);
+}
+
+/*
+ * A CR at position max may still end the line; what follows it decides.
+ * Every case fed whole and in every split.
+ */
+static void
+test_cr_at_boundary(void **state)
+{
+	static const struct {
+		const char *in;
+		int n;
+		int rc[3];
+		size_t at[3];
+		const char *line[3];
+	} cases[] = {
+	    /* max octets, CR LF: fine */
+	    {"abcd\r\n", 1, {TP_LINE_OK}, {6}, {"abcd"}},
+	    /* max octets, CR, then anything but LF: too long at it */
+	    {"abcd\rx\r\nok\n", 2, {TP_LINE_TOOLONG, TP_LINE_OK}, {6, 11},
+		{"", "ok"}},
+	    /* max octets, CR CR LF: the first CR is data, one too many */
+	    {"abcd\r\r\nok\n", 2, {TP_LINE_TOOLONG, TP_LINE_OK}, {6, 10},
+		{"", "ok"}},
+	    /* max - 1 octets, CR CR LF: the CR is the max-th octet */
+	    {"abc\r\r\nok\n", 2, {TP_LINE_OK, TP_LINE_OK}, {6, 9},
+		{"abc\r", "ok"}},
+	    /* a CR at max + 1 after a non-CR: too long at that octet */
+	    {"abcde\r\nok\n", 2, {TP_LINE_TOOLONG, TP_LINE_OK}, {5, 10},
+		{"", "ok"}},
+	    /* bare LF at max: fine; at max + 1: too long before the LF */
+	    {"abcd\nabcde\nok\n", 3, {TP_LINE_OK, TP_LINE_TOOLONG, TP_LINE_OK},
+		{5, 10, 14}, {"abcd", "", "ok"}},
+	    /* a CR LF pair straddling the bound of a too-long line */
+	    {"abcdef\r\n\r\n", 2, {TP_LINE_TOOLONG, TP_LINE_OK}, {5, 10},
+		{"", ""}},
+	};
+	struct tp_linereader lr;
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		size_t len = strlen(cases[c].in);
+
+		for (size_t step = 0; step <= len; step++) {
+			tp_line_init(&lr, 4);
+			feed_all(&lr, cases[c].in, len, step);
+			if (nlines != cases[c].n)
+				fail_msg("case %zu step %zu: %d events", c,
+				    step, nlines);
+			for (int i = 0; i < nlines; i++) {
+				assert_int_equal(rcs[i], cases[c].rc[i]);
+				assert_int_equal(pos[i], cases[c].at[i]);
+				assert_string_equal(lines[i], cases[c].line[i]);
+			}
+		}
+	}
+}
+
+/* Two over-long lines back to back, then a good one: one report each. */
+static void
+test_two_toolong(void **state)
+{
+	struct tp_linereader lr;
+	char in[3 * 600];
+	size_t n = 0;
+
+	(void)state;
+	memset(in, 'a', 600);
+	memcpy(in + 511, "\r\n", 2); /* 511 octets: one too many */
+	n = 513;
+	memset(in + n, 'b', 600);
+	memcpy(in + n + 560, "\n", 1); /* bare LF after 560 octets */
+	n += 561;
+	memcpy(in + n, "NOOP\r\n", 6);
+	n += 6;
+	for (size_t step = 0; step < 40; step++) {
+		tp_line_init(&lr, 510);
+		feed_all(&lr, in, n, step);
+		assert_int_equal(nlines, 3);
+		assert_int_equal(rcs[0], TP_LINE_TOOLONG);
+		assert_int_equal(pos[0], 511);
+		assert_int_equal(rcs[1], TP_LINE_TOOLONG);
+		assert_int_equal(pos[1], 513 + 511);
+		assert_int_equal(rcs[2], TP_LINE_OK);
+		assert_string_equal(lines[2], "NOOP");
+	}
 }
 
 /* reply - feed lines (NULL-terminated) into one reply. */
@@ -312,8 +446,8 @@ test_reply_single(void **state)
 	const char *why;
 
 	(void)state;
-	assert_int_equal(reply_lines(&r, &why, "220 mx.example ESMTP", NULL),
-	    1);
+	assert_int_equal(
+	    reply_lines(&r, &why, "220 mx.example ESMTP", NULL), 1);
 	assert_int_equal(r.code, 220);
 	assert_int_equal(r.nlines, 1);
 	assert_true(r.done);
@@ -353,8 +487,8 @@ test_reply_multi(void **state)
 	assert_int_equal(r.code, 250);
 	assert_string_equal(r.first, "mx.example");
 	/* A bare code ends a multi-line reply too. */
-	assert_int_equal(reply_lines(&r, &why, "220-a", "220-b", "220", NULL),
-	    1);
+	assert_int_equal(
+	    reply_lines(&r, &why, "220-a", "220-b", "220", NULL), 1);
 	assert_int_equal(r.nlines, 3);
 	assert_string_equal(r.first, "a");
 	/* The next line after a complete reply starts a new one. */
@@ -414,12 +548,12 @@ test_reply_malformed(void **state)
 	}
 	/* The code must not change within a multi-line reply. */
 	assert_int_equal(reply_lines(&r, &why, "250-a", "251 b", NULL), -1);
-	assert_string_equal(why,
-	    "reply code changes within a multi-line reply");
-	assert_int_equal(reply_lines(&r, &why, "220-a", "220-b", "554 c",
-	    NULL), -1);
-	assert_string_equal(why,
-	    "reply code changes within a multi-line reply");
+	assert_string_equal(
+	    why, "reply code changes within a multi-line reply");
+	assert_int_equal(
+	    reply_lines(&r, &why, "220-a", "220-b", "554 c", NULL), -1);
+	assert_string_equal(
+	    why, "reply code changes within a multi-line reply");
 	/* A malformed continuation. */
 	assert_int_equal(reply_lines(&r, &why, "250-a", "250x", NULL), -1);
 	assert_string_equal(why, "malformed reply");
@@ -453,10 +587,12 @@ check_starttls(const char *line, bool want)
 	struct tp_reply r;
 	const char *why;
 
-	assert_int_equal(reply_lines(&r, &why, "250-mx.example", line,
-	    "250 8BITMIME", NULL), 1);
+	assert_int_equal(
+	    reply_lines(&r, &why, "250-mx.example", line, "250 8BITMIME", NULL),
+	    1);
 	if (r.starttls != want)
-		fail_msg("\"%s\": starttls %d, want %d", line, r.starttls, want);
+		fail_msg(
+		    "\"%s\": starttls %d, want %d", line, r.starttls, want);
 }
 
 static void
@@ -477,18 +613,18 @@ test_reply_starttls(void **state)
 	check_starttls("250- STARTTLS", false);
 	check_starttls("250-PIPELINING", false);
 	/* As the last line. */
-	assert_int_equal(reply_lines(&r, &why, "250-mx", "250 STARTTLS",
-	    NULL), 1);
+	assert_int_equal(
+	    reply_lines(&r, &why, "250-mx", "250 STARTTLS", NULL), 1);
 	assert_true(r.starttls);
 	/* Never in the first line (that is the server's name). */
 	assert_int_equal(reply_lines(&r, &why, "250 STARTTLS", NULL), 1);
 	assert_false(r.starttls);
-	assert_int_equal(reply_lines(&r, &why, "250-STARTTLS", "250 x", NULL),
-	    1);
+	assert_int_equal(
+	    reply_lines(&r, &why, "250-STARTTLS", "250 x", NULL), 1);
 	assert_false(r.starttls);
 	/* A new reply forgets the previous one's keyword. */
-	assert_int_equal(reply_lines(&r, &why, "250-mx", "250 STARTTLS",
-	    NULL), 1);
+	assert_int_equal(
+	    reply_lines(&r, &why, "250-mx", "250 STARTTLS", NULL), 1);
 	assert_int_equal(tp_reply_line(&r, "250 ok", 6, &why), 1);
 	assert_false(r.starttls);
 }
@@ -571,7 +707,9 @@ main(void)
 	    cmocka_unit_test(test_cr_at_end_of_feed),
 	    cmocka_unit_test(test_max_length),
 	    cmocka_unit_test(test_max_clamped),
-	    cmocka_unit_test(test_toolong_reported_at_lf),
+	    cmocka_unit_test(test_toolong_at_limit),
+	    cmocka_unit_test(test_cr_at_boundary),
+	    cmocka_unit_test(test_two_toolong),
 	    cmocka_unit_test(test_reply_single),
 	    cmocka_unit_test(test_reply_multi),
 	    cmocka_unit_test(test_reply_malformed),

@@ -5,8 +5,10 @@
  * auth_only, SIZE as configured), the commands it answers itself,
  * STARTTLS with the pipelined bytes after it left for the caller to
  * discard, 530 at encrypt and the switch to plaintext at may, the 512-octet
- * line bound and the error limits; and the backend side (greeting, then
- * the HELO/EHLO replay).
+ * line bound (500 at the octet that passes it, not at the line's end) and
+ * the error limits, XCLIENT/XFORWARD/PIPECONNECT never offered and
+ * XCLIENT/XFORWARD answered 550 by the proxy; and the backend side
+ * (greeting, then the HELO/EHLO replay, an over-long line failing at once).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,13 +27,14 @@
 #define E501     "501 5.5.4 Syntax: EHLO hostname\r\n"
 #define LONG     "500 5.5.2 Line too long\r\n"
 #define TOO_MANY "421 4.7.0 Too many errors\r\n"
+#define NO_AUTHZ "550 5.7.0 Error: insufficient authorization\r\n"
 
 static struct tp_smtps_conf conf;
 static struct tp_smtps ss;
 static char out[1 << 16]; /* every reply sent so far */
 static size_t outlen;
-static size_t left;       /* input not consumed by the last feed */
-static const char *rest;  /* where it starts */
+static size_t left;      /* input not consumed by the last feed */
+static const char *rest; /* where it starts */
 
 static char ehlo_out[4096]; /* this configuration's EHLO reply */
 
@@ -39,8 +42,8 @@ static void take(void);
 
 /* start_caps - a fresh dialogue; learns its EHLO reply into ehlo_out. */
 static void
-start_caps(bool encrypt, unsigned long long size, bool auth_only,
-    const char *caps)
+start_caps(
+    bool encrypt, unsigned long long size, bool auth_only, const char *caps)
 {
 	const char *p = "EHLO x\r\n";
 	size_t l = 8;
@@ -128,7 +131,8 @@ check_ehlo(const char *reply, const char *const *want)
 			if (!seen[j] && strcmp(kw[i], want[j]) == 0)
 				break;
 		if (j == nwant)
-			fail_msg("unexpected keyword \"%s\" in\n%s", kw[i], reply);
+			fail_msg(
+			    "unexpected keyword \"%s\" in\n%s", kw[i], reply);
 		seen[j] = true;
 	}
 	if (nkw != nwant)
@@ -224,8 +228,8 @@ test_greeting(void **state)
 static void
 test_ehlo(void **state)
 {
-	static const char *const defaults[] = {"STARTTLS", "PIPELINING",
-	    "ENHANCEDSTATUSCODES", "8BITMIME", NULL};
+	static const char *const defaults[] = {
+	    "STARTTLS", "PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME", NULL};
 	static const char *const with_size[] = {"STARTTLS", "PIPELINING",
 	    "ENHANCEDSTATUSCODES", "8BITMIME", "SIZE 10240000", NULL};
 
@@ -256,9 +260,9 @@ test_ehlo_backend_caps(void **state)
 	static const char caps[] = "PIPELINING\nSIZE 5000\nCHUNKING\n"
 				   "AUTH PLAIN LOGIN\nAUTH=PLAIN LOGIN\n"
 				   "STARTTLS\nVRFY\n8BITMIME\nDSN\nsmtputf8\n";
-	static const char *const all[] = {"STARTTLS", "PIPELINING",
-	    "SIZE 5000", "AUTH PLAIN LOGIN", "AUTH=PLAIN LOGIN", "VRFY",
-	    "8BITMIME", "DSN", "smtputf8", NULL};
+	static const char *const all[] = {"STARTTLS", "PIPELINING", "SIZE 5000",
+	    "AUTH PLAIN LOGIN", "AUTH=PLAIN LOGIN", "VRFY", "8BITMIME", "DSN",
+	    "smtputf8", NULL};
 	static const char *const no_auth[] = {"STARTTLS", "PIPELINING",
 	    "SIZE 5000", "VRFY", "8BITMIME", "DSN", "smtputf8", NULL};
 	static const char *const own_size[] = {"STARTTLS", "PIPELINING",
@@ -284,8 +288,8 @@ test_ehlo_backend_caps(void **state)
 	{
 		static char big[600];
 		static const char *const want[] = {"STARTTLS", "DSN", NULL};
-		static const char *const fits[] = {"STARTTLS", "DSN",
-		    big, NULL};
+		static const char *const fits[] = {
+		    "STARTTLS", "DSN", big, NULL};
 
 		memset(big, 'K', sizeof(big) - 1);
 		big[sizeof(big) - 1] = '\0';
@@ -303,8 +307,8 @@ test_ehlo_backend_caps(void **state)
 		start_caps(false, 0, false, "CHUNKING\nSTARTTLS\n");
 		assert_int_equal(tp_smtps_input(&ss, &p, &l), TP_SMTPS_MORE);
 		take();
-		assert_memory_equal(out, "250-mx.example\r\n250-STARTTLS\r\n",
-		    30);
+		assert_memory_equal(
+		    out, "250-mx.example\r\n250-STARTTLS\r\n", 30);
 		assert_memory_equal(out + outlen - 2, "\r\n", 2);
 		assert_null(strstr(out, "CHUNKING"));
 		assert_non_null(strstr(out, "\r\n250 "));
@@ -353,8 +357,8 @@ test_missing_argument(void **state)
 {
 	(void)state;
 	start(false, 0);
-	assert_int_equal(feed("EHLO\r\nEHLO \r\nHELO\r\nhelo   \r\n"),
-	    TP_SMTPS_MORE);
+	assert_int_equal(
+	    feed("EHLO\r\nEHLO \r\nHELO\r\nhelo   \r\n"), TP_SMTPS_MORE);
 	out_is("501 5.5.4 Syntax: EHLO hostname\r\n"
 	       "501 5.5.4 Syntax: EHLO hostname\r\n"
 	       "501 5.5.4 Syntax: HELO hostname\r\n"
@@ -371,8 +375,8 @@ test_own_commands(void **state)
 {
 	(void)state;
 	start(true, 0);
-	assert_int_equal(feed("NOOP\r\nRSET\r\nnoop x\r\nHELP\r\n"),
-	    TP_SMTPS_MORE);
+	assert_int_equal(
+	    feed("NOOP\r\nRSET\r\nnoop x\r\nHELP\r\n"), TP_SMTPS_MORE);
 	out_is("250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
 	       "214 2.0.0 Commands: EHLO HELO STARTTLS NOOP RSET QUIT\r\n");
 	assert_int_equal(ss.errors, 0);
@@ -404,8 +408,7 @@ test_starttls(void **state)
 
 	/* Byte by byte, the bytes in the same feed are left. */
 	start(false, 0);
-	assert_int_equal(feed_step("STARTTLS\r\nQ", 11, 10),
-	    TP_SMTPS_STARTTLS);
+	assert_int_equal(feed_step("STARTTLS\r\nQ", 11, 10), TP_SMTPS_STARTTLS);
 	assert_int_equal(left, 1);
 
 	/* With an argument: 501, and the dialogue goes on. */
@@ -540,7 +543,8 @@ test_long_lines(void **state)
 		start(false, 0);
 		assert_int_equal(feed(three), TP_SMTPS_CLOSE);
 		out_is(LONG LONG TOO_MANY);
-		assert_int_equal(left, 6);
+		/* the 421 comes at the third line's 511th octet */
+		assert_int_equal(left, strlen("\r\nNOOP\r\n"));
 	}
 
 	/* A bare-LF line of 511 octets counts too (510 text octets max). */
@@ -550,6 +554,164 @@ test_long_lines(void **state)
 	start(false, 0);
 	assert_int_equal(feed(bad), TP_SMTPS_MORE);
 	out_is(LONG);
+}
+
+/*
+ * spec 5: 500 as soon as a line passes 512 octets with CRLF, not when its
+ * LF comes (it may never come); the rest up to LF is dropped silently.
+ */
+static void
+test_long_line_at_once(void **state)
+{
+	static char big[100 * 1024];
+	char line[520];
+
+	(void)state;
+	memset(big, 'a', sizeof(big));
+	start(false, 0);
+	/* 510 octets: nothing to say yet, nothing consumed for nothing. */
+	assert_int_equal(feed_step(big, 510, 0), TP_SMTPS_MORE);
+	out_is("");
+	/* The 511th: 500 at once. */
+	assert_int_equal(feed_step(big, 1, 0), TP_SMTPS_MORE);
+	out_is(LONG);
+	assert_int_equal(ss.too_long, 1);
+	/* The rest of 100 KB without LF, in pieces: no second reply. */
+	assert_int_equal(
+	    feed_step(big, sizeof(big) - 511, 4096), TP_SMTPS_MORE);
+	out_is(LONG);
+	/* Its LF, then a command: one 250, no second 500. */
+	assert_int_equal(feed("aaa\r\nNOOP\r\n"), TP_SMTPS_MORE);
+	out_is(LONG "250 2.0.0 Ok\r\n");
+	assert_int_equal(ss.too_long, 1);
+	assert_int_equal(ss.errors, 0);
+
+	/* 100 KB whole in one feed: one 500; the second such line another. */
+	start(false, 0);
+	assert_int_equal(feed_step(big, sizeof(big), 0), TP_SMTPS_MORE);
+	out_is(LONG);
+	assert_int_equal(feed("\nNOOP\r\n"), TP_SMTPS_MORE);
+	out_is(LONG "250 2.0.0 Ok\r\n");
+	outlen = 0;
+	assert_int_equal(feed_step(big, sizeof(big), 1000), TP_SMTPS_MORE);
+	out_is(LONG);
+	outlen = 0;
+	assert_int_equal(feed("\n"), TP_SMTPS_MORE);
+	out_is("");
+	/* The third: 421 and close, before its LF. */
+	assert_int_equal(feed_step(big, 600, 0), TP_SMTPS_CLOSE);
+	out_is(TOO_MANY);
+	assert_int_equal(left, 600 - 511);
+
+	/* 510 octets and a CR: may still be the line's end. */
+	memset(line, 'n', sizeof(line));
+	memcpy(line, "NOOP ", 5);
+	start(false, 0);
+	line[510] = '\r';
+	assert_int_equal(feed_step(line, 511, 0), TP_SMTPS_MORE);
+	out_is("");
+	assert_int_equal(feed("\n"), TP_SMTPS_MORE);
+	out_is("250 2.0.0 Ok\r\n");
+	/* ... but not when anything other than LF follows it. */
+	start(false, 0);
+	assert_int_equal(feed_step(line, 511, 0), TP_SMTPS_MORE);
+	out_is("");
+	assert_int_equal(feed("x\r\nNOOP\r\n"), TP_SMTPS_MORE);
+	out_is(LONG "250 2.0.0 Ok\r\n");
+	/* A good line right after a too-long one in the same input. */
+	start(true, 0);
+	line[510] = 'n';
+	memcpy(line + 511, "\r\nRSET\r\n", 9);
+	assert_int_equal(feed_step(line, 520, 0), TP_SMTPS_MORE);
+	out_is(LONG "250 2.0.0 Ok\r\n");
+}
+
+/*
+ * spec 5: a client must not speak for the proxy.  XCLIENT, XFORWARD and
+ * PIPECONNECT never appear in our EHLO reply, whatever the backend offers
+ * and however it spells them.
+ */
+static void
+test_ehlo_no_proxy_keywords(void **state)
+{
+	static const char caps[] = "PIPELINING\nXCLIENT NAME ADDR PROTO HELO\n"
+				   "xforward NAME ADDR PROTO HELO SOURCE\n"
+				   "PIPECONNECT\nXclient\nXFORWARD=NAME\n"
+				   "XCLIENTX\nDSN\n";
+	static const char *const want[] = {
+	    "STARTTLS", "PIPELINING", "XCLIENTX", "DSN", NULL};
+
+	(void)state;
+	start_caps(false, 0, false, caps);
+	check_ehlo(ehlo_out, want);
+	start_caps(true, 0, false, caps);
+	check_ehlo(ehlo_out, want);
+	/* The last keyword dropped: the reply still ends well. */
+	{
+		static const char *const only[] = {"STARTTLS", "DSN", NULL};
+
+		start_caps(false, 0, false, "DSN\nXCLIENT ADDR\n");
+		check_ehlo(ehlo_out, only);
+		assert_non_null(strstr(ehlo_out, "\r\n250 DSN\r\n"));
+	}
+}
+
+/*
+ * XCLIENT and XFORWARD, with any arguments and in the forms a backend's
+ * tokenizer would accept, get 550 5.7.0 from the proxy at every level:
+ * never the command that starts a plaintext relay, never 530.
+ */
+static void
+test_xclient_refused(void **state)
+{
+	static const char *const cmds[] = {"XCLIENT ADDR=1.2.3.4\r\n",
+	    "xclient addr=1.2.3.4 name=spoofed.example\r\n", "XCLIENT\r\n",
+	    "XFORWARD ADDR=1.2.3.4\r\n", "XForward\n",
+	    "\tXCLIENT\tADDR=1.2.3.4\r\n", "  XFORWARD  NAME=x\r\n",
+	    "XCLIENT\vADDR=1.2.3.4\r\n", "XCLIENT\rADDR=1.2.3.4\r\n", NULL};
+
+	(void)state;
+	for (int enc = 0; enc < 2; enc++) {
+		for (int i = 0; cmds[i] != NULL; i++) {
+			start(enc, 0);
+			assert_int_equal(feed(cmds[i]), TP_SMTPS_MORE);
+			out_is(NO_AUTHZ);
+			assert_string_equal(ss.pending, "");
+			assert_int_equal(ss.errors, 1);
+		}
+	}
+	/* After EHLO, and the session goes on: at may the next command
+	 * starts the relay, and it is that one, not the XCLIENT. */
+	start(false, 0);
+	assert_int_equal(feed("EHLO c\r\nXCLIENT ADDR=1.2.3.4\r\n"
+			      "MAIL FROM:<a@example>\r\n"),
+	    TP_SMTPS_PLAINTEXT);
+	out_is(cat(ehlo_out, NO_AUTHZ, NULL));
+	assert_string_equal(ss.pending, "MAIL FROM:<a@example>\r\n");
+	assert_string_equal(ss.helo, "EHLO c\r\n");
+	/* At encrypt, STARTTLS still works after it. */
+	start(true, 0);
+	assert_int_equal(
+	    feed("XFORWARD NAME=x\r\nSTARTTLS\r\n"), TP_SMTPS_STARTTLS);
+	out_is(NO_AUTHZ "220 2.0.0 Ready to start TLS\r\n");
+	/* Only the verb counts: a longer word is another command. */
+	start(false, 0);
+	assert_int_equal(feed("XCLIENTX a\r\n"), TP_SMTPS_PLAINTEXT);
+	assert_string_equal(ss.pending, "XCLIENTX a\r\n");
+	/* They count as errors: the tenth ends the session. */
+	{
+		char in[400];
+		size_t n = 0;
+
+		for (int i = 0; i < 10; i++)
+			n +=
+			    (size_t)sprintf(in + n, "XCLIENT ADDR=1.2.3.4\r\n");
+		start(false, 0);
+		assert_int_equal(feed(in), TP_SMTPS_CLOSE);
+		assert_int_equal(ss.errors, 10);
+		assert_string_equal(out + outlen - strlen(TOO_MANY), TOO_MANY);
+		assert_string_equal(ss.pending, "");
+	}
 }
 
 static void
@@ -599,10 +761,9 @@ test_pipelined(void **state)
 	/* The same byte by byte, and in every split. */
 	for (size_t step = 1; step < strlen(in); step++) {
 		start(false, 0);
-		assert_int_equal(feed_step(in, strlen(in), step),
-		    TP_SMTPS_MORE);
-		out_is(cat(ehlo_out, "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n",
-		    NULL));
+		assert_int_equal(
+		    feed_step(in, strlen(in), step), TP_SMTPS_MORE);
+		out_is(cat(ehlo_out, "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n", NULL));
 	}
 }
 
@@ -666,8 +827,8 @@ test_ehlo_huge_caps(void **state)
 		start_caps(false, 123, false, caps);
 		p = in;
 		while (l > 0) {
-			assert_int_equal(tp_smtps_input(&ss, &p, &l),
-			    TP_SMTPS_MORE);
+			assert_int_equal(
+			    tp_smtps_input(&ss, &p, &l), TP_SMTPS_MORE);
 			assert_true(ss.outlen <= sizeof(ss.out));
 			assert_true(ss.outlen >= 2);
 			assert_memory_equal(ss.out + ss.outlen - 2, "\r\n", 2);
@@ -717,8 +878,9 @@ test_backend_no_replay(void **state)
 	(void)state;
 	for (size_t step = 0; step < 5; step++) {
 		tp_smtpb_init(&sb, NULL);
-		assert_int_equal(bfeed_step("220-backend ESMTP\r\n220 hi\r\n",
-		    step), TP_SMTPB_READY);
+		assert_int_equal(
+		    bfeed_step("220-backend ESMTP\r\n220 hi\r\n", step),
+		    TP_SMTPB_READY);
 		assert_int_equal(left, 0);
 	}
 	/* An empty replay is no replay. */
@@ -735,12 +897,13 @@ test_backend_replay(void **state)
 	(void)state;
 	for (size_t step = 0; step < 5; step++) {
 		tp_smtpb_init(&sb, "EHLO client.example\r\n");
-		assert_int_equal(bfeed_step("220 backend ESMTP\r\n", step),
-		    TP_SMTPB_SEND);
+		assert_int_equal(
+		    bfeed_step("220 backend ESMTP\r\n", step), TP_SMTPB_SEND);
 		bout_is("EHLO client.example\r\n");
 		assert_int_equal(bfeed_step("250-backend\r\n250-PIPELINING\r\n"
 					    "250 CHUNKING\r\n",
-		    step), TP_SMTPB_READY);
+				     step),
+		    TP_SMTPB_READY);
 		assert_int_equal(left, 0);
 	}
 	/* Bytes after READY are the caller's (relayed, not eaten). */
@@ -757,12 +920,11 @@ test_backend_refused(void **state)
 {
 	(void)state;
 	tp_smtpb_init(&sb, "EHLO c\r\n");
-	assert_int_equal(bfeed_step("554 5.3.2 busy\r\n", 0),
-	    TP_SMTPB_REFUSED);
+	assert_int_equal(bfeed_step("554 5.3.2 busy\r\n", 0), TP_SMTPB_REFUSED);
 	bout_is("554 5.3.2 busy\r\n");
 	tp_smtpb_init(&sb, NULL);
-	assert_int_equal(bfeed_step("421-4.3.2 a\r\n421 4.3.2 b\r\n", 1),
-	    TP_SMTPB_REFUSED);
+	assert_int_equal(
+	    bfeed_step("421-4.3.2 a\r\n421 4.3.2 b\r\n", 1), TP_SMTPB_REFUSED);
 	bout_is("421 4.3.2 a\r\n");
 }
 
@@ -788,6 +950,18 @@ test_backend_malformed(void **state)
 	tp_smtpb_init(&sb, NULL);
 	assert_int_equal(bfeed_step(big, 0), TP_SMTPB_FAIL);
 	bout_is("backend reply line too long");
+	/* At the octet that passes 2048, without waiting for the LF. */
+	big[TP_LINE_MAX + 1] = '\0';
+	tp_smtpb_init(&sb, NULL);
+	assert_int_equal(bfeed_step(big, 0), TP_SMTPB_FAIL);
+	assert_int_equal(left, 0);
+	bout_is("backend reply line too long");
+	tp_smtpb_init(&sb, NULL);
+	assert_int_equal(bfeed_step(big, 1), TP_SMTPB_FAIL);
+	/* 2048 octets and no LF yet: still waiting. */
+	big[TP_LINE_MAX] = '\0';
+	tp_smtpb_init(&sb, NULL);
+	assert_int_equal(bfeed_step(big, 0), TP_SMTPB_MORE);
 }
 
 int
@@ -806,6 +980,9 @@ main(void)
 	    cmocka_unit_test(test_may_plaintext),
 	    cmocka_unit_test(test_nul_in_command),
 	    cmocka_unit_test(test_long_lines),
+	    cmocka_unit_test(test_long_line_at_once),
+	    cmocka_unit_test(test_ehlo_no_proxy_keywords),
+	    cmocka_unit_test(test_xclient_refused),
 	    cmocka_unit_test(test_too_many_errors),
 	    cmocka_unit_test(test_pipelined),
 	    cmocka_unit_test(test_output_bounded),
