@@ -87,6 +87,7 @@ bdat(struct tp_filter *f, const char *line, size_t len)
 	char buf[sizeof(f->cbuf) + 1];
 	const char *arg;
 	char *end;
+	bool last;
 
 	memcpy(buf, line, len);
 	buf[len] = '\0';
@@ -95,11 +96,11 @@ bdat(struct tp_filter *f, const char *line, size_t len)
 	f->bdat_left = strtoull(arg, &end, 10);
 	while (*end == ' ')
 		end++;
-	f->bdat_last = strncasecmp(end, "LAST", 4) == 0 &&
+	last = strncasecmp(end, "LAST", 4) == 0 &&
 	    (end[4] == '\0' || end[4] == ' ');
 	if (f->bdat_left > 0)
 		f->cstate = C_BDAT;
-	return f->bdat_last && f->bdat_left == 0 ? K_DOT : K_BDAT;
+	return last ? K_DOT : K_BDAT;
 }
 
 /* classify - a command line's first bytes: its kind, or L_* to answer. */
@@ -502,6 +503,8 @@ const char *
 tp_filter_phase(const struct tp_filter *f)
 {
 	/* Postfix's smtp(8) words, so that MTA logs read the same. */
+	if (f->qlen == 1 && f->cstate == C_BDAT)
+		return "sending message body"; /* this BDAT's chunk */
 	if (f->qlen > 0) {
 		switch (f->q[f->qhead]) {
 		case K_GREETING:
@@ -517,8 +520,7 @@ tp_filter_phase(const struct tp_filter *f)
 		case K_DATA:
 			return "sending DATA command";
 		case K_BDAT:
-			return f->cstate == C_BDAT ? "sending message body"
-						   : "sending BDAT command";
+			return "sending BDAT command";
 		case K_DOT:
 			return "sending end of data -- message may be sent "
 			       "more than once";

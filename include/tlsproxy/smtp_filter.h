@@ -39,7 +39,6 @@ struct tp_filter {
 	bool cpass; /* rest of this command line passes through */
 	int bstate; /* end-of-data detector */
 	unsigned long long bdat_left;
-	bool bdat_last;     /* the chunk in progress ends the message */
 	const char *answer; /* our reply, once earlier replies are in */
 	/* commands awaiting replies, oldest first */
 	unsigned char q[TP_FILTER_QUEUE];

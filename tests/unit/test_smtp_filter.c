@@ -23,6 +23,7 @@
 #include "tlsproxy/smtp_filter.h"
 
 #define ANSWER "454 4.7.0 TLS not available"
+#define AUTHZ  "550 5.7.0 Error: insufficient authorization"
 
 /* One filtered session: what each side received, what the client holds. */
 struct sess {
@@ -81,8 +82,8 @@ pump(void)
 
 	if (S.pendl == 0)
 		return;
-	used = tp_filter_client(&S.f, S.pend, S.pendl, to_server, to_client,
-	    &S);
+	used =
+	    tp_filter_client(&S.f, S.pend, S.pendl, to_server, to_client, &S);
 	assert_true(used != (size_t)-1);
 	assert_true(used <= S.pendl);
 	memmove(S.pend, S.pend + used, S.pendl - used);
@@ -109,8 +110,8 @@ server_n(const char *data, size_t len)
 {
 	bool resume = false;
 
-	assert_int_equal(tp_filter_server(&S.f, data, len, to_client, &S,
-	    &resume), 0);
+	assert_int_equal(
+	    tp_filter_server(&S.f, data, len, to_client, &S, &resume), 0);
 	if (resume)
 		pump();
 	return resume;
@@ -231,8 +232,8 @@ test_starttls_at_once(void **state)
 
 	(void)state;
 	start();
-	used = tp_filter_client(&S.f, "STARTTLS\r\n", 10, to_server, to_client,
-	    &S);
+	used = tp_filter_client(
+	    &S.f, "STARTTLS\r\n", 10, to_server, to_client, &S);
 	assert_int_equal(used, 10);
 	ts_is("");
 	tc_is(ANSWER "\r\n");
@@ -291,15 +292,15 @@ test_starttls_pipelined(void **state)
 
 	(void)state;
 	start();
-	used = tp_filter_client(&S.f, "NOOP\r\nSTARTTLS\r\nNOOP\r\n", 22,
-	    to_server, to_client, &S);
+	used = tp_filter_client(
+	    &S.f, "NOOP\r\nSTARTTLS\r\nNOOP\r\n", 22, to_server, to_client, &S);
 	/* NOOP and STARTTLS taken, the rest waits. */
 	assert_int_equal(used, 16);
 	ts_is("NOOP\r\n");
 	tc_is("");
 	/* Nothing more is taken while the answer waits. */
-	assert_int_equal(tp_filter_client(&S.f, "NOOP\r\n", 6, to_server,
-	    to_client, &S), 0);
+	assert_int_equal(
+	    tp_filter_client(&S.f, "NOOP\r\n", 6, to_server, to_client, &S), 0);
 	memcpy(S.pend, "NOOP\r\n", 6);
 	S.pendl = 6;
 	/* The NOOP's reply first, then the answer, then the rest. */
@@ -353,10 +354,11 @@ test_data_body(void **state)
 
 	(void)state;
 	start();
-	used = tp_filter_client(&S.f, "MAIL FROM:<a@example>\r\nRCPT "
-				      "TO:<b@example>\r\nDATA\r\n" BODY,
-	    strlen("MAIL FROM:<a@example>\r\nRCPT TO:<b@example>\r\nDATA\r\n"
-		   BODY),
+	used = tp_filter_client(&S.f,
+	    "MAIL FROM:<a@example>\r\nRCPT "
+	    "TO:<b@example>\r\nDATA\r\n" BODY,
+	    strlen(
+		"MAIL FROM:<a@example>\r\nRCPT TO:<b@example>\r\nDATA\r\n" BODY),
 	    to_server, to_client, &S);
 	/* Held right after DATA. */
 	assert_int_equal(used,
@@ -589,21 +591,221 @@ test_emit_failure(void **state)
 	(void)state;
 	start();
 	S.fail = 1;
-	assert_true(tp_filter_client(&S.f, "NOOP\r\n", 6, to_server,
-	    to_client, &S) == (size_t)-1);
+	assert_true(tp_filter_client(&S.f, "NOOP\r\n", 6, to_server, to_client,
+			&S) == (size_t)-1);
 	start();
 	S.fail = 1;
 	assert_true(tp_filter_client(&S.f, "STARTTLS\r\n", 10, to_server,
-	    to_client, &S) == (size_t)-1);
+			to_client, &S) == (size_t)-1);
 	start();
 	S.fail = 1;
-	assert_int_equal(tp_filter_server(&S.f, "250 ok\r\n", 8, to_client, &S,
-	    &resume), -1);
+	assert_int_equal(
+	    tp_filter_server(&S.f, "250 ok\r\n", 8, to_client, &S, &resume),
+	    -1);
 	start();
 	client("EHLO c\r\n");
 	S.fail = 1;
 	assert_int_equal(tp_filter_server(&S.f, "250-a\r\n250 b\r\n", 14,
-	    to_client, &S, &resume), -1);
+			     to_client, &S, &resume),
+	    -1);
+}
+
+/* start_flags - a session with tp_filter_init flags. */
+static void
+start_flags(unsigned flags)
+{
+	start();
+	tp_filter_init(&S.f, ANSWER, flags);
+}
+
+static void
+phase_is(const char *want)
+{
+	const char *got = tp_filter_phase(&S.f);
+
+	if (want == NULL ? got != NULL : got == NULL || strcmp(got, want))
+		fail_msg("phase is \"%s\", want \"%s\"", got ? got : "(idle)",
+		    want ? want : "(idle)");
+}
+
+/* What was in progress, in Postfix's words, through a whole session. */
+static void
+test_phases(void **state)
+{
+	(void)state;
+	start_flags(TP_FILTER_GREETING);
+	assert_true(tp_filter_waiting(&S.f));
+	phase_is("receiving the initial server greeting");
+	server("220 mx ESMTP\r\n");
+	assert_false(tp_filter_waiting(&S.f));
+	phase_is(NULL);
+	client("EHLO c\r\n");
+	phase_is("performing the EHLO handshake");
+	server("250-mx\r\n250 PIPELINING\r\n");
+	client("MAIL FROM:<a@example>\r\nRCPT TO:<b@example>\r\n");
+	phase_is("sending MAIL FROM");
+	server("250 2.1.0 Ok\r\n");
+	phase_is("sending RCPT TO");
+	server("250 2.1.5 Ok\r\n");
+	client("DATA\r\n");
+	phase_is("sending DATA command");
+	server("354 go\r\n");
+	assert_false(tp_filter_waiting(&S.f));
+	phase_is("sending message body");
+	client("Subject: x\r\n\r\nbody\r\n");
+	phase_is("sending message body");
+	client(".\r\n");
+	assert_true(tp_filter_waiting(&S.f));
+	phase_is("sending end of data -- message may be sent more than once");
+	server("250 2.0.0 Ok: queued\r\n");
+	client("RSET\r\n");
+	phase_is("sending RSET");
+	server("250 2.0.0 Ok\r\n");
+	client("HELO c\r\n");
+	phase_is("performing the HELO handshake");
+	server("250 mx\r\n");
+	client("VRFY x\r\n");
+	phase_is("waiting for a reply");
+	server("252 2.0.0 x\r\n");
+	assert_false(tp_filter_bye(&S.f));
+	client("QUIT\r\n");
+	phase_is("sending QUIT");
+	server("221 2.0.0 Bye\r\n");
+	phase_is(NULL);
+	assert_false(tp_filter_waiting(&S.f));
+	assert_true(tp_filter_bye(&S.f));
+	/* Without the flag the greeting was handled before the relay. */
+	start_flags(0);
+	assert_false(tp_filter_waiting(&S.f));
+	/* BDAT: the chunk is body, LAST is the end of data. */
+	start();
+	S.f.chunking = true;
+	client("BDAT 10\r\nabc");
+	phase_is("sending message body");
+	client("defghij");
+	phase_is("sending BDAT command");
+	server("250 2.0.0 10 octets\r\n");
+	client("BDAT 3 LAST\r\nxyz");
+	phase_is("sending end of data -- message may be sent more than once");
+	server("250 2.0.0 Ok\r\n");
+	client("BDAT 0 LAST\r\n");
+	phase_is("sending end of data -- message may be sent more than once");
+}
+
+/* Where a reply of the proxy's own may go in: never inside another. */
+static void
+test_boundary(void **state)
+{
+	(void)state;
+	start();
+	assert_true(tp_filter_boundary(&S.f));
+	client("MAIL FROM:<a@example>\r\n");
+	server("25");
+	assert_true(tp_filter_boundary(&S.f)); /* nothing relayed yet */
+	server("0 2.1.0");
+	assert_false(tp_filter_boundary(&S.f));
+	server(" Ok\r\n");
+	assert_true(tp_filter_boundary(&S.f));
+	client("EHLO c\r\n");
+	server("250-mx\r\n");
+	assert_false(tp_filter_boundary(&S.f));
+	server("250-PIPELINING\r\n250 8BITMIME\r\n");
+	assert_true(tp_filter_boundary(&S.f));
+	client("NOOP\r\n");
+	server("250-a\r\n");
+	assert_false(tp_filter_boundary(&S.f));
+	server("250 b\r\n");
+	assert_true(tp_filter_boundary(&S.f));
+	/* An unsolicited 421 says goodbye too. */
+	server("421 4.4.2 mx Error: timeout exceeded\r\n");
+	assert_true(tp_filter_bye(&S.f));
+	server("250 x\r\n");
+	assert_false(tp_filter_bye(&S.f));
+}
+
+/* Server routes: only the PROXY header speaks for the client (spec 5). */
+static void
+test_server_guard(void **state)
+{
+	(void)state;
+	start_flags(TP_FILTER_SERVER);
+	client("XCLIENT ADDR=1.2.3.4\r\n");
+	ts_is("");
+	tc_is(AUTHZ "\r\n");
+	/* Any case and spacing, long lines, behind pending replies. */
+	start_flags(TP_FILTER_SERVER);
+	client("NOOP\r\n\txforward NAME=spoofed.example\r\nNOOP\r\n");
+	ts_is("NOOP\r\n");
+	tc_is("");
+	server("250 2.0.0 Ok\r\n");
+	tc_is("250 2.0.0 Ok\r\n" AUTHZ "\r\n");
+	ts_is("NOOP\r\nNOOP\r\n");
+	{
+		char longline[300];
+
+		memset(longline, 'A', sizeof(longline));
+		memcpy(longline, "XCLIENT ", 8);
+		memcpy(longline + sizeof(longline) - 3, "\r\n", 3);
+		start_flags(TP_FILTER_SERVER);
+		client(longline);
+		client("RSET\r\n");
+		ts_is("RSET\r\n");
+		tc_is(AUTHZ "\r\n");
+	}
+	/* Their EHLO keywords are not offered. */
+	start_flags(TP_FILTER_SERVER);
+	client("EHLO c\r\n");
+	server("250-mx\r\n250-XCLIENT NAME ADDR PROTO\r\n250-PIPELINING\r\n"
+	       "250-xforward NAME ADDR\r\n250-PIPECONNECT\r\n"
+	       "250 XCLIENT\r\n");
+	tc_is("250-mx\r\n250 PIPELINING\r\n");
+	/* Client routes: the local MTA is trusted, all of it passes. */
+	start_flags(0);
+	client("XCLIENT ADDR=1.2.3.4\r\n");
+	ts_is("XCLIENT ADDR=1.2.3.4\r\n");
+	client("EHLO c\r\n");
+	server("220 ok\r\n250-mx\r\n250 XCLIENT NAME\r\n");
+	tc_is("220 ok\r\n250-mx\r\n250 XCLIENT NAME\r\n");
+}
+
+/* spec 4.2.4: lines over 2048 octets and replies over 100 lines fail the
+ * session as soon as the limit is passed. */
+static void
+test_reply_limits(void **state)
+{
+	static char big[4000];
+	bool resume;
+	size_t i;
+
+	(void)state;
+	start();
+	client("NOOP\r\n");
+	memset(big, '2', sizeof(big));
+	/* 2048 octets and CRLF: fine. */
+	assert_int_equal(
+	    tp_filter_server(&S.f, big, 2048, to_client, &S, &resume), 0);
+	assert_int_equal(
+	    tp_filter_server(&S.f, "\r\n", 2, to_client, &S, &resume), 0);
+	/* One octet more, no LF in sight: at once. */
+	start();
+	client("NOOP\r\n");
+	assert_int_equal(
+	    tp_filter_server(&S.f, big, 2050, to_client, &S, &resume), 0);
+	assert_int_equal(tp_filter_server(&S.f, big, 1, to_client, &S, &resume),
+	    TP_FILTER_EPROTO);
+	assert_string_equal(S.f.why, "reply line longer than 2048 octets");
+	/* 100 lines: fine; 101: not. */
+	start();
+	client("NOOP\r\nNOOP\r\n");
+	for (i = 0; i < 99; i++)
+		server("250-x\r\n");
+	server("250 x\r\n");
+	for (i = 0; i < 100; i++)
+		server("250-x\r\n");
+	assert_int_equal(
+	    tp_filter_server(&S.f, "250 x\r\n", 7, to_client, &S, &resume),
+	    TP_FILTER_EPROTO);
+	assert_string_equal(S.f.why, "too many reply lines");
 }
 
 /*
@@ -618,13 +820,15 @@ struct event {
 
 static const struct event session[] = {
     {'C', "EHLO client.example\r\n"},
-    {'S', "250-mx.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n"
-	  "250-CHUNKING\r\n250 STARTTLS\r\n"},
+    {'S',
+	"250-mx.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n"
+	"250-CHUNKING\r\n250 STARTTLS\r\n"},
     {'C', "STARTTLS\r\n"},
     {'C', "MAIL FROM:<a@example>\r\nRCPT TO:<b@example>\r\nDATA\r\n"},
     {'S', "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"},
-    {'C', "Subject: STARTTLS\r\n\r\nSTARTTLS\r\nEHLO x\r\n.foo\r\n"
-	  "DATA\r\n.\r\n"},
+    {'C',
+	"Subject: STARTTLS\r\n\r\nSTARTTLS\r\nEHLO x\r\n.foo\r\n"
+	"DATA\r\n.\r\n"},
     {'C', "NOOP\r\nSTARTTLS\r\nEHLO again\r\n"},
     {'S', "250 2.0.0 Ok: queued\r\n250 2.0.0 Ok\r\n"},
     {'S', "250-mx.example\r\n250-STARTTLS\r\n250-8BITMIME\r\n250 CHUNKING\r\n"},
@@ -679,8 +883,8 @@ play(size_t maxpiece, bool ahead)
 		if (ahead && session[e].side == 'C')
 			continue;
 		while (off < len) {
-			size_t n = maxpiece == 0 ? len - off :
-			    1 + rnd(maxpiece);
+			size_t n =
+			    maxpiece == 0 ? len - off : 1 + rnd(maxpiece);
 
 			if (n > len - off)
 				n = len - off;
@@ -735,6 +939,10 @@ main(void)
 	    cmocka_unit_test(test_queue_full),
 	    cmocka_unit_test(test_ehlo_oversized),
 	    cmocka_unit_test(test_emit_failure),
+	    cmocka_unit_test(test_phases),
+	    cmocka_unit_test(test_boundary),
+	    cmocka_unit_test(test_server_guard),
+	    cmocka_unit_test(test_reply_limits),
 	    cmocka_unit_test(test_property_whole),
 	    cmocka_unit_test(test_property_random_pieces),
 	};
