@@ -206,19 +206,18 @@ tp_relay_pump(struct side *src)
 	struct tp_conn *c = src->conn;
 	struct side *dst = src->peer;
 	bool resume_down = false;
-	int rc;
 
 	while (!c->closing && !src->blocked && !src->held) {
 		if (tp_side_backlog(dst) >= TP_HIGH_WATER) {
 			src->blocked = true;
 			break;
 		}
-		if ((rc = relay_step(c, src, &resume_down)) < 0)
-			return;
-		if (rc == 0)
+		/* 0: no input for now, or held; -1: EOF, or the end */
+		if (relay_step(c, src, &resume_down) <= 0)
 			break;
 	}
-	if (c->closing)
+	/* What the step before an EOF passed on still goes out. */
+	if (c->closing || c->state != CS_RELAY)
 		return;
 	tp_side_flush(dst);
 	tp_side_update_read(src);
