@@ -31,6 +31,7 @@
 #include "tlsproxy/metrics.h"
 #include "tlsproxy/proxy_proto.h"
 #include "tlsproxy/session.h"
+#include "tlsproxy/smtp_filter.h"
 #include "tlsproxy/tls_io.h"
 #include "tlsproxy/tls_policy.h"
 #include "tlsproxy/tls_verify.h"
@@ -277,6 +278,11 @@ conn_on_timer(uv_timer_t *t)
 		break;
 	case CS_RELAY:
 		idle = c->r->v[TP_K_IDLE_TIMEOUT].n;
+		/* Postfix's smtp_data_done_timeout: a server may think long
+		 * about a message, and cutting it short makes the MTA send
+		 * the message again. */
+		if (tp_filter_end_of_data(c->filter) && idle < TP_DATA_DONE_MS)
+			idle = TP_DATA_DONE_MS;
 		if (now - c->last_active >= idle) {
 			tp_relay_lost(c, true, "idle timeout");
 			return;

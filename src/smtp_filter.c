@@ -538,6 +538,12 @@ tp_filter_phase(const struct tp_filter *f)
 }
 
 bool
+tp_filter_end_of_data(const struct tp_filter *f)
+{
+	return f->qlen > 0 && f->q[f->qhead] == K_DOT;
+}
+
+bool
 tp_filter_bye(const struct tp_filter *f)
 {
 	return f->bye;

@@ -98,6 +98,8 @@ bool tp_filter_boundary(const struct tp_filter *f);
  * ("sending RCPT TO", "sending message body"), or NULL when it was idle.
  */
 const char *tp_filter_phase(const struct tp_filter *f);
+/* tp_filter_end_of_data - the client waits for the reply to a message. */
+bool tp_filter_end_of_data(const struct tp_filter *f);
 /* tp_filter_bye - the server's last reply said it closes (221, 421). */
 bool tp_filter_bye(const struct tp_filter *f);
 

@@ -654,10 +654,13 @@ test_phases(void **state)
 	phase_is("sending message body");
 	client("Subject: x\r\n\r\nbody\r\n");
 	phase_is("sending message body");
+	assert_false(tp_filter_end_of_data(&S.f));
 	client(".\r\n");
 	assert_true(tp_filter_waiting(&S.f));
+	assert_true(tp_filter_end_of_data(&S.f));
 	phase_is("sending end of data -- message may be sent more than once");
 	server("250 2.0.0 Ok: queued\r\n");
+	assert_false(tp_filter_end_of_data(&S.f));
 	client("RSET\r\n");
 	phase_is("sending RSET");
 	server("250 2.0.0 Ok\r\n");
