@@ -23,6 +23,9 @@ Steps:
   eof[:SECS]      read until the server closes (default 5 s): EOF or OPEN
   quiet:SECS      expect nothing for SECS: QUIET, else the lines received
   sleep:SECS      pause
+  close           drop the connection at once: the socket is closed with no
+                  TLS close_notify and nothing more read ("CLOSED")
+  reset           the same with SO_LINGER 0: an RST ("RESET")
   pv1:SRC:SPORT:DST:DPORT   send a PROXY v1 header (TCP4)
   pv2:SRC:SPORT:DST:DPORT   send a PROXY v2 header (TCP4, PROXY command)
 
@@ -33,6 +36,7 @@ exits 0 unless the connect failed ("connect failed: ...").
 import argparse
 import asyncio
 import ipaddress
+import socket
 import ssl
 import struct
 import sys
@@ -203,6 +207,13 @@ async def main():
             await d.quiet(float(arg))
         elif op == "sleep":
             await asyncio.sleep(float(arg))
+        elif op in ("close", "reset"):
+            if op == "reset":
+                w.get_extra_info("socket").setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            w.transport.abort()
+            d.closed = True
+            out("CLOSED" if op == "close" else "RESET")
         elif op in ("pv1", "pv2"):
             src, sport, dst, dport = arg.split(":")
             if op == "pv1":

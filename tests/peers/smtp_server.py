@@ -39,17 +39,52 @@ Behaviour (RAW arguments take Python escapes: \\r \\n \\x01 ...):
                         "proxy timeout" and hang up, as Postfix does)
   --cert F --key F      certificate for STARTTLS (default: no TLS; STARTTLS
                         then gets 454)
+  --implicit            implicit TLS (needs --cert): the handshake comes
+                        first ("N tls ok VERSION"), every command is a "T:"
+                        line and the greeting follows the handshake
+  --fault STAGE[:MODE]  misbehave at STAGE, on every connection:
+                          greeting  before sending the greeting (after the
+                                    PROXY header; with --implicit after the
+                                    handshake)
+                          mail, rcpt  after receiving MAIL / RCPT (logged),
+                                    instead of the reply
+                          data      after 354, once the first body line
+                                    arrived (logged)
+                          dot       after the final ".", before the reply
+                        MODE: close (default: hang up; inside TLS with
+                        close_notify), reset (SO_LINGER 0: an RST, nothing
+                        more), silent (never answer again; read and discard
+                        until the peer closes).  Logs "N fault STAGE MODE".
+  --partial-reply RAW   at the fault, send RAW first (e.g. the first line of
+                        a multi-line reply: "250-first line\\r\\n")
+  --cork                with --partial-reply: TCP_CORK the socket first, so
+                        that RAW and what the fault sends next (a TLS
+                        close_notify) leave together, in one segment, after
+                        the kernel's 200 ms cork ceiling
 Prints "ready" once listening; runs until killed.
 """
 import argparse
 import asyncio
 import ipaddress
+import socket
 import ssl
 import struct
 import sys
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 ALERT_HANDSHAKE_FAILURE = b"\x15\x03\x03\x00\x02\x02\x28"
+FAULT_STAGES = ("greeting", "mail", "rcpt", "data", "dot")
+FAULT_MODES = ("close", "reset", "silent")
+
+
+def fault_arg(s):
+    stage, _, mode = s.partition(":")
+    mode = mode or "close"
+    if stage not in FAULT_STAGES or mode not in FAULT_MODES:
+        raise argparse.ArgumentTypeError(
+            "STAGE[:MODE]: STAGE one of %s, MODE one of %s" %
+            ("|".join(FAULT_STAGES), "|".join(FAULT_MODES)))
+    return (stage, mode)
 
 
 def raw(s):
@@ -79,6 +114,30 @@ class Server:
 
     def event(self, n, text):
         self.log.write("%d %s\n" % (n, text))
+
+    async def fault(self, n, stage, r, w):
+        """--fault at STAGE: do it and return True (the session then ends;
+        after a reset the transport is gone already), else False."""
+        a = self.a
+        if a.fault is None or a.fault[0] != stage:
+            return False
+        mode = a.fault[1]
+        if a.partial_reply is not None:
+            if a.cork:
+                w.get_extra_info("socket").setsockopt(
+                    socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+            w.write(raw(a.partial_reply))
+            await w.drain()
+        self.event(n, "fault %s %s" % (stage, mode))
+        if mode == "silent":
+            while await r.read(65536):
+                pass
+        elif mode == "reset":
+            sock = w.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                            struct.pack("ii", 1, 0))
+            w.transport.abort()
+        return True
 
     async def read_proxy(self, n, r):
         """Read a PROXY header (waiting at most 5 s, like Postfix); return
@@ -124,14 +183,19 @@ class Server:
         peer = w.get_extra_info("peername")
         self.event(n, "connect from %s:%d" % peer[:2])
         a = self.a
-        tls = False
+        tls = a.implicit
         first_ehlo = True
         pre = b""
         try:
+            if tls:
+                obj = w.get_extra_info("ssl_object")
+                self.event(n, "tls ok %s" % obj.version())
             if a.proxy:
                 pre = await self.read_proxy(n, r)
                 if pre is None:
                     return
+            if await self.fault(n, "greeting", r, w):
+                return
             await self.send(w, raw(a.greeting))
             await w.drain()
             while True:
@@ -189,12 +253,15 @@ class Server:
                 elif verb == "STARTTLS":
                     await self.send(w, b"503 5.5.1 Error: TLS already active\r\n")
                 elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
+                    if await self.fault(n, verb.lower(), r, w):
+                        break
                     await self.send(w, b"250 2.0.0 Ok\r\n")
                 elif verb == "DATA":
                     reply = raw(a.data_reply)
                     await self.send(w, reply)
                     if not reply.startswith(b"354"):
                         continue
+                    first = True
                     while True:
                         d = await r.readline()
                         if not d:
@@ -203,6 +270,11 @@ class Server:
                         if d == b".":
                             break
                         self.event(n, "body: " + d.decode("latin-1"))
+                        if first and await self.fault(n, "data", r, w):
+                            return
+                        first = False
+                    if d == b"." and await self.fault(n, "dot", r, w):
+                        break
                     await self.send(w, b"250 2.0.0 Ok: queued as TEST\r\n")
                 elif verb == "BDAT":
                     parts = cmd.split()
@@ -248,10 +320,17 @@ async def main():
     ap.add_argument("--proxy", action="store_true")
     ap.add_argument("--cert")
     ap.add_argument("--key")
+    ap.add_argument("--implicit", action="store_true")
+    ap.add_argument("--fault", type=fault_arg)
+    ap.add_argument("--partial-reply")
+    ap.add_argument("--cork", action="store_true")
     a = ap.parse_args()
+    if a.implicit and not a.cert:
+        ap.error("--implicit needs --cert")
     srv = Server(a)
     server = await asyncio.start_server(srv.session, "127.0.0.1", a.port,
-                                        limit=1 << 20, reuse_address=True)
+                                        limit=1 << 20, reuse_address=True,
+                                        ssl=srv.ctx if a.implicit else None)
     print("ready", flush=True)
     async with server:
         await server.serve_forever()
