@@ -368,6 +368,17 @@ tp_conn_fail(struct tp_conn *c, const char *reply)
 	} else if (reply == NULL) {
 		reply = "421 4.3.0 Server unavailable, try again later";
 	}
+	tp_conn_linger(c, reply);
+}
+
+/*
+ * tp_conn_linger - the destination is done with: what the client is owed
+ * goes out, then our reply (NULL: none), then close_notify/FIN; read on
+ * until the client hangs up or TP_LINGER_MS pass.
+ */
+void
+tp_conn_linger(struct tp_conn *c, const char *reply)
+{
 	if (c->up.open)
 		tp_conn_close_handle(c, (uv_handle_t *)&c->up.tcp);
 	c->retry = c->retry_same = false;
@@ -379,7 +390,7 @@ tp_conn_fail(struct tp_conn *c, const char *reply)
 		tp_conn_close(c, NULL);
 		return;
 	}
-	if (conn_can_reply(c)) {
+	if (reply != NULL && conn_can_reply(c)) {
 		tp_conn_log(c, TP_LOG_INFO, "reject: %s", reply);
 		tp_metrics_add(&c->rt->stats->rejects, 1);
 		if (tp_side_send(&c->down, reply, strlen(reply)) < 0 ||

@@ -286,7 +286,8 @@ tp_relay_lost(struct tp_conn *c, bool timeout, const char *why)
 		    phase ? phase : "", why);
 	}
 	if (!tp_filter_boundary(f)) {
-		tp_conn_close(c, "in the middle of a reply");
+		/* What came of the reply goes out; nothing may follow it. */
+		tp_conn_linger(c, NULL);
 		return;
 	}
 	if (c->bytes_out == 0 && !timeout) {

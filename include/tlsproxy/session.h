@@ -124,6 +124,8 @@ void tp_conn_close_handle(struct tp_conn *c, uv_handle_t *h);
 void tp_conn_maybe_free(struct tp_conn *c);
 /* tp_conn_fail - a final reply (without CRLF) or NULL to derive it. */
 void tp_conn_fail(struct tp_conn *c, const char *reply);
+/* tp_conn_linger - drop the destination, end with reply (or none). */
+void tp_conn_linger(struct tp_conn *c, const char *reply);
 /* tp_conn_on_eof - a side has no more input. */
 void tp_conn_on_eof(struct tp_conn *c, struct side *s);
 /* tp_conn_tls_begin - attach an SSL to s and start its handshake. */
