@@ -176,9 +176,11 @@ class Backend:
             if at(stage) and p.kind != "tempfail":
                 if not p.now:
                     try:
-                        await asyncio.wait_for(r.readline(), 30)
+                        nxt = await asyncio.wait_for(r.readline(), 30)
                     except asyncio.TimeoutError:
-                        pass
+                        nxt = b""
+                    if nxt[:5].upper() == b"MAIL ":     # names the message
+                        st["sender"] = nxt[10:].decode("latin-1").strip()
                 await fire(stage)
 
         mail = rcpt = False

@@ -28,6 +28,7 @@ need_certs
 require_tool curl
 
 N=$MANY_SESSIONS
+# ulimit -H/-S: not POSIX, but dash (Debian's sh) and bash have them
 hard=$(ulimit -H -n)
 need=$((2 * N + 200))
 if [ "$hard" != unlimited ] && [ "$hard" -lt $need ]; then

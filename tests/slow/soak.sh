@@ -32,18 +32,28 @@
 # examples of transactions that got no reply.
 #
 # Environment: TLSPROXY (binary, default build/tlsproxy), SOAK_SECONDS,
-# SOAK_CLIENTS, SOAK_SEED (default: from the clock; printed), TP_KEEP=1.
+# SOAK_CLIENTS, SOAK_SEED (default: from the clock; printed), SOAK_FAULTS=0
+# (no fault at all: a check of the harness itself, which must then pass on
+# any proxy that relays), TP_KEEP=1.
 # Run: TLSPROXY=build/tlsproxy sh tests/slow/soak.sh
 #      SOAK_SECONDS=15 SOAK_CLIENTS=40 sh tests/slow/soak.sh   (quick)
 : "${SOAK_SECONDS:=60}"
 : "${SOAK_CLIENTS:=120}"
 : "${SOAK_SEED:=$(($(date +%s) % 100000))}"
+: "${SOAK_FAULTS:=1}"
 : "${TP_TIMEOUT:=$((SOAK_SECONDS + 200))}"
 . "$(dirname "$0")/../integration/lib.sh"
 need_certs
 require_tool shuf
 
 note "seed $SOAK_SEED, $SOAK_CLIENTS clients, $SOAK_SECONDS s, $TLSPROXY"
+faults=
+abort=0.03
+if [ "$SOAK_FAULTS" = 0 ]; then
+	note "SOAK_FAULTS=0: no backend fault, no reset, no restart"
+	faults=--no-faults
+	abort=0
+fi
 bport=$(free_port)
 fst=$(free_port)
 fim=$(free_port)
@@ -79,7 +89,7 @@ fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l | tr -d ' '; }
 start_backend --no-faults
 spawn "$TP_TMP/forwarder.out" "$PY" "$TP_PEERS/reset_forwarder.py" \
     --map "$fst:$sst" --map "$fim:$sim" --log "$TP_TMP/forwarder.log" \
-    --seed "$SOAK_SEED" --abort-rate 0.03
+    --seed "$SOAK_SEED" --abort-rate "$abort"
 FPID=$BG_PID
 wait_file "$TP_TMP/forwarder.out" 5 '^ready' || bail "forwarder" "not ready"
 
@@ -164,7 +174,7 @@ note "descriptors before the soak: client proxy $fd_c0, server proxy $fd_s0"
 
 # Faults from now on: the backend restarts with its fault plan.
 kill_backend
-start_backend
+start_backend $faults
 T0=$(date +%s)
 "$PY" "$TP_PEERS/soak_client.py" run --route "cst=$pst" --route "cim=$pim" \
     --clients "$SOAK_CLIENTS" --seconds "$SOAK_SECONDS" --seed "$SOAK_SEED" \
@@ -183,7 +193,8 @@ while alive "$KPID" && [ "$(date +%s)" -lt $limit ]; do
 			died="pid $p gone at $(($(date +%s) - T0)) s"
 		fi
 	done
-	if [ "$(date +%s)" -ge $next ] && [ "$(date +%s)" -lt $((T0 + SOAK_SECONDS)) ]; then
+	if [ -z "$faults" ] && [ "$(date +%s)" -ge $next ] &&
+	    [ "$(date +%s)" -lt $((T0 + SOAK_SECONDS)) ]; then
 		kill_backend
 		start_backend
 		next=$(($(date +%s) + $(shuf -i 10-15 -n 1)))
@@ -204,6 +215,9 @@ note "forwarder: $(grep -c ' abort ' "$TP_TMP/forwarder.log" || true) connection
 if [ -z "$died" ]; then
 	for p in "$CPID" "$SPID"; do alive "$p" || died="pid $p gone after the soak"; done
 fi
+# the peers themselves (a dead peer would make the figures meaningless)
+alive "$FPID" || fail "the forwarder ran all along" "exited: $(tail -n 3 "$TP_TMP/forwarder.out" | tr '\n' ' ')"
+alive "$BPID" || fail "the backend ran all along" "exited: $(tail -n 3 "$TP_TMP/backend$NRESTART.out" | tr '\n' ' ')"
 if [ -z "$died" ]; then pass "both tlsproxy processes alive all along"
 else fail "both tlsproxy processes alive all along" "$died"; fi
 
@@ -264,10 +278,11 @@ for p in "$CPID:$CLOG:client" "$SPID:$SLOG:server"; do
 	mv "$TP_TMP/.logs.new" "$TP_TMP/.logs"
 done
 if [ "$TP_FAILED" -gt 0 ]; then
-	for l in "$CLOG" "$SLOG"; do
-		note "--- $(basename "$l"): disconnect reasons"
+	for l in "client:$CLOG" "server:$SLOG"; do
+		note "--- ${l%%:*} proxy ($(basename "${l#*:}")): disconnect reasons"
+		l=${l#*:}
 		sed -n 's/.*: disconnect in=[^ ]* out=[^ ]* [0-9.]*s *//p' "$l" |
-		    sed 's/[0-9][0-9.]*/N/g' | sort | uniq -c | sort -rn | head -n 12 |
+		    sed 's/[0-9][0-9.]*/N/g; s/^$/(no reason logged)/' | sort | uniq -c | sort -rn | head -n 12 |
 		    while IFS= read -r x; do note "  $x"; done
 	done
 fi
