@@ -183,11 +183,11 @@ relay_step(struct tp_conn *c, struct side *src, bool *resume_down)
 }
 
 /*
- * relay_settle - spec 4.6 Closing: relay the client's half-close once
+ * tp_relay_settle - spec 4.6 Closing: relay the client's half-close once
  * nothing is outstanding; end the session when both directions are done.
  */
-static void
-relay_settle(struct tp_conn *c)
+void
+tp_relay_settle(struct tp_conn *c)
 {
 	struct side *d = &c->down, *u = &c->up;
 
@@ -221,7 +221,7 @@ tp_relay_pump(struct side *src)
 		return;
 	tp_side_flush(dst);
 	tp_side_update_read(src);
-	relay_settle(c);
+	tp_relay_settle(c);
 	if (resume_down && !c->closing && c->state == CS_RELAY)
 		tp_relay_pump(&c->down);
 }
@@ -247,7 +247,7 @@ tp_relay_eof(struct tp_conn *c, struct side *s)
 		if (c->closing)
 			return;
 	}
-	relay_settle(c);
+	tp_relay_settle(c);
 }
 
 /*

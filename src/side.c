@@ -74,6 +74,37 @@ tp_side_discard_input(struct tp_conn *c, struct side *s)
 	}
 }
 
+/*
+ * side_failed - a socket error (what: "read from", "write to").  The
+ * client gone ends the session; the destination gone is, by stage, a lost
+ * connection (a 421 to the client, spec 4.6), a failed dialogue or a
+ * failed handshake (the next address).
+ */
+static void
+side_failed(struct tp_conn *c, struct side *s, const char *what, int err)
+{
+	if (c->state == CS_RELAY || c->state == CS_LINGER)
+		tp_conn_log(c,
+		    side_quiet(c, s, err) ? TP_LOG_DEBUG : TP_LOG_INFO,
+		    "%s %s: %s", what, s->is_down ? "client" : "server",
+		    uv_strerror(err));
+	if (!s->is_down && s->eof && c->state == CS_RELAY) {
+		/* It went first: what we still had for it is moot, and the
+		 * client may still be reading the last replies. */
+		tp_chunkq_clear(&s->out, &c->w->pool);
+		s->inflight = 0;
+		s->shut = s->shut_sent = s->shut_done = true;
+		tp_relay_settle(c);
+	} else if (s->is_down || c->state == CS_LINGER || s->eof)
+		tp_conn_close(c, NULL);
+	else if (c->state == CS_RELAY)
+		tp_relay_lost(c, false, uv_strerror(err));
+	else if (c->state == CS_SMTP_UP)
+		tp_dialogue_up_lost(c, false); /* not a TLS problem */
+	else
+		tp_upstream_failed(c, TP_ETLS, uv_strerror(err));
+}
+
 static void
 side_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
@@ -101,21 +132,7 @@ side_on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 			tp_conn_on_eof(c, s);
 			return;
 		}
-		if (c->state == CS_RELAY || c->state == CS_LINGER)
-			tp_conn_log(c,
-			    side_quiet(c, s, (int)n) ? TP_LOG_DEBUG
-						     : TP_LOG_INFO,
-			    "read from %s: %s",
-			    s->is_down ? "client" : "server",
-			    uv_strerror((int)n));
-		if (s->is_down || c->state == CS_LINGER)
-			tp_conn_close(c, NULL);
-		else if (c->state == CS_RELAY)
-			tp_relay_lost(c, false, uv_strerror((int)n));
-		else if (c->state == CS_SMTP_UP)
-			tp_dialogue_up_lost(c, false); /* not a TLS problem */
-		else
-			tp_upstream_failed(c, TP_ETLS, uv_strerror((int)n));
+		side_failed(c, s, "read from", (int)n);
 		return;
 	}
 	c->last_active = uv_now(&c->w->loop);
@@ -272,14 +289,7 @@ side_on_write(uv_write_t *req, int status)
 	if (status == UV_ECANCELED || c->closing)
 		return;
 	if (status < 0) {
-		tp_conn_log(c,
-		    side_quiet(c, s, status) ? TP_LOG_DEBUG : TP_LOG_INFO,
-		    "write to %s: %s", s->is_down ? "client" : "server",
-		    uv_strerror(status));
-		if (!s->is_down && c->state == CS_RELAY && !s->eof)
-			tp_relay_lost(c, false, uv_strerror(status));
-		else
-			tp_conn_close(c, NULL);
+		side_failed(c, s, "write to", status);
 		return;
 	}
 	tp_chunkq_consume(&s->out, &c->w->pool, s->inflight);

@@ -182,6 +182,8 @@ void tp_dialogue_linger_input(struct tp_conn *c);
 /* tp_relay_start - relay both ways through the SMTP tracker. */
 void tp_relay_start(struct tp_conn *c);
 void tp_relay_pump(struct side *src);
+/* tp_relay_settle - relay a pending half-close; end when both are done. */
+void tp_relay_settle(struct tp_conn *c);
 /* tp_relay_eof - a side sent its last byte (spec 4.6 Closing). */
 void tp_relay_eof(struct tp_conn *c, struct side *s);
 /* tp_relay_lost - the upstream went away or timed out: a 421, then end. */
