@@ -18,6 +18,7 @@
 #include <ctype.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +163,26 @@ is_hex_digest(const char *s, size_t want_len)
 }
 
 /*
+ * ncpu - workers = auto: the CPUs this process may run on (as nproc(1)
+ * counts them: a cpuset or taskset leaves fewer than are online), else
+ * the online CPUs; clamped to lo..hi.
+ */
+static unsigned long long
+ncpu(unsigned long long lo, unsigned long long hi)
+{
+	cpu_set_t set;
+	long n = -1;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	if (n < 1)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < (long)lo)
+		return lo;
+	return (unsigned long long)n > hi ? hi : (unsigned long long)n;
+}
+
+/*
  * parse_value - check VALUE against key K's type and store it in v.
  * Returns 0, or -1 with *why set.
  */
@@ -205,9 +226,7 @@ parse_value(struct tp_config *cfg, enum tp_key k, const char *value,
 		return tp_parse_uint(value, d->lo, d->hi, &v->n, why);
 	case T_WORKERS:
 		if (strcmp(value, "auto") == 0) {
-			long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-			v->n = n < 1 ? 1 : n > 64 ? 64 : (unsigned long long)n;
+			v->n = ncpu(d->lo, d->hi);
 			return 0;
 		}
 		return tp_parse_uint(value, d->lo, d->hi, &v->n, why);

@@ -82,8 +82,10 @@ tp_daemon_check(const char *path)
 	print_diags(g->cfg, false);
 	rc = g->cfg->nerrors > 0 ? 1 : 0;
 	if (rc == 0)
-		fprintf(stderr, "%s: configuration is valid (%zu route%s)\n",
-		    path, g->cfg->nroutes, g->cfg->nroutes == 1 ? "" : "s");
+		fprintf(stderr,
+		    "%s: configuration is valid (%zu route%s, %u worker%s)\n",
+		    path, g->cfg->nroutes, g->cfg->nroutes == 1 ? "" : "s",
+		    g->cfg->workers, g->cfg->workers == 1 ? "" : "s");
 	tp_gen_unref(g);
 	return rc;
 }

@@ -374,10 +374,14 @@ good_fp=$(openssl x509 -in "$CERTS/rsa.pem" -noout -fingerprint -sha256 | sed 's
 wrong_fp=$(openssl x509 -in "$CERTS/rsa2.pem" -noout -fingerprint -sha256 | sed 's/^.*=//')
 CFGC=$TP_TMP/cli.ini
 # writecli POLICY-OF-cl POLICY-OF-clv: the client routes
+# workers = 1: the client session cache is per worker (sesscache.c), and
+# these cases expect the second session of a route to find the session the
+# first one left; with several loops it may land on another worker.
 writecli() {
 	cat >"$CFGC.new" <<EOF
 [global]
 shutdown_grace = 1s
+workers = 1
 
 [cl]
 mode = client
