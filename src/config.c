@@ -785,6 +785,61 @@ tp_config_load_string(const char *name, const char *text)
 	return cfg;
 }
 
+/* nofile_warn - the warning of tp_config_check_nofile for one value. */
+static void
+nofile_warn(struct tp_config *cfg, const struct tp_cval *v,
+    unsigned long long sessions, unsigned long long need,
+    unsigned long long limit)
+{
+	tp_config_diag(cfg, v->line, true,
+	    "max_connections = %llu%s: up to %llu sessions need %llu open "
+	    "files (2 per session, the listeners and a margin), more than "
+	    "the open files limit %llu: raise the hard limit (ulimit -Hn, "
+	    "systemd LimitNOFILE=) or lower max_connections",
+	    v->n, v->set ? "" : " (the default)", sessions, need, limit);
+}
+
+unsigned long long
+tp_config_check_nofile(struct tp_config *cfg, unsigned long long limit)
+{
+	const struct tp_cval *gv = &cfg->g[TP_K_MAX_CONNECTIONS_G], *top = NULL;
+	unsigned long long base, sum = 0, sessions, need;
+	unsigned workers = cfg->workers ? cfg->workers : 1;
+	bool warned = false;
+
+	/*
+	 * One listening socket per route and worker, the stats listener,
+	 * the backend probes, and a margin for stdio, each loop's epoll and
+	 * wakeup descriptors, log and key files and DNS.
+	 */
+	base = (unsigned long long)cfg->nroutes * (workers + 1) +
+	    (cfg->g[TP_K_STATS].set ? 1 : 0) + 64 + 4ULL * workers;
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct tp_cfg_route *r = &cfg->routes[i];
+		const struct tp_cval *v = &r->v[TP_K_MAX_CONNECTIONS];
+
+		sum += r->max_connections;
+		if (!v->set)
+			continue;
+		if (top == NULL || v->n > top->n)
+			top = v;
+		/* a route alone (within the global bound) that cannot fit */
+		sessions = v->n < gv->n ? v->n : gv->n;
+		need = 2 * sessions + base;
+		if (limit > 0 && need > limit) {
+			nofile_warn(cfg, v, sessions, need, limit);
+			warned = true;
+		}
+	}
+	/* all routes together, bounded by the global value */
+	sessions = sum < gv->n ? sum : gv->n;
+	need = 2 * sessions + base;
+	if (limit > 0 && need > limit && !warned)
+		nofile_warn(cfg, sum < gv->n && top != NULL ? top : gv,
+		    sessions, need, limit);
+	return need;
+}
+
 const struct tp_cfg_route *
 tp_config_route(const struct tp_config *cfg, const char *name)
 {

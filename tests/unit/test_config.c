@@ -441,6 +441,64 @@ test_max_connections(void **state)
 	expect_diag("t.ini:5: max_connections = 0: out of range");
 }
 
+/*
+ * test_nofile - max_connections against the open files limit: a warning
+ * (never an error) at the max_connections line that sets the bound.
+ */
+static void
+test_nofile(void **state)
+{
+	unsigned long long need;
+
+	(void)state;
+	/* the global value, 2 per session: over a 20000 limit */
+	load("[global]\nworkers = 2\nmax_connections = 100000\n" CLIENT);
+	expect_clean();
+	need = tp_config_check_nofile(cfg, 20000);
+	assert_true(need > 200000 && need < 200200);
+	expect_diag2("t.ini:3: warning: max_connections = 100000: ",
+	    "open files limit 20000");
+	expect_errors(0);
+	assert_int_equal(cfg->nwarnings, 1);
+	/* no limit known: nothing to say */
+	load("[global]\nmax_connections = 100000\n" CLIENT);
+	tp_config_check_nofile(cfg, 0);
+	expect_clean();
+	/* a small value fits */
+	load("[global]\nmax_connections = 1000\n" CLIENT);
+	tp_config_check_nofile(cfg, 20000);
+	expect_clean();
+	/* the default, 10000, does not quite fit in 20000: no line */
+	load(CLIENT);
+	tp_config_check_nofile(cfg, 20000);
+	expect_diag2(
+	    "t.ini: warning: max_connections = 10000 (the default): ", NULL);
+	assert_int_equal(cfg->nwarnings, 1);
+	tp_config_check_nofile(cfg, 30000);
+	assert_int_equal(cfg->nwarnings, 1);
+	/* a route's own value, within the global bound: its line */
+	load("[global]\nmax_connections = 200000\n" SERVER
+	     "max_connections = 50000\n");
+	tp_config_check_nofile(cfg, 20000);
+	expect_diag2("t.ini:8: warning: max_connections = 50000: ",
+	    "up to 50000 sessions");
+	assert_int_equal(cfg->nwarnings, 1);
+	/* two routes that fit alone but not together: the larger one */
+	load("[global]\nmax_connections = 100000\n" SERVER
+	     "max_connections = 6000\n" CLIENT "max_connections = 7000\n");
+	tp_config_check_nofile(cfg, 20000);
+	expect_diag2("t.ini:13: warning: max_connections = 7000: ",
+	    "up to 13000 sessions");
+	assert_int_equal(cfg->nwarnings, 1);
+	/* together bounded by a global value that does not fit: global */
+	load("[global]\nmax_connections = 12000\n" SERVER
+	     "max_connections = 9000\n" CLIENT "max_connections = 9000\n");
+	tp_config_check_nofile(cfg, 20000);
+	expect_diag2("t.ini:2: warning: max_connections = 12000: ",
+	    "up to 12000 sessions");
+	assert_int_equal(cfg->nwarnings, 1);
+}
+
 static void
 test_addresses(void **state)
 {
@@ -1481,6 +1539,7 @@ main(void)
 	    T(test_booleans),
 	    T(test_workers),
 	    T(test_max_connections),
+	    T(test_nofile),
 	    T(test_addresses),
 	    T(test_syntax_variants),
 	    T(test_shipped_config),
