@@ -46,7 +46,7 @@ FUZZ_OBJS = $(filter $(BUILD)/obj/smtp_% $(BUILD)/obj/parse.o \
 
 # Debian packages: to build, and to run the tests and the benchmark.
 DEBS_BUILD = gcc make pkg-config libuv1-dev libssl-dev libinih-dev openssl
-DEBS_TEST  = libcmocka-dev swaks postfix stunnel4 python3 curl procps testssl.sh \
+DEBS_TEST  = libcmocka-dev swaks postfix stunnel4 haproxy python3 curl procps testssl.sh \
 	     iproute2 libnet-ssleay-perl libio-socket-ssl-perl man-db
 
 .PHONY: all deps deps-build run check check-slow check-unit check-asan bench install \

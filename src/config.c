@@ -18,6 +18,7 @@
 #include <ctype.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +163,26 @@ is_hex_digest(const char *s, size_t want_len)
 }
 
 /*
+ * ncpu - workers = auto: the CPUs this process may run on (as nproc(1)
+ * counts them: a cpuset or taskset leaves fewer than are online), else
+ * the online CPUs; clamped to lo..hi.
+ */
+static unsigned long long
+ncpu(unsigned long long lo, unsigned long long hi)
+{
+	cpu_set_t set;
+	long n = -1;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	if (n < 1)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < (long)lo)
+		return lo;
+	return (unsigned long long)n > hi ? hi : (unsigned long long)n;
+}
+
+/*
  * parse_value - check VALUE against key K's type and store it in v.
  * Returns 0, or -1 with *why set.
  */
@@ -205,9 +226,7 @@ parse_value(struct tp_config *cfg, enum tp_key k, const char *value,
 		return tp_parse_uint(value, d->lo, d->hi, &v->n, why);
 	case T_WORKERS:
 		if (strcmp(value, "auto") == 0) {
-			long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-			v->n = n < 1 ? 1 : n > 64 ? 64 : (unsigned long long)n;
+			v->n = ncpu(d->lo, d->hi);
 			return 0;
 		}
 		return tp_parse_uint(value, d->lo, d->hi, &v->n, why);
@@ -764,6 +783,61 @@ tp_config_load_string(const char *name, const char *text)
 	if (f != NULL)
 		fclose(f);
 	return cfg;
+}
+
+/* nofile_warn - the warning of tp_config_check_nofile for one value. */
+static void
+nofile_warn(struct tp_config *cfg, const struct tp_cval *v,
+    unsigned long long sessions, unsigned long long need,
+    unsigned long long limit)
+{
+	tp_config_diag(cfg, v->line, true,
+	    "max_connections = %llu%s: up to %llu sessions need %llu open "
+	    "files (2 per session, the listeners and a margin), more than "
+	    "the open files limit %llu: raise the hard limit (ulimit -Hn, "
+	    "systemd LimitNOFILE=) or lower max_connections",
+	    v->n, v->set ? "" : " (the default)", sessions, need, limit);
+}
+
+unsigned long long
+tp_config_check_nofile(struct tp_config *cfg, unsigned long long limit)
+{
+	const struct tp_cval *gv = &cfg->g[TP_K_MAX_CONNECTIONS_G], *top = NULL;
+	unsigned long long base, sum = 0, sessions, need;
+	unsigned workers = cfg->workers ? cfg->workers : 1;
+	bool warned = false;
+
+	/*
+	 * One listening socket per route and worker, the stats listener,
+	 * the backend probes, and a margin for stdio, each loop's epoll and
+	 * wakeup descriptors, log and key files and DNS.
+	 */
+	base = (unsigned long long)cfg->nroutes * (workers + 1) +
+	    (cfg->g[TP_K_STATS].set ? 1 : 0) + 64 + 4ULL * workers;
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct tp_cfg_route *r = &cfg->routes[i];
+		const struct tp_cval *v = &r->v[TP_K_MAX_CONNECTIONS];
+
+		sum += r->max_connections;
+		if (!v->set)
+			continue;
+		if (top == NULL || v->n > top->n)
+			top = v;
+		/* a route alone (within the global bound) that cannot fit */
+		sessions = v->n < gv->n ? v->n : gv->n;
+		need = 2 * sessions + base;
+		if (limit > 0 && need > limit) {
+			nofile_warn(cfg, v, sessions, need, limit);
+			warned = true;
+		}
+	}
+	/* all routes together, bounded by the global value */
+	sessions = sum < gv->n ? sum : gv->n;
+	need = 2 * sessions + base;
+	if (limit > 0 && need > limit && !warned)
+		nofile_warn(cfg, sum < gv->n && top != NULL ? top : gv,
+		    sessions, need, limit);
+	return need;
 }
 
 const struct tp_cfg_route *

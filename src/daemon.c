@@ -1,9 +1,11 @@
 /*
  * daemon.c - process lifecycle on the main thread: build the first
- * generation, bind its listeners, write the pid file, start the workers,
- * then serve signals.  SIGHUP builds a complete new generation (config,
- * certificates, keys, new listeners) or keeps the old one; SIGTERM and
- * SIGINT stop accepting and give sessions shutdown_grace to finish.
+ * generation, raise the open-files soft limit to the hard limit (and warn
+ * when max_connections does not fit in it; -t only warns), bind its
+ * listeners, write the pid file, start the workers, then serve signals.
+ * SIGHUP builds a complete new generation (config, certificates, keys,
+ * new listeners) or keeps the old one; SIGTERM and SIGINT stop accepting
+ * and give sessions shutdown_grace to finish.
  *
  * Owns the only mutable process-wide state: the listening-socket table
  * (accept key -> one fd per worker), the workers and the current
@@ -11,10 +13,12 @@
  */
 #include "tlsproxy/daemon.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -67,11 +71,42 @@ configure_log(const struct tp_config *cfg)
 	    (enum tp_log_level)cfg->g[TP_K_LOG_LEVEL].e);
 }
 
+/*
+ * nofile_limit - the open files limit the daemon runs with: the hard
+ * limit, to which the soft one is raised at start (the soft default of
+ * 1024 is far below what max_connections asks for).  With raise, raise it
+ * now; *was is the soft limit before, *err an errno when raising failed.
+ * 0 means no limit.
+ */
+static unsigned long long
+nofile_limit(bool raise, unsigned long long *was, int *err)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	*was = 0;
+	*err = 0;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 0;
+	*was = rl.rlim_cur == RLIM_INFINITY ? 0 : rl.rlim_cur;
+	/* an unlimited hard limit: keep the soft one */
+	want = rl.rlim_max == RLIM_INFINITY ? rl.rlim_cur : rl.rlim_max;
+	if (raise && rl.rlim_cur != want) {
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			*err = errno;
+			return *was;
+		}
+	}
+	return want == RLIM_INFINITY ? 0 : want;
+}
+
 int
 tp_daemon_check(const char *path)
 {
+	unsigned long long was;
 	struct tp_gen *g;
-	int rc;
+	int rc, err;
 
 	tp_tls_init();
 	g = tp_gen_build(path, NULL);
@@ -79,11 +114,14 @@ tp_daemon_check(const char *path)
 		fprintf(stderr, "tlsproxy: out of memory\n");
 		return 1;
 	}
+	tp_config_check_nofile(g->cfg, nofile_limit(false, &was, &err));
 	print_diags(g->cfg, false);
 	rc = g->cfg->nerrors > 0 ? 1 : 0;
 	if (rc == 0)
-		fprintf(stderr, "%s: configuration is valid (%zu route%s)\n",
-		    path, g->cfg->nroutes, g->cfg->nroutes == 1 ? "" : "s");
+		fprintf(stderr,
+		    "%s: configuration is valid (%zu route%s, %u worker%s)\n",
+		    path, g->cfg->nroutes, g->cfg->nroutes == 1 ? "" : "s",
+		    g->cfg->workers, g->cfg->workers == 1 ? "" : "s");
 	tp_gen_unref(g);
 	return rc;
 }
@@ -218,6 +256,14 @@ daemon_reload(void)
 		tp_gen_unref(g);
 		return;
 	}
+	{
+		unsigned long long was;
+		int err;
+
+		/* the limit raised at start: nothing raises it now */
+		(void)nofile_limit(false, &was, &err);
+		tp_config_check_nofile(g->cfg, was);
+	}
 	for (size_t i = 0; i < g->cfg->ndiags; i++)
 		tp_log(TP_LOG_WARNING, "%s", g->cfg->diags[i]);
 	configure_log(g->cfg);
@@ -263,6 +309,8 @@ int
 tp_daemon_run(const char *path)
 {
 	const struct tp_config *cfg;
+	unsigned long long nofile, was;
+	int err;
 
 	tp_tls_init();
 	tp_tls_io_init();
@@ -274,10 +322,25 @@ tp_daemon_run(const char *path)
 		return 1;
 	}
 	cfg = d.gen->cfg;
+	/* before the listeners and workers take descriptors */
+	nofile = nofile_limit(true, &was, &err);
+	tp_config_check_nofile(d.gen->cfg, nofile);
 	print_diags(cfg, false);
 	if (cfg->nerrors > 0)
 		return 1;
 	configure_log(cfg);
+	if (err != 0)
+		tp_log(TP_LOG_WARNING,
+		    "open files limit %llu: cannot raise it to the hard "
+		    "limit: %s",
+		    nofile, strerror(err));
+	else if (nofile == 0)
+		tp_log(TP_LOG_INFO, "open files limit: unlimited");
+	else if (was != nofile)
+		tp_log(TP_LOG_INFO, "open files limit %llu (raised from %llu)",
+		    nofile, was);
+	else
+		tp_log(TP_LOG_INFO, "open files limit %llu", nofile);
 	d.nworkers = cfg->workers;
 	if (bind_listeners(d.gen, d.nworkers) < 0)
 		return 1;

@@ -167,8 +167,18 @@ ctx_base(struct tp_config *cfg, const struct tp_cfg_route *r)
 
 		SSL_CTX_set_session_id_context(
 		    ctx, sid_ctx, sizeof(sid_ctx) - 1);
-		if (!v[TP_K_SESSION_TICKETS].n)
+		/*
+		 * session_tickets = no means no resumption at all, as
+		 * Postfix's smtpd_tls_session_cache_timeout = 0: without
+		 * tickets OpenSSL would still resume from its own cache, by
+		 * session id (TLS 1.2) or a stateful ticket (TLS 1.3).  So
+		 * the cache is off, and TLS 1.3 sends no ticket either.
+		 */
+		if (!v[TP_K_SESSION_TICKETS].n) {
 			SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+			SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+			SSL_CTX_set_num_tickets(ctx, 0);
+		}
 	} else {
 		/* Verification is evaluated after the handshake. */
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);

@@ -115,6 +115,14 @@ void tp_config_free(struct tp_config *cfg);
 /* tp_config_diag - add "FILE:LINE: [warning: ]message" to cfg. */
 void tp_config_diag(struct tp_config *cfg, int line, bool warning,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/*
+ * tp_config_check_nofile - warn (at the max_connections line that sets
+ * the bound, global or route) when the sessions max_connections allows,
+ * two descriptors each, plus listeners and a margin, do not fit in LIMIT
+ * open files.  Returns the number of descriptors the config may need.
+ */
+unsigned long long tp_config_check_nofile(
+    struct tp_config *cfg, unsigned long long limit);
 /* tp_config_route - find a route by name, or NULL. */
 const struct tp_cfg_route *tp_config_route(
     const struct tp_config *cfg, const char *name);

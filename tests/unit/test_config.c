@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <limits.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,20 @@ static struct tp_config *cfg;
 #define FP_C                                                                   \
 	"aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:"                     \
 	"aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99"
+
+/* ncpu - what workers = auto means here: the CPUs nproc(1) counts. */
+static unsigned
+ncpu(void)
+{
+	cpu_set_t set;
+	long n = -1;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		n = CPU_COUNT(&set);
+	if (n < 1)
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+}
 
 static int
 teardown(void **state)
@@ -287,8 +302,8 @@ test_server_route(void **state)
 	assert_int_equal(r->proto_min, TP_PROTO_TLS1);
 	assert_int_equal(r->proto_max, TP_PROTO_TLS12);
 	assert_int_equal(r->v[TP_K_CIPHERS].e, TP_GRADE_HIGH);
-	/* global defaults */
-	assert_int_equal(cfg->workers, 1);
+	/* global defaults: workers = auto */
+	assert_int_equal(cfg->workers, ncpu());
 	assert_true(cfg->g[TP_K_MAX_CONNECTIONS_G].n == 10000);
 }
 
@@ -382,8 +397,7 @@ test_booleans(void **state)
 static void
 test_workers(void **state)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned want = ncpu < 1 ? 1 : ncpu > 64 ? 64 : (unsigned)ncpu;
+	unsigned want = ncpu();
 
 	(void)state;
 	load("[global]\nworkers = auto\n" CLIENT);
@@ -397,7 +411,8 @@ test_workers(void **state)
 	expect_clean();
 	assert_int_equal(cfg->workers, 64);
 	load(CLIENT);
-	assert_int_equal(cfg->workers, 1);
+	assert_int_equal(cfg->workers, want); /* the default is auto */
+	assert_string_equal(cfg->g[TP_K_WORKERS].raw, "auto");
 
 	load("[global]\nworkers = 0\n" CLIENT);
 	expect_diag("t.ini:2: workers = 0: out of range");
@@ -424,6 +439,64 @@ test_max_connections(void **state)
 	expect_diag("t.ini:2: max_connections = 1000001: out of range");
 	load(CLIENT "max_connections = 0\n");
 	expect_diag("t.ini:5: max_connections = 0: out of range");
+}
+
+/*
+ * test_nofile - max_connections against the open files limit: a warning
+ * (never an error) at the max_connections line that sets the bound.
+ */
+static void
+test_nofile(void **state)
+{
+	unsigned long long need;
+
+	(void)state;
+	/* the global value, 2 per session: over a 20000 limit */
+	load("[global]\nworkers = 2\nmax_connections = 100000\n" CLIENT);
+	expect_clean();
+	need = tp_config_check_nofile(cfg, 20000);
+	assert_true(need > 200000 && need < 200200);
+	expect_diag2("t.ini:3: warning: max_connections = 100000: ",
+	    "open files limit 20000");
+	expect_errors(0);
+	assert_int_equal(cfg->nwarnings, 1);
+	/* no limit known: nothing to say */
+	load("[global]\nmax_connections = 100000\n" CLIENT);
+	tp_config_check_nofile(cfg, 0);
+	expect_clean();
+	/* a small value fits */
+	load("[global]\nmax_connections = 1000\n" CLIENT);
+	tp_config_check_nofile(cfg, 20000);
+	expect_clean();
+	/* the default, 10000, does not quite fit in 20000: no line */
+	load(CLIENT);
+	tp_config_check_nofile(cfg, 20000);
+	expect_diag2(
+	    "t.ini: warning: max_connections = 10000 (the default): ", NULL);
+	assert_int_equal(cfg->nwarnings, 1);
+	tp_config_check_nofile(cfg, 30000);
+	assert_int_equal(cfg->nwarnings, 1);
+	/* a route's own value, within the global bound: its line */
+	load("[global]\nmax_connections = 200000\n" SERVER
+	     "max_connections = 50000\n");
+	tp_config_check_nofile(cfg, 20000);
+	expect_diag2("t.ini:8: warning: max_connections = 50000: ",
+	    "up to 50000 sessions");
+	assert_int_equal(cfg->nwarnings, 1);
+	/* two routes that fit alone but not together: the larger one */
+	load("[global]\nmax_connections = 100000\n" SERVER
+	     "max_connections = 6000\n" CLIENT "max_connections = 7000\n");
+	tp_config_check_nofile(cfg, 20000);
+	expect_diag2("t.ini:13: warning: max_connections = 7000: ",
+	    "up to 13000 sessions");
+	assert_int_equal(cfg->nwarnings, 1);
+	/* together bounded by a global value that does not fit: global */
+	load("[global]\nmax_connections = 12000\n" SERVER
+	     "max_connections = 9000\n" CLIENT "max_connections = 9000\n");
+	tp_config_check_nofile(cfg, 20000);
+	expect_diag2("t.ini:2: warning: max_connections = 12000: ",
+	    "up to 12000 sessions");
+	assert_int_equal(cfg->nwarnings, 1);
 }
 
 static void
@@ -865,8 +938,8 @@ test_err_sections(void **state)
 	{
 		static char huge[9000 + 200];
 
-		snprintf(huge, sizeof(huge), CLIENT "servername = %09000d\n",
-		    0);
+		snprintf(
+		    huge, sizeof(huge), CLIENT "servername = %09000d\n", 0);
 		load(huge);
 		expect_diag("t.ini:5: line too long (at most 8192 characters)");
 		expect_errors(1);
@@ -1126,7 +1199,8 @@ test_warn_not_implemented(void **state)
 	load(CLIENT "connection_reuse = yes\n");
 	expect_errors(0);
 	assert_int_equal(cfg->nwarnings, 1);
-	expect_diag("t.ini:5: warning: connection_reuse is not implemented yet");
+	expect_diag(
+	    "t.ini:5: warning: connection_reuse is not implemented yet");
 
 	/* the value is still parsed and validated */
 	load(CLIENT "connection_reuse = maybe\n");
@@ -1465,6 +1539,7 @@ main(void)
 	    T(test_booleans),
 	    T(test_workers),
 	    T(test_max_connections),
+	    T(test_nofile),
 	    T(test_addresses),
 	    T(test_syntax_variants),
 	    T(test_shipped_config),
