@@ -281,8 +281,9 @@ conn_on_timer(uv_timer_t *t)
 		/* Postfix's smtp_data_done_timeout: a server may think long
 		 * about a message, and cutting it short makes the MTA send
 		 * the message again. */
-		if (tp_filter_end_of_data(c->filter) && idle < TP_DATA_DONE_MS)
-			idle = TP_DATA_DONE_MS;
+		if (tp_filter_end_of_data(c->filter) &&
+		    idle < c->r->v[TP_K_DATA_DONE_TIMEOUT].n)
+			idle = c->r->v[TP_K_DATA_DONE_TIMEOUT].n;
 		if (now - c->last_active >= idle) {
 			tp_relay_lost(c, true, "idle timeout");
 			return;

@@ -29,11 +29,10 @@ struct tp_worker;
 struct tp_filter;
 struct tp_dialogue;
 
-#define TP_CONN_MAGIC   0x434f4e4eu
-#define TP_HIGH_WATER   (256 * 1024)
-#define TP_LOW_WATER    (64 * 1024)
-#define TP_LINGER_MS    10000  /* after a final reply: wait for the QUIT */
-#define TP_DATA_DONE_MS 600000 /* least wait for a message's reply */
+#define TP_CONN_MAGIC 0x434f4e4eu
+#define TP_HIGH_WATER (256 * 1024)
+#define TP_LOW_WATER  (64 * 1024)
+#define TP_LINGER_MS  10000 /* after a final reply: wait for the QUIT */
 
 enum tp_conn_state {
 	CS_PROXY_IN,      /* reading a PROXY header from a load balancer */

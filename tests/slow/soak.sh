@@ -96,7 +96,8 @@ wait_file "$TP_TMP/forwarder.out" 5 '^ready' || bail "forwarder" "not ready"
 timeouts='connect_timeout = 5s
 handshake_timeout = 10s
 smtp_timeout = 10s
-idle_timeout = 6s'
+idle_timeout = 6s
+data_done_timeout = 6s'
 cat >"$TP_TMP/server.ini" <<EOF
 [global]
 workers = 2
