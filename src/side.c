@@ -210,7 +210,10 @@ side_on_shutdown(uv_shutdown_t *req, int status)
 	struct side *s = tp_container_of(req, struct side, sreq);
 	struct tp_conn *c = s->conn;
 
-	if (status == UV_ECANCELED || c->closing)
+	/* A request that failed before its handle was closed reports after
+	 * the close began: that failure is being dealt with already. */
+	if (status == UV_ECANCELED || c->closing ||
+	    uv_is_closing((uv_handle_t *)&s->tcp))
 		return;
 	s->shut_done = true;
 	/* Both directions finished (or our last word to a client that has
@@ -286,8 +289,9 @@ side_on_write(uv_write_t *req, int status)
 	struct tp_conn *c = s->conn;
 	struct side *src = s->peer;
 
-	if (status == UV_ECANCELED || c->closing)
-		return;
+	if (status == UV_ECANCELED || c->closing ||
+	    uv_is_closing((uv_handle_t *)&s->tcp))
+		return; /* see side_on_shutdown */
 	if (status < 0) {
 		side_failed(c, s, "write to", status);
 		return;
