@@ -66,7 +66,9 @@ cli() { # NAME CONNECT-PORT [KEY = VALUE lines]
 	printf 'smtp_timeout = 10s\nconnect_timeout = 5s\n%s\n' "${3:-}"
 }
 {
-	printf '[global]\nshutdown_grace = 2s\nstats = 127.0.0.1:0\n'
+	# one loop: the client session cache is per worker, and the
+	# resumption counts below expect one cache for the route
+	printf '[global]\nworkers = 1\nshutdown_grace = 2s\nstats = 127.0.0.1:0\n'
 	cli cli "$srv"
 	cli cli12 "$srv" "protocols = <=TLSv1.2"
 	cli nocache "$srv" "session_cache = no"
