@@ -45,9 +45,11 @@ FUZZ_OBJS = $(filter $(BUILD)/obj/smtp_% $(BUILD)/obj/parse.o \
 	    $(BUILD)/obj/proxy_proto.o,$(OBJS))
 
 # Debian packages: to build, and to run the tests and the benchmark.
-DEBS_BUILD = gcc make pkg-config libuv1-dev libssl-dev libinih-dev openssl
+DEBS_BUILD = gcc make pkg-config libuv1-dev libssl-dev libinih-dev openssl \
+	     libunbound-dev
 DEBS_TEST  = libcmocka-dev swaks postfix stunnel4 haproxy python3 curl procps testssl.sh \
-	     iproute2 libnet-ssleay-perl libio-socket-ssl-perl man-db
+	     iproute2 libnet-ssleay-perl libio-socket-ssl-perl man-db \
+	     nsd ldnsutils unbound-host dns-root-data
 
 .PHONY: all deps deps-build run check check-slow check-unit check-asan bench install \
 	clean format lint unit fuzz docs

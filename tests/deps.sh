@@ -22,4 +22,15 @@ apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
 if echo "$missing" | grep -q postfix; then
 	postfix stop >/dev/null 2>&1 || true
 fi
+# Debian may also start and enable nsd on port 53; the DNS tests run their
+# own nsd on a high port (tests/dns/mkzones.sh), so stop and disable it.
+if echo "$missing" | grep -qw nsd; then
+	if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+		systemctl disable --now nsd >/dev/null 2>&1 || true
+	fi
+	if [ -x /etc/init.d/nsd ]; then
+		/etc/init.d/nsd stop >/dev/null 2>&1 || true
+		update-rc.d nsd disable >/dev/null 2>&1 || true
+	fi
+fi
 exit 0

@@ -201,6 +201,20 @@ start_sink() {
 # sink_count [DIR]: number of messages the sink received
 sink_count() { find "${1:-$SINK_DIR}" -type f | wc -l | tr -d ' '; }
 
+# ---------------------------------------------------------------- DNS lab
+
+# start_dns DIR: serve the offline DNSSEC lab that tests/dns/mkzones.sh made
+# in DIR (nsd on 127.0.0.1, the port from DIR/lab.env) until the cleanup;
+# the test ends unless nsd answers within 5 s.  Sets DNS_PID.
+start_dns() {
+	_port=$(sed -n 's/^LAB_DNSPORT=//p' "$1/lab.env")
+	_nsd=$(command -v nsd || echo /usr/sbin/nsd)
+	spawn "$1/run/nsd.out" "$_nsd" -c "$1/nsd.conf" -d
+	DNS_PID=$BG_PID
+	"$PY" "$TP_ROOT/tests/dns/dnsprobe.py" "$_port" 5 >"$1/run/probe.out" 2>&1 ||
+	    bail "start_dns" "nsd does not answer on 127.0.0.1:$_port: $(cat "$1/run/probe.out" "$1/run/nsd.out" | tr '\n' ' ')"
+}
+
 # ---------------------------------------------------------------- the proxy
 
 # spawn_proxy CONFIG [ARGS...]: start the proxy (log in PROXY_LOG, pid in

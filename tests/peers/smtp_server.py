@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """smtp_server.py PORT LOG [options] - a scriptable (mis)behaving SMTP server.
 
-An asyncio SMTP server on 127.0.0.1:PORT, used as the upstream of client
-routes and as the backend of server routes.  It logs what it receives, one
-line per event, to LOG (flushed at once), each prefixed with the connection
-number (1, 2, ...):
+An asyncio SMTP server on 127.0.0.1:PORT (--addr: another address), used
+as the upstream of client routes and as the backend of server routes.  It
+logs what it receives, one line per event, to LOG (flushed at once), each
+prefixed with the connection number (1, 2, ...):
 
   N connect from IP:PORT
   N proxy v1 PROXY TCP4 SRC DST SPORT DPORT   (--proxy: the header read)
@@ -37,6 +37,9 @@ Behaviour (RAW arguments take Python escapes: \\r \\n \\x01 ...):
   --proxy               expect a HAProxy PROXY v1/v2 header first (the
                         greeting is sent after it; no header within 5 s:
                         "proxy timeout" and hang up, as Postfix does)
+  --addr IP             listen on IP instead of 127.0.0.1 (Linux lets a
+                        server bind any 127.0.0.0/8 address: the DNS tests
+                        put MX hosts on 127.0.0.2 and 127.0.0.3)
   --cert F --key F      certificate for STARTTLS (default: no TLS; STARTTLS
                         then gets 454)
   --implicit            implicit TLS (needs --cert): the handshake comes
@@ -318,6 +321,7 @@ async def main():
     ap.add_argument("--data-reply", default=r"354 End data with <CR><LF>.<CR><LF>\r\n")
     ap.add_argument("--dribble", action="store_true")
     ap.add_argument("--proxy", action="store_true")
+    ap.add_argument("--addr", default="127.0.0.1")
     ap.add_argument("--cert")
     ap.add_argument("--key")
     ap.add_argument("--implicit", action="store_true")
@@ -328,7 +332,7 @@ async def main():
     if a.implicit and not a.cert:
         ap.error("--implicit needs --cert")
     srv = Server(a)
-    server = await asyncio.start_server(srv.session, "127.0.0.1", a.port,
+    server = await asyncio.start_server(srv.session, a.addr, a.port,
                                         limit=1 << 20, reuse_address=True,
                                         ssl=srv.ctx if a.implicit else None)
     print("ready", flush=True)
