@@ -1,7 +1,8 @@
 /*
  * parse.c - value parsers shared by the config and the policy modules.
  * No allocation, no global state, no locale: safe for unit tests and
- * fuzzers.  Numbers are range-checked (never atoi).
+ * fuzzers.  Numbers are range-checked (never atoi).  Domain names are
+ * checked byte by byte in ASCII (no locale, no IDN: A-labels only).
  */
 #include "tlsproxy/parse.h"
 
@@ -182,11 +183,164 @@ tp_parse_hostport(const char *s, struct tp_hostport *out, const char **why)
 	return 0;
 }
 
+#define DOMAIN_WHY                                                             \
+	"bad domain name (letters, digits, '-' and '_'; labels of 1 to 63 "    \
+	"characters, 253 in all; not all digits at the end)"
+
+static bool
+ascii_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9');
+}
+
+int
+tp_parse_domain(const char *s, bool fqdn, bool allow_root, char *out,
+    size_t len, const char **why)
+{
+	size_t n = strlen(s), lab = 0;
+	bool digits = true;
+
+	if (allow_root && strcmp(s, ".") == 0) {
+		if (len < 2)
+			goto bad;
+		memcpy(out, ".", 2);
+		return 0;
+	}
+	if (n > 0 && s[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253)
+		goto bad;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '.') {
+			if (lab == 0 || lab > 63 || s[i - 1] == '-')
+				goto bad;
+			lab = 0;
+			digits = true;
+			continue;
+		}
+		if (!ascii_alnum(c) && c != '-' && c != '_')
+			goto bad;
+		if (c == '-' && lab == 0)
+			goto bad;
+		if (c < '0' || c > '9')
+			digits = false;
+		lab++;
+	}
+	/* the last label: an all-digit one is an address, never a TLD */
+	if (lab == 0 || lab > 63 || s[n - 1] == '-' || digits)
+		goto bad;
+	if (n + 2 > len)
+		goto bad;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)s[i]);
+	if (fqdn)
+		out[n++] = '.';
+	out[n] = '\0';
+	return 0;
+bad:
+	*why = DOMAIN_WHY;
+	return -1;
+}
+
+#define MX_ADDR_WHY                                                            \
+	"mx: takes a domain name, not an address (leave out mx: to connect "   \
+	"to an address)"
+
+int
+tp_parse_dest(const char *s, struct tp_hostport *out, const char **why)
+{
+	const char *rest = s + 3, *colon;
+	unsigned long long port = TP_MX_PORT;
+	unsigned char tmp[16];
+	char dom[TP_HOST_MAX];
+	size_t dl;
+
+	if (strncmp(s, "mx:", 3) != 0)
+		return tp_parse_hostport(s, out, why);
+	memset(out, 0, sizeof(*out));
+	if (*rest == '\0') {
+		*why = "expected mx:DOMAIN[:PORT]";
+		return -1;
+	}
+	colon = strchr(rest, ':');
+	if (*rest == '[' || (colon != NULL && strchr(colon + 1, ':') != NULL)) {
+		*why = MX_ADDR_WHY; /* [host], [IPv6]:PORT or an IPv6 address */
+		return -1;
+	}
+	dl = colon ? (size_t)(colon - rest) : strlen(rest);
+	if (dl >= sizeof(dom)) {
+		*why = DOMAIN_WHY;
+		return -1;
+	}
+	memcpy(dom, rest, dl);
+	dom[dl] = '\0';
+	if (inet_pton(AF_INET, dom, tmp) == 1) {
+		*why = MX_ADDR_WHY;
+		return -1;
+	}
+	if (dl > 0 && strspn(dom, "0123456789") == dl && colon == NULL) {
+		/* "mx:25" was once the host "mx", port 25 */
+		*why = "expected mx:DOMAIN[:PORT] (for a host named mx, write "
+		       "its full name)";
+		return -1;
+	}
+	if (tp_parse_domain(
+		dom, false, false, out->host, sizeof(out->host), why) < 0)
+		return -1;
+	if (colon != NULL &&
+	    tp_parse_uint(colon + 1, 1, 65535, &port, why) < 0) {
+		*why = "bad port (1-65535)";
+		return -1;
+	}
+	out->port = (uint16_t)port;
+	out->mx = true;
+	return 0;
+}
+
+int
+tp_parse_ipport(const char *s, char *out, size_t len, const char **why)
+{
+	const char *at = strchr(s, '@');
+	size_t hl = at ? (size_t)(at - s) : strlen(s);
+	unsigned long long port = 0;
+	unsigned char tmp[16];
+	char ip[INET6_ADDRSTRLEN];
+
+	if (*s == '[') {
+		*why = "write the address without brackets: IP or IP@PORT";
+		return -1;
+	}
+	if (hl == 0 || hl >= sizeof(ip))
+		goto bad;
+	memcpy(ip, s, hl);
+	ip[hl] = '\0';
+	if (inet_pton(AF_INET, ip, tmp) != 1 &&
+	    inet_pton(AF_INET6, ip, tmp) != 1)
+		goto bad;
+	if (at != NULL && tp_parse_uint(at + 1, 1, 65535, &port, why) < 0) {
+		*why = "bad port (1-65535)";
+		return -1;
+	}
+	if (at != NULL ? (size_t)snprintf(out, len, "%s@%llu", ip, port) >= len
+		       : (size_t)snprintf(out, len, "%s", ip) >= len)
+		goto bad;
+	return 0;
+bad:
+	*why = "expected an IP address (IP or IP@PORT)";
+	return -1;
+}
+
 void
 tp_hostport_format(const struct tp_hostport *hp, char *dst, size_t len)
 {
-	snprintf(dst, len, hp->is_v6 ? "[%s]:%u" : "%s:%u", hp->host,
-	    (unsigned)hp->port);
+	snprintf(dst, len,
+	    hp->mx          ? "mx:%s:%u"
+		: hp->is_v6 ? "[%s]:%u"
+			    : "%s:%u",
+	    hp->host, (unsigned)hp->port);
 }
 
 int

@@ -1,7 +1,8 @@
 /*
  * parse.h - value parsers for the config: numbers, durations, booleans,
- * HOST:PORT addresses and lists.  Pure functions; each returns 0 or -1 and
- * on error fills a static-string reason.
+ * HOST:PORT addresses, mx:DOMAIN destinations, domain names, IP[@PORT]
+ * DNS server addresses and lists.  Pure functions; each returns 0 or -1
+ * and on error fills a static-string reason.
  */
 #ifndef TLSPROXY_PARSE_H
 #define TLSPROXY_PARSE_H
@@ -18,14 +19,41 @@ struct tp_hostport {
 	bool is_ip;    /* host is an IPv4/IPv6 literal */
 	bool is_v6;    /* host is an IPv6 literal */
 	bool wildcard; /* "*" */
+	bool mx;       /* "mx:DOMAIN[:PORT]": host is the domain (lower
+			  case, no trailing dot), whose MX hosts are the
+			  destination (spec 4.8); port 25 unless given */
 };
+
+#define TP_MX_PORT 25
 
 int tp_parse_uint(const char *s, unsigned long long min, unsigned long long max,
     unsigned long long *out, const char **why);
 int tp_parse_duration_ms(const char *s, uint64_t *out, const char **why);
 int tp_parse_bool(const char *s, bool *out, const char **why);
 int tp_parse_hostport(const char *s, struct tp_hostport *out, const char **why);
-/* tp_hostport_format - "host:port" or "[v6]:port" into dst. */
+/*
+ * tp_parse_dest - a connect entry: "mx:DOMAIN[:PORT]" (out->mx set, port
+ * 1-65535, default 25) or any form tp_parse_hostport takes.
+ */
+int tp_parse_dest(const char *s, struct tp_hostport *out, const char **why);
+/*
+ * tp_parse_domain - a DNS domain name: letters, digits, '-' and '_',
+ * labels of 1 to 63 characters (not starting or ending with '-'), at most
+ * 253 characters, a last label that is not all digits; one trailing dot
+ * allowed.  Written to out in lower case, with a trailing dot when fqdn
+ * (else without).  "." (the root) only when allow_root (out ".").
+ */
+int tp_parse_domain(const char *s, bool fqdn, bool allow_root, char *out,
+    size_t len, const char **why);
+/*
+ * tp_parse_ipport - a DNS server "IP" or "IP@PORT" (IPv4 or IPv6 literal,
+ * no brackets, port 1-65535), written to out as "IP" or "IP@PORT" with
+ * the port in plain decimal: the form libunbound's ub_ctx_set_fwd() and
+ * ub_ctx_set_stub() take.  out needs TP_IPPORT_MAX bytes.
+ */
+#define TP_IPPORT_MAX 64
+int tp_parse_ipport(const char *s, char *out, size_t len, const char **why);
+/* tp_hostport_format - "host:port", "[v6]:port" or "mx:domain:port". */
 void tp_hostport_format(const struct tp_hostport *hp, char *dst, size_t len);
 /*
  * tp_list_next - iterate a comma/space separated list: *p is advanced past

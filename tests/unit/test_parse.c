@@ -1,6 +1,6 @@
 /*
  * test_parse.c - value parsers of parse.h: numbers, durations, booleans,
- * HOST:PORT and lists.
+ * HOST:PORT, mx:DOMAIN[:PORT], domain names, IP[@PORT] and lists.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -330,6 +330,280 @@ test_hostport_long_host(void **state)
 	assert_int_equal(tp_parse_hostport(s, &hp, &why), -1);
 }
 
+/* ---- tp_parse_dest: connect entries, mx:DOMAIN[:PORT] ---- */
+
+static void
+test_dest_mx(void **state)
+{
+	static const struct {
+		const char *s, *host;
+		unsigned port;
+	} ok[] = {
+	    {"mx:example.com", "example.com", 25},
+	    {"mx:example.com:2525", "example.com", 2525},
+	    {"mx:Example.COM.", "example.com", 25}, /* lower case, no dot */
+	    {"mx:EXAMPLE.com.:587", "example.com", 587},
+	    {"mx:test", "test", 25}, /* one label: a private or test zone */
+	    {"mx:mail-1.sub_zone.example.test:65535",
+		"mail-1.sub_zone.example.test", 65535},
+	    {"mx:xn--bcher-kva.example", "xn--bcher-kva.example", 25},
+	    {"mx:1.example", "1.example", 25}, /* digits are fine but last */
+	};
+	struct tp_hostport hp;
+	const char *why;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		why = NULL;
+		if (tp_parse_dest(ok[i].s, &hp, &why) != 0)
+			fail_msg("%s refused: %s", ok[i].s, why ? why : "?");
+		assert_true(hp.mx);
+		assert_string_equal(hp.host, ok[i].host);
+		assert_int_equal(hp.port, ok[i].port);
+		assert_false(hp.is_ip);
+		assert_false(hp.is_v6);
+		assert_false(hp.wildcard);
+	}
+}
+
+static void
+test_dest_hostport(void **state)
+{
+	struct tp_hostport hp;
+	const char *why = NULL;
+
+	(void)state;
+	/* every other form is tp_parse_hostport's, mx false */
+	assert_int_equal(tp_parse_dest("mail.example.com:465", &hp, &why), 0);
+	assert_false(hp.mx);
+	assert_string_equal(hp.host, "mail.example.com");
+	assert_int_equal(hp.port, 465);
+	assert_int_equal(tp_parse_dest("192.0.2.1:25", &hp, &why), 0);
+	assert_false(hp.mx);
+	assert_true(hp.is_ip);
+	assert_int_equal(tp_parse_dest("[2001:db8::1]:25", &hp, &why), 0);
+	assert_false(hp.mx);
+	assert_true(hp.is_v6);
+	/* "mx" as a host name still works with its port after a dot */
+	assert_int_equal(tp_parse_dest("mx.:25", &hp, &why), 0);
+	assert_false(hp.mx);
+	assert_string_equal(hp.host, "mx.");
+	/* MX: in capitals is not the prefix: a HOST:PORT with a bad port */
+	assert_int_equal(tp_parse_dest("MX:example.com", &hp, &why), -1);
+	assert_string_equal(why, "bad port (0-65535)");
+	/* and the old errors stay */
+	assert_int_equal(tp_parse_dest("::1:25", &hp, &why), -1);
+	assert_string_equal(why, "IPv6 addresses need brackets: [IPv6]:PORT");
+	assert_int_equal(tp_parse_dest("host", &hp, &why), -1);
+	assert_string_equal(why, "expected HOST:PORT");
+	assert_int_equal(tp_parse_dest("[::1]25", &hp, &why), -1);
+	assert_string_equal(why, "expected [IPv6]:PORT");
+	assert_int_equal(tp_parse_dest("[example.com]:25", &hp, &why), -1);
+	assert_string_equal(why, "bad IPv6 address");
+}
+
+#define WHY_ADDR                                                                \
+	"mx: takes a domain name, not an address (leave out mx: to connect to " \
+	"an address)"
+#define WHY_DOMAIN                                                             \
+	"bad domain name (letters, digits, '-' and '_'; labels of 1 to 63 "    \
+	"characters, 253 in all; not all digits at the end)"
+
+static void
+test_dest_mx_errors(void **state)
+{
+	static const struct {
+		const char *s, *why;
+	} bad[] = {
+	    {"mx:", "expected mx:DOMAIN[:PORT]"},
+	    {"mx:192.0.2.1", WHY_ADDR},
+	    {"mx:192.0.2.1:25", WHY_ADDR},
+	    {"mx:[192.0.2.1]", WHY_ADDR},
+	    {"mx:[192.0.2.1]:25", WHY_ADDR},
+	    {"mx:[mail.example.com]:25", WHY_ADDR},
+	    {"mx:[x]", WHY_ADDR},
+	    {"mx:[2001:db8::1]:25", WHY_ADDR},
+	    {"mx:2001:db8::1", WHY_ADDR},
+	    {"mx:::1", WHY_ADDR},
+	    {"mx:25",
+		"expected mx:DOMAIN[:PORT] (for a host named mx, write "
+		"its full name)"},
+	    {"mx::25", WHY_DOMAIN},
+	    {"mx:.", WHY_DOMAIN},
+	    {"mx:..", WHY_DOMAIN},
+	    {"mx:a..example", WHY_DOMAIN},
+	    {"mx:.example.com", WHY_DOMAIN},
+	    {"mx:example.com..", WHY_DOMAIN},
+	    {"mx:-example.com", WHY_DOMAIN},
+	    {"mx:example-.com", WHY_DOMAIN},
+	    {"mx:example.com-", WHY_DOMAIN},
+	    {"mx:exa!mple.com", WHY_DOMAIN},
+	    {"mx:exa/mple.com", WHY_DOMAIN},
+	    {"mx:b\xc3\xbc"
+	     "cher.example",
+		WHY_DOMAIN},          /* UTF-8: A-labels only */
+	    {"mx:1.2.3", WHY_DOMAIN}, /* all digits at the end */
+	    {"mx:example.123", WHY_DOMAIN},
+	    {"mx:*.example.com", WHY_DOMAIN},
+	    {"mx:example.com:0", "bad port (1-65535)"},
+	    {"mx:example.com:65536", "bad port (1-65535)"},
+	    {"mx:example.com:", "bad port (1-65535)"},
+	    {"mx:example.com:smtp", "bad port (1-65535)"},
+	    {"mx:example.com:-1", "bad port (1-65535)"},
+	};
+	struct tp_hostport hp;
+	const char *why;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		if (tp_parse_dest(bad[i].s, &hp, &why) != -1)
+			fail_msg("\"%s\" accepted", bad[i].s);
+		if (why == NULL || strcmp(why, bad[i].why) != 0)
+			fail_msg("\"%s\": why \"%s\", want \"%s\"", bad[i].s,
+			    why ? why : "(null)", bad[i].why);
+	}
+}
+
+static void
+test_domain_lengths(void **state)
+{
+	char s[300], out[300];
+	const char *why = NULL;
+	size_t n;
+
+	(void)state;
+	/* a label of 63 is fine, 64 is not */
+	memset(s, 'a', 63);
+	strcpy(s + 63, ".example");
+	assert_int_equal(
+	    tp_parse_domain(s, false, false, out, sizeof(out), &why), 0);
+	memset(s, 'a', 64);
+	strcpy(s + 64, ".example");
+	assert_int_equal(
+	    tp_parse_domain(s, false, false, out, sizeof(out), &why), -1);
+	assert_string_equal(why, WHY_DOMAIN);
+	/* 253 characters in all (254 with the trailing dot) */
+	n = 0;
+	while (n < 253) {
+		size_t l = 253 - n >= 50 ? 49 : 253 - n;
+
+		memset(s + n, 'b', l);
+		n += l;
+		if (n < 253)
+			s[n++] = '.';
+	}
+	s[n] = '\0';
+	assert_int_equal(strlen(s), 253);
+	assert_int_equal(
+	    tp_parse_domain(s, true, false, out, sizeof(out), &why), 0);
+	assert_int_equal(strlen(out), 254);
+	assert_int_equal(out[253], '.');
+	strcat(s, ".");
+	assert_int_equal(
+	    tp_parse_domain(s, false, false, out, sizeof(out), &why), 0);
+	assert_int_equal(strlen(out), 253);
+	s[253] = 'c';
+	s[254] = '\0';
+	assert_int_equal(
+	    tp_parse_domain(s, false, false, out, sizeof(out), &why), -1);
+	/* an output buffer too small is an error, never an overflow */
+	assert_int_equal(
+	    tp_parse_domain("example.com", true, false, out, 12, &why), -1);
+	assert_int_equal(
+	    tp_parse_domain("example.com", true, false, out, 13, &why), 0);
+	assert_string_equal(out, "example.com.");
+}
+
+static void
+test_domain_forms(void **state)
+{
+	char out[300];
+	const char *why = NULL;
+
+	(void)state;
+	assert_int_equal(
+	    tp_parse_domain("Test", true, false, out, sizeof(out), &why), 0);
+	assert_string_equal(out, "test.");
+	assert_int_equal(
+	    tp_parse_domain("test.", true, false, out, sizeof(out), &why), 0);
+	assert_string_equal(out, "test.");
+	assert_int_equal(
+	    tp_parse_domain("Test.", false, false, out, sizeof(out), &why), 0);
+	assert_string_equal(out, "test");
+	/* the root only when allowed */
+	assert_int_equal(
+	    tp_parse_domain(".", true, true, out, sizeof(out), &why), 0);
+	assert_string_equal(out, ".");
+	assert_int_equal(
+	    tp_parse_domain(".", true, false, out, sizeof(out), &why), -1);
+	assert_int_equal(
+	    tp_parse_domain("", true, true, out, sizeof(out), &why), -1);
+	assert_int_equal(
+	    tp_parse_domain("..", true, true, out, sizeof(out), &why), -1);
+	assert_int_equal(tp_parse_domain("_dmarc.example.com", false, false,
+			     out, sizeof(out), &why),
+	    0);
+	assert_int_equal(tp_parse_domain("2.0.192.in-addr.arpa", true, false,
+			     out, sizeof(out), &why),
+	    0);
+	assert_string_equal(out, "2.0.192.in-addr.arpa.");
+}
+
+/* ---- tp_parse_ipport: DNS servers ---- */
+
+static void
+test_ipport(void **state)
+{
+	static const struct {
+		const char *s, *out;
+	} ok[] = {
+	    {"192.0.2.53", "192.0.2.53"},
+	    {"192.0.2.53@5353", "192.0.2.53@5353"},
+	    {"127.0.0.1@053", "127.0.0.1@53"}, /* decimal, never octal */
+	    {"::1", "::1"},
+	    {"2001:db8::53@65535", "2001:db8::53@65535"},
+	    {"::ffff:192.0.2.1@1", "::ffff:192.0.2.1@1"},
+	};
+	static const struct {
+		const char *s, *why;
+	} bad[] = {
+	    {"", "expected an IP address (IP or IP@PORT)"},
+	    {"@53", "expected an IP address (IP or IP@PORT)"},
+	    {"dns.example", "expected an IP address (IP or IP@PORT)"},
+	    {"192.0.2.300", "expected an IP address (IP or IP@PORT)"},
+	    {"192.0.2.1:53", "expected an IP address (IP or IP@PORT)"},
+	    {"192.0.2.1@", "bad port (1-65535)"},
+	    {"192.0.2.1@0", "bad port (1-65535)"},
+	    {"192.0.2.1@65536", "bad port (1-65535)"},
+	    {"192.0.2.1@53x", "bad port (1-65535)"},
+	    {"192.0.2.1@domain", "bad port (1-65535)"},
+	    {"[::1]@53", "write the address without brackets: IP or IP@PORT"},
+	    {"[::1]:53", "write the address without brackets: IP or IP@PORT"},
+	};
+	char out[TP_IPPORT_MAX];
+	const char *why;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		why = NULL;
+		if (tp_parse_ipport(ok[i].s, out, sizeof(out), &why) != 0)
+			fail_msg("%s refused: %s", ok[i].s, why ? why : "?");
+		assert_string_equal(out, ok[i].out);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		if (tp_parse_ipport(bad[i].s, out, sizeof(out), &why) != -1)
+			fail_msg("\"%s\" accepted", bad[i].s);
+		if (why == NULL || strcmp(why, bad[i].why) != 0)
+			fail_msg("\"%s\": why \"%s\", want \"%s\"", bad[i].s,
+			    why ? why : "(null)", bad[i].why);
+	}
+	/* a buffer too small is an error */
+	assert_int_equal(tp_parse_ipport("192.0.2.53@53", out, 13, &why), -1);
+	assert_int_equal(tp_parse_ipport("192.0.2.53@53", out, 14, &why), 0);
+}
+
 /* ---- tp_hostport_format ---- */
 
 static void
@@ -347,6 +621,13 @@ test_hostport_format(void **state)
 		tp_hostport_format(&hp, out, sizeof(out));
 		assert_string_equal(out, round[i]);
 	}
+	/* mx: entries print as written, with their port */
+	assert_int_equal(tp_parse_dest("mx:Example.com.", &hp, &why), 0);
+	tp_hostport_format(&hp, out, sizeof(out));
+	assert_string_equal(out, "mx:example.com:25");
+	assert_int_equal(tp_parse_dest("mx:example.com:2525", &hp, &why), 0);
+	tp_hostport_format(&hp, out, sizeof(out));
+	assert_string_equal(out, "mx:example.com:2525");
 	/* truncates, always NUL-terminated */
 	assert_int_equal(tp_parse_hostport("[::1]:25", &hp, &why), 0);
 	memset(out, 'X', sizeof(out));
@@ -449,6 +730,12 @@ main(void)
 	    cmocka_unit_test(test_hostport_errors),
 	    cmocka_unit_test(test_hostport_reasons),
 	    cmocka_unit_test(test_hostport_long_host),
+	    cmocka_unit_test(test_dest_mx),
+	    cmocka_unit_test(test_dest_hostport),
+	    cmocka_unit_test(test_dest_mx_errors),
+	    cmocka_unit_test(test_domain_lengths),
+	    cmocka_unit_test(test_domain_forms),
+	    cmocka_unit_test(test_ipport),
 	    cmocka_unit_test(test_hostport_format),
 	    cmocka_unit_test(test_list_next),
 	    cmocka_unit_test(test_list_next_empty),
