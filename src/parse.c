@@ -318,8 +318,19 @@ tp_parse_ipport(const char *s, char *out, size_t len, const char **why)
 	memcpy(ip, s, hl);
 	ip[hl] = '\0';
 	if (inet_pton(AF_INET, ip, tmp) != 1 &&
-	    inet_pton(AF_INET6, ip, tmp) != 1)
+	    inet_pton(AF_INET6, ip, tmp) != 1) {
+		/* 192.0.2.1:53, as in HOST:PORT */
+		char *colon = strchr(ip, ':');
+
+		if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+			*colon = '\0';
+			if (inet_pton(AF_INET, ip, tmp) == 1) {
+				*why = "write a port as IP@PORT";
+				return -1;
+			}
+		}
 		goto bad;
+	}
 	if (at != NULL && tp_parse_uint(at + 1, 1, 65535, &port, why) < 0) {
 		*why = "bad port (1-65535)";
 		return -1;
