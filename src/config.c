@@ -13,6 +13,7 @@
  * Pure: no libuv, no OpenSSL.  Runs on the main thread only.
  */
 #include "tlsproxy/config.h"
+#include "tlsproxy/config_dns.h"
 #include "tlsproxy/parse.h"
 
 #include <ctype.h>
@@ -252,7 +253,7 @@ parse_value(struct tp_config *cfg, enum tp_key k, const char *value,
 				*why = "address too long";
 				return -1;
 			}
-			if (tp_parse_hostport(item, &hp, why) < 0)
+			if (tp_parse_dest(item, &hp, why) < 0)
 				return -1;
 		}
 		return 0;
@@ -290,6 +291,10 @@ parse_value(struct tp_config *cfg, enum tp_key k, const char *value,
 			return -1;
 		}
 		return 0;
+	case T_DNS_RESOLVER:
+		return tp_config_dns_resolver(value, why);
+	case T_DNS_STUB:
+		return tp_config_dns_stub(value, why);
 	}
 	return 0;
 }
@@ -608,8 +613,13 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 	while (tp_list_next(&p, item, sizeof(item)) > 0) {
 		r->connect =
 		    xrealloc(r->connect, r->nconnect + 1, sizeof(*r->connect));
-		tp_parse_hostport(item, &r->connect[r->nconnect], &why);
-		if (r->connect[r->nconnect].wildcard ||
+		tp_parse_dest(item, &r->connect[r->nconnect], &why);
+		if (r->connect[r->nconnect].mx && r->mode != TP_MODE_CLIENT)
+			tp_config_diag(cfg, v[TP_K_CONNECT].line, false,
+			    "connect %s: mx: is for client routes (a server "
+			    "route connects to its backend)",
+			    item);
+		else if (r->connect[r->nconnect].wildcard ||
 		    r->connect[r->nconnect].port == 0)
 			tp_config_diag(cfg, v[TP_K_CONNECT].line, false,
 			    "connect %s: needs a host and a port", item);
@@ -728,6 +738,7 @@ check_config(struct tp_config *cfg, struct reader *rd)
 			}
 		}
 	}
+	tp_config_dns(cfg);
 	if (cfg->nroutes == 0 && cfg->nerrors == 0)
 		tp_config_diag(cfg, 0, false, "no routes configured");
 }
@@ -868,6 +879,7 @@ tp_config_free(struct tp_config *cfg)
 	if (cfg == NULL)
 		return;
 	cvals_free(cfg->g);
+	tp_config_dns_free(cfg);
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		cvals_free(cfg->routes[i].v);
 		free(cfg->routes[i].name);

@@ -32,6 +32,8 @@ enum tp_ktype {
 	T_FINGERPRINT,
 	T_TLSA,
 	T_SNI,
+	T_DNS_RESOLVER,
+	T_DNS_STUB,
 };
 
 #define F_REPEAT  1
@@ -90,6 +92,21 @@ struct tp_cfg_route {
 	char *unimplemented_what;
 };
 
+/* dns_resolver: how the DNS layer resolves (spec 4.8); always validating. */
+enum tp_dns_mode {
+	TP_DNS_RECURSIVE,  /* from the root, with the trust anchors */
+	TP_DNS_RESOLVCONF, /* forward to /etc/resolv.conf's nameservers */
+	TP_DNS_FORWARD,    /* forward to the listed servers */
+};
+
+/* One dns_stub line: queries for zone (and below) go to addrs. */
+struct tp_dns_stub {
+	char *zone;   /* lower case, with a trailing dot: "test.", or "." */
+	char **addrs; /* "IP" or "IP@PORT", as ub_ctx_set_stub() takes */
+	size_t naddrs;
+	int line; /* of the dns_stub line */
+};
+
 struct tp_config {
 	char *path; /* as given */
 	char *dir;  /* directory of the file, for relative paths */
@@ -97,6 +114,26 @@ struct tp_config {
 	struct tp_cfg_route *routes;
 	size_t nroutes;
 	unsigned workers;
+	/*
+	 * DNS, derived from the [global] dns_* keys (g[TP_K_DNS_TIMEOUT].n
+	 * is the lookup timeout in ms, g[TP_K_DNS_TRUST_ANCHOR].s the path).
+	 * dns_fwd: the servers to forward to, "IP" or "IP@PORT" as
+	 * ub_ctx_set_fwd() takes them: the dns_resolver list (FORWARD) or
+	 * /etc/resolv.conf's nameservers read at load (RESOLVCONF); empty for
+	 * RECURSIVE.  dns_ta: the trust anchor file's DS and DNSKEY records,
+	 * one RR per string ("test. 3600 IN DS 12345 13 2 ABCD..."), as
+	 * ub_ctx_add_ta() takes them; read when dns_needed or when
+	 * dns_trust_anchor is set.  dns_needed: a client route connects to
+	 * a host name or mx:DOMAIN, so the DNS layer must run.
+	 */
+	enum tp_dns_mode dns_mode;
+	char **dns_fwd;
+	size_t ndns_fwd;
+	struct tp_dns_stub *dns_stubs;
+	size_t ndns_stubs;
+	char **dns_ta;
+	size_t ndns_ta;
+	bool dns_needed;
 	/* diagnostics, in order */
 	char **diags;
 	size_t ndiags;

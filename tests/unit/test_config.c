@@ -2,8 +2,11 @@
  * test_config.c - the config contract (spec sections 2, 3 and 5):
  * typed values and defaults, every diagnostic as "NAME:LINE: message",
  * warnings for keys not implemented yet, repeatable keys and relative
- * paths.  Each test leaves its config in `cfg`; the teardown frees it, so
- * an ASan run checks that tp_config_free() releases everything.
+ * paths; the DNS keys, mx: destinations and the trust anchor file.  Each
+ * test leaves its config in `cfg`; the teardown frees it, so an ASan run
+ * checks that tp_config_free() releases everything.  A route that
+ * connects to a name needs a trust anchor file: those tests name one of
+ * their own (ta_path), so they do not depend on dns-root-data.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +25,7 @@
 #include <unistd.h>
 
 #include "tlsproxy/config.h"
+#include "tlsproxy/config_dns.h"
 #include "tlsproxy/tls_policy.h"
 
 static struct tp_config *cfg;
@@ -85,6 +89,88 @@ load(const char *text)
 	tp_config_free(cfg);
 	cfg = tp_config_load_string("t.ini", text);
 	assert_non_null(cfg);
+	return cfg;
+}
+
+/* The trust anchor files the DNS tests use, made by group_setup. */
+static char ta_dir[64];
+static char ta_path[128]; /* ta_dir/ok.key: good records */
+#define TA_DS_TEST                                                             \
+	"test.\t3600\tIN\tDS\t12345 13 2 "                                     \
+	"0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"
+#define TA_ROOT_KEY                                                             \
+	". IN DNSKEY 257 3 8 AwEAAaz/tAm8yTn4Mfeh5eyI96WSVexTBAvkMgJzkKTOiW1vk" \
+	"Ibzxe F3+/4RgWOq7HrxRixHlFlExOLAJr5emLvN7SWXgnLh4+B5xQlNVz8Og8kvArMtN" \
+	"ROxVQuCaSnIDdD5LKyWbRd2n9WGe2R8PzgCmr3EgVLrjyBxWezF0jLHwVN8efS3rCj/E"  \
+	"WgvIWgb9tarpVUDK/b58Da+sqqls3eNbuv7pr+eoZG+SrDK6nWeL3c6H5Apxz7LjVc1u"  \
+	"TIdsIXxuOLYA4/ilBmSVIzuDWfdRUfhHdY6+cn8HFRm+2hM8AnXGXws9555KrUB5qihy"  \
+	"lGa8subX2Nn6UwNR1AkUTV74bU="
+
+static void
+write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	strcpy(ta_dir, "/tmp/tp_test_config_ta.XXXXXX");
+	if (mkdtemp(ta_dir) == NULL)
+		return -1;
+	snprintf(ta_path, sizeof(ta_path), "%s/ok.key", ta_dir);
+	write_text(ta_path, TA_DS_TEST "\n");
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", ta_dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/*
+ * load_ta - load TEXT with dns_trust_anchor = ta_path: in its [global]
+ * section, right after the header (one line more below it), else in a
+ * [global] section added at the end (no line moves).
+ */
+static struct tp_config *
+load_ta(const char *text)
+{
+	const char *g = strstr(text, "[global]\n");
+	char *t;
+	int n;
+
+	if (g != NULL)
+		n = asprintf(&t, "%.*sdns_trust_anchor = %s\n%s",
+		    (int)(g - text) + 9, text, ta_path, g + 9);
+	else
+		n = asprintf(
+		    &t, "%s[global]\ndns_trust_anchor = %s\n", text, ta_path);
+	assert_true(n > 0);
+	load(t);
+	free(t);
+	return cfg;
+}
+
+/* load3 - load the three texts one after the other. */
+static struct tp_config *
+load3(const char *a, const char *b, const char *c)
+{
+	char *t;
+
+	assert_true(asprintf(&t, "%s%s%s", a, b, c) > 0);
+	load(t);
+	free(t);
 	return cfg;
 }
 
@@ -193,25 +279,29 @@ static void
 test_client_route(void **state)
 {
 	const struct tp_cfg_route *r;
+	char text[256];
 
 	(void)state;
-	load("; outbound relay\n"         /* 1 */
-	     "[global]\n"                 /* 2 */
-	     "workers = 3\n"              /* 3 */
-	     "max_connections = 500\n"    /* 4 */
-	     "shutdown_grace = 5m\n"      /* 5 */
-	     "\n"                         /* 6 */
-	     "[relay-out]\n"              /* 7 */
-	     "mode = client\n"            /* 8 */
-	     "accept = 127.0.0.1:10025\n" /* 9 */
-	     "connect = mx1.example.com:465, 192.0.2.7:465 "
-	     "[2001:db8::25]:465\n"             /* 10 */
-	     "connect_timeout = 500ms\n"        /* 11 */
-	     "handshake_timeout = 30s\n"        /* 12 */
-	     "idle_timeout = 300\n"             /* 13 */
-	     "servername = none\n"              /* 14 */
-	     "exclude_ciphers = aNULL, RC4\n"); /* 15 */
+	/* line 6: the route connects to a name, which needs trust anchors */
+	snprintf(text, sizeof(text), "dns_trust_anchor = %s\n", ta_path);
+	load3("; outbound relay\n"       /* 1 */
+	      "[global]\n"               /* 2 */
+	      "workers = 3\n"            /* 3 */
+	      "max_connections = 500\n"  /* 4 */
+	      "shutdown_grace = 5m\n",   /* 5 */
+	    text,                        /* 6 */
+	    "[relay-out]\n"              /* 7 */
+	    "mode = client\n"            /* 8 */
+	    "accept = 127.0.0.1:10025\n" /* 9 */
+	    "connect = mx1.example.com:465, 192.0.2.7:465 "
+	    "[2001:db8::25]:465\n"             /* 10 */
+	    "connect_timeout = 500ms\n"        /* 11 */
+	    "handshake_timeout = 30s\n"        /* 12 */
+	    "idle_timeout = 300\n"             /* 13 */
+	    "servername = none\n"              /* 14 */
+	    "exclude_ciphers = aNULL, RC4\n"); /* 15 */
 	expect_clean();
+	assert_true(cfg->dns_needed);
 	assert_int_equal(cfg->nroutes, 1);
 	assert_string_equal(cfg->path, "t.ini");
 	assert_int_equal(cfg->workers, 3);
@@ -313,20 +403,20 @@ test_two_routes_and_security(void **state)
 	const struct tp_cfg_route *c, *s;
 
 	(void)state;
-	load("[global]\n"
-	     "max_connections = 77\n"
-	     "[out]\n"
-	     "mode = client\n"
-	     "accept = *:2525\n"
-	     "connect = mx.example.com:465\n"
-	     "security = none\n"
-	     "[in]\n"
-	     "mode = server\n"
-	     "accept = 127.0.0.1:2465\n"
-	     "connect = 127.0.0.1:25\n"
-	     "cert_file = s.pem\n"
-	     "security = encrypt\n"
-	     "max_connections = 5\n");
+	load_ta("[global]\n"
+		"max_connections = 77\n"
+		"[out]\n"
+		"mode = client\n"
+		"accept = *:2525\n"
+		"connect = mx.example.com:465\n"
+		"security = none\n"
+		"[in]\n"
+		"mode = server\n"
+		"accept = 127.0.0.1:2465\n"
+		"connect = 127.0.0.1:25\n"
+		"cert_file = s.pem\n"
+		"security = encrypt\n"
+		"max_connections = 5\n");
 	expect_errors(0);
 	assert_int_equal(cfg->nroutes, 2);
 	c = route("out");
@@ -505,10 +595,11 @@ test_addresses(void **state)
 	const struct tp_cfg_route *r;
 
 	(void)state;
-	load("[a]\nmode = client\naccept = [::1]:25\nconnect = 192.0.2.1:465\n"
-	     "[b]\nmode = client\naccept = *:26\nconnect = [::1]:465\n"
-	     "[c]\nmode = client\naccept = localhost:27\n"
-	     "connect = a.example:465,b.example:465\n");
+	load_ta(
+	    "[a]\nmode = client\naccept = [::1]:25\nconnect = 192.0.2.1:465\n"
+	    "[b]\nmode = client\naccept = *:26\nconnect = [::1]:465\n"
+	    "[c]\nmode = client\naccept = localhost:27\n"
+	    "connect = a.example:465,b.example:465\n");
 	expect_clean();
 	r = route("a");
 	assert_true(r->accept.is_v6);
@@ -1158,8 +1249,8 @@ test_err_security_needs(void **state)
 	load(CLIENT "security = secure\nnexthop = example.com\n");
 	expect_errors(0);
 	/* a host name connect needs neither */
-	load("[c]\nmode = client\naccept = 127.0.0.1:2525\n"
-	     "connect = mx.example.com:465\nsecurity = verify\n");
+	load_ta("[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+		"connect = mx.example.com:465\nsecurity = verify\n");
 	expect_errors(0);
 	expect_no_diag_with("IP-literal");
 }
@@ -1248,6 +1339,10 @@ valid_value(int k, char *buf, size_t len)
 		return "3 1 1 " FP_A;
 	case T_SNI:
 		return "x.example /tmp/x.pem";
+	case T_DNS_RESOLVER:
+		return "192.0.2.53@5353";
+	case T_DNS_STUB:
+		return "test 127.0.0.1@5353";
 	}
 	return "x";
 }
@@ -1322,8 +1417,8 @@ test_warn_levels(void **state)
 {
 	(void)state;
 	/* verification levels are implemented: no warning, not marked */
-	load("[c]\nmode = client\naccept = 127.0.0.1:2525\n"
-	     "connect = mx.example.com:465\nsecurity = verify\n");
+	load_ta("[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+		"connect = mx.example.com:465\nsecurity = verify\n");
 	expect_errors(0);
 	assert_int_equal(cfg->nwarnings, 0);
 	assert_false(route("c")->unimplemented);
@@ -1527,6 +1622,865 @@ test_diag_api(void **state)
 	tp_config_free(NULL);
 }
 
+/* ---- DNS: [global] dns_* keys, mx: destinations, trust anchors ---- */
+
+#define WHY_DOMAIN                                                             \
+	"bad domain name (letters, digits, '-' and '_'; labels of 1 to 63 "    \
+	"characters, 253 in all; not all digits at the end)"
+#define WHY_RESOLVER                                                           \
+	"expected recursive, resolv.conf or a list of IP[@PORT] forwarders"
+#define WHY_IP "expected an IP address (IP or IP@PORT)"
+#define WHY_MX_ADDR                                                             \
+	"mx: takes a domain name, not an address (leave out mx: to connect to " \
+	"an address)"
+
+static void
+test_dns_defaults(void **state)
+{
+	(void)state;
+	load(CLIENT SERVER);
+	expect_clean();
+	assert_int_equal(cfg->dns_mode, TP_DNS_RECURSIVE);
+	assert_string_equal(cfg->g[TP_K_DNS_RESOLVER].raw, "recursive");
+	assert_int_equal(cfg->ndns_fwd, 0);
+	assert_null(cfg->dns_fwd);
+	assert_int_equal(cfg->ndns_stubs, 0);
+	assert_null(cfg->dns_stubs);
+	assert_true(cfg->g[TP_K_DNS_TIMEOUT].n == 10000);
+	assert_string_equal(
+	    cfg->g[TP_K_DNS_TRUST_ANCHOR].s, "/usr/share/dns/root.key");
+	assert_false(cfg->g[TP_K_DNS_TRUST_ANCHOR].set);
+	assert_int_equal(cfg->g[TP_K_DNS_TRUST_ANCHOR].line, 0);
+	/* IP literals only: no DNS, the anchor file is not even read */
+	assert_false(cfg->dns_needed);
+	assert_int_equal(cfg->ndns_ta, 0);
+	assert_null(cfg->dns_ta);
+}
+
+static void
+test_dns_resolver(void **state)
+{
+	char text[1024];
+	size_t n;
+
+	(void)state;
+	load("[global]\ndns_resolver = recursive\n" CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->dns_mode, TP_DNS_RECURSIVE);
+	assert_int_equal(cfg->ndns_fwd, 0);
+	assert_int_equal(cfg->g[TP_K_DNS_RESOLVER].line, 2);
+	load("[global]\ndns_resolver = 192.0.2.53\n" CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->dns_mode, TP_DNS_FORWARD);
+	assert_int_equal(cfg->ndns_fwd, 1);
+	assert_string_equal(cfg->dns_fwd[0], "192.0.2.53");
+	/* commas and spaces; ports in plain decimal; IPv6 without brackets */
+	load("[global]\ndns_resolver = 192.0.2.53@5353, 2001:db8::53 "
+	     "::1@053,127.0.0.1@65535\n" CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->dns_mode, TP_DNS_FORWARD);
+	assert_int_equal(cfg->ndns_fwd, 4);
+	assert_string_equal(cfg->dns_fwd[0], "192.0.2.53@5353");
+	assert_string_equal(cfg->dns_fwd[1], "2001:db8::53");
+	assert_string_equal(cfg->dns_fwd[2], "::1@53");
+	assert_string_equal(cfg->dns_fwd[3], "127.0.0.1@65535");
+	/* 16 forwarders fit, 17 do not */
+	n = (size_t)snprintf(text, sizeof(text), "[global]\ndns_resolver =");
+	for (int i = 1; i <= 16; i++)
+		n += (size_t)snprintf(
+		    text + n, sizeof(text) - n, " 192.0.2.%d", i);
+	snprintf(text + n, sizeof(text) - n, "\n" CLIENT);
+	load(text);
+	expect_clean();
+	assert_int_equal(cfg->ndns_fwd, 16);
+	assert_string_equal(cfg->dns_fwd[15], "192.0.2.16");
+	snprintf(text + n, sizeof(text) - n, " 192.0.2.17\n" CLIENT);
+	load(text);
+	expect_diag2("t.ini:2: dns_resolver = 192.0.2.1 ",
+	    "192.0.2.17: at most 16 forwarders");
+	expect_errors(1);
+	/* after an error, the default (and nothing half-parsed) */
+	assert_int_equal(cfg->dns_mode, TP_DNS_RECURSIVE);
+	assert_int_equal(cfg->ndns_fwd, 0);
+}
+
+static void
+test_err_dns_resolver(void **state)
+{
+	static const struct ecase c[] = {
+	    {"[global]\ndns_resolver = recursive 192.0.2.1\n" CLIENT,
+		"t.ini:2: dns_resolver = recursive 192.0.2.1: recursive and "
+		"resolv.conf stand alone, not in a list",
+		NULL},
+	    {"[global]\ndns_resolver = 192.0.2.1, resolv.conf\n" CLIENT,
+		"t.ini:2: dns_resolver = 192.0.2.1, resolv.conf: recursive and "
+		"resolv.conf stand alone, not in a list",
+		NULL},
+	    {"[global]\ndns_resolver = recursiv\n" CLIENT,
+		"t.ini:2: dns_resolver = recursiv: " WHY_RESOLVER, NULL},
+	    {"[global]\ndns_resolver = Recursive\n" CLIENT,
+		"t.ini:2: dns_resolver = Recursive: " WHY_RESOLVER, NULL},
+	    {"[global]\ndns_resolver = dns.example\n" CLIENT,
+		"t.ini:2: dns_resolver = dns.example: " WHY_RESOLVER, NULL},
+	    {"[global]\ndns_resolver = 192.0.2.300\n" CLIENT,
+		"t.ini:2: dns_resolver = 192.0.2.300: " WHY_RESOLVER, NULL},
+	    {"[global]\ndns_resolver = ,\n" CLIENT,
+		"t.ini:2: dns_resolver = ,: " WHY_RESOLVER, NULL},
+	    {"[global]\ndns_resolver = 192.0.2.1:53\n" CLIENT,
+		"t.ini:2: dns_resolver = 192.0.2.1:53: write a port as IP@PORT",
+		NULL},
+	    {"[global]\ndns_resolver = 192.0.2.1@0\n" CLIENT,
+		"t.ini:2: dns_resolver = 192.0.2.1@0: bad port (1-65535)",
+		NULL},
+	    {"[global]\ndns_resolver = 192.0.2.1 ::1@65536\n" CLIENT,
+		"t.ini:2: dns_resolver = 192.0.2.1 ::1@65536: bad port "
+		"(1-65535)",
+		NULL},
+	    {"[global]\ndns_resolver = 192.0.2.1@dns\n" CLIENT,
+		"t.ini:2: dns_resolver = 192.0.2.1@dns: bad port (1-65535)",
+		NULL},
+	    {"[global]\ndns_resolver = [::1]@53\n" CLIENT,
+		"t.ini:2: dns_resolver = [::1]@53: write the address without "
+		"brackets: IP or IP@PORT",
+		NULL},
+	    {"[global]\ndns_resolver = 2001:db8::zz\n" CLIENT,
+		"t.ini:2: dns_resolver = 2001:db8::zz: " WHY_IP, NULL},
+	    {"[global]\ndns_resolver =\n" CLIENT,
+		"t.ini:2: dns_resolver = : empty value", NULL},
+	    {"[global]\ndns_resolver = recursive\ndns_resolver = recursive\n" CLIENT,
+		"t.ini:3: duplicate key dns_resolver (first at line 2)", NULL},
+	    {CLIENT "dns_resolver = recursive\n",
+		"t.ini:5: dns_resolver is a [global] key, not allowed in [c]",
+		NULL},
+	};
+
+	(void)state;
+	run_cases(c, sizeof(c) / sizeof(c[0]));
+}
+
+static void
+test_dns_resolvconf_file(void **state)
+{
+	char path[160], why[300], **a;
+	int n;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/resolv.conf", ta_dir);
+	write_text(path,
+	    "# generated\n"
+	    "search example.com\n"
+	    "nameserver 192.0.2.53\n"
+	    "  nameserver\t2001:db8::53 # trailing comment\n"
+	    "nameserver fe80::1%eth0\n"
+	    "nameserver dns.example\n" /* not an address: skipped */
+	    "nameserver\n"
+	    "nameservers 192.0.2.99\n"
+	    "; nameserver 192.0.2.98\n"
+	    "nameserver 192.0.2.54;x\n"
+	    "options edns0 trust-ad\n");
+	n = tp_config_dns_read_resolvconf(path, &a, why, sizeof(why));
+	assert_int_equal(n, 4);
+	assert_string_equal(a[0], "192.0.2.53");
+	assert_string_equal(a[1], "2001:db8::53");
+	assert_string_equal(a[2], "fe80::1%eth0");
+	assert_string_equal(a[3], "192.0.2.54");
+	tp_config_dns_strv_free(a, (size_t)n);
+	/* at most 16 */
+	{
+		char text[1024];
+		size_t o = 0;
+
+		for (int i = 1; i <= 20; i++)
+			o += (size_t)snprintf(text + o, sizeof(text) - o,
+			    "nameserver 192.0.2.%d\n", i);
+		write_text(path, text);
+	}
+	n = tp_config_dns_read_resolvconf(path, &a, why, sizeof(why));
+	assert_int_equal(n, 16);
+	assert_string_equal(a[15], "192.0.2.16");
+	tp_config_dns_strv_free(a, (size_t)n);
+	/* none */
+	write_text(path, "search example.com\nnameserver localhost\n");
+	assert_int_equal(
+	    tp_config_dns_read_resolvconf(path, &a, why, sizeof(why)), -1);
+	assert_null(a);
+	{
+		char want[300];
+
+		snprintf(
+		    want, sizeof(want), "no nameserver address in %s", path);
+		assert_string_equal(why, want);
+	}
+	unlink(path);
+	assert_int_equal(
+	    tp_config_dns_read_resolvconf(path, &a, why, sizeof(why)), -1);
+	assert_non_null(
+	    strstr(why, ": cannot read: No such file or directory"));
+}
+
+static void
+test_dns_resolvconf(void **state)
+{
+	char why[300], want[400], **a;
+	int n;
+
+	(void)state;
+	/* what this host's /etc/resolv.conf gives, whatever it holds */
+	n = tp_config_dns_read_resolvconf(TP_RESOLV_CONF, &a, why, sizeof(why));
+	load("[global]\ndns_resolver = resolv.conf\n" CLIENT);
+	assert_int_equal(cfg->dns_mode, TP_DNS_RESOLVCONF);
+	if (n > 0) {
+		expect_clean();
+		assert_int_equal(cfg->ndns_fwd, (size_t)n);
+		for (int i = 0; i < n; i++)
+			assert_string_equal(cfg->dns_fwd[i], a[i]);
+		tp_config_dns_strv_free(a, (size_t)n);
+	} else {
+		snprintf(want, sizeof(want),
+		    "t.ini:2: dns_resolver = resolv.conf: %s", why);
+		expect_diag(want);
+		expect_errors(1);
+		assert_int_equal(cfg->ndns_fwd, 0);
+	}
+}
+
+static void
+test_dns_stub(void **state)
+{
+	const struct tp_dns_stub *st;
+
+	(void)state;
+	load("[global]\n"                                       /* 1 */
+	     "dns_stub = Test 127.0.0.1@25353 ::1\n"            /* 2 */
+	     "dns_stub = example.COM. 192.0.2.1,192.0.2.2@53\n" /* 3 */
+	     "; the root, for a lab\n"                          /* 4 */
+	     "dns_stub = . 192.0.2.9\n"                         /* 5 */
+	     "dns_stub = 2.0.192.in-addr.arpa 192.0.2.9\n"      /* 6 */
+	    CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->ndns_stubs, 4);
+	st = &cfg->dns_stubs[0];
+	assert_string_equal(st->zone, "test.");
+	assert_int_equal(st->line, 2);
+	assert_int_equal(st->naddrs, 2);
+	assert_string_equal(st->addrs[0], "127.0.0.1@25353");
+	assert_string_equal(st->addrs[1], "::1");
+	st = &cfg->dns_stubs[1];
+	assert_string_equal(st->zone, "example.com.");
+	assert_int_equal(st->line, 3);
+	assert_int_equal(st->naddrs, 2);
+	assert_string_equal(st->addrs[0], "192.0.2.1");
+	assert_string_equal(st->addrs[1], "192.0.2.2@53");
+	st = &cfg->dns_stubs[2];
+	assert_string_equal(st->zone, ".");
+	assert_int_equal(st->line, 5);
+	assert_int_equal(st->naddrs, 1);
+	assert_string_equal(cfg->dns_stubs[3].zone, "2.0.192.in-addr.arpa.");
+	/* the raw lines stay in the key's list too */
+	assert_int_equal(cfg->g[TP_K_DNS_STUB].nlist, 4);
+	assert_int_equal(cfg->g[TP_K_DNS_STUB].lines[3], 6);
+	/* stubs go with any resolver mode */
+	load("[global]\ndns_resolver = 192.0.2.53\n"
+	     "dns_stub = test 127.0.0.1@5353\n" CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->dns_mode, TP_DNS_FORWARD);
+	assert_int_equal(cfg->ndns_stubs, 1);
+}
+
+static void
+test_err_dns_stub(void **state)
+{
+	char text[1024];
+	size_t n;
+	static const struct ecase c[] = {
+	    {"[global]\ndns_stub = test\n" CLIENT,
+		"t.ini:2: dns_stub = test: expected ZONE IP[@PORT] "
+		"[IP[@PORT]...]",
+		NULL},
+	    {"[global]\ndns_stub = 127.0.0.1@5353\n" CLIENT,
+		"t.ini:2: dns_stub = 127.0.0.1@5353: expected ZONE IP[@PORT] "
+		"[IP[@PORT]...]",
+		NULL},
+	    {"[global]\ndns_stub = te$t 127.0.0.1\n" CLIENT,
+		"t.ini:2: dns_stub = te$t 127.0.0.1: " WHY_DOMAIN, NULL},
+	    {"[global]\ndns_stub = 192.0.2.1 127.0.0.1\n" CLIENT,
+		"t.ini:2: dns_stub = 192.0.2.1 127.0.0.1: " WHY_DOMAIN, NULL},
+	    {"[global]\ndns_stub = a..test 127.0.0.1\n" CLIENT,
+		"t.ini:2: dns_stub = a..test 127.0.0.1: " WHY_DOMAIN, NULL},
+	    {"[global]\ndns_stub = test ns.test\n" CLIENT,
+		"t.ini:2: dns_stub = test ns.test: " WHY_IP, NULL},
+	    {"[global]\ndns_stub = test 127.0.0.1:5353\n" CLIENT,
+		"t.ini:2: dns_stub = test 127.0.0.1:5353: write a port as "
+		"IP@PORT",
+		NULL},
+	    {"[global]\ndns_stub = test 127.0.0.1@0\n" CLIENT,
+		"t.ini:2: dns_stub = test 127.0.0.1@0: bad port (1-65535)",
+		NULL},
+	    {"[global]\ndns_stub = test [::1]@53\n" CLIENT,
+		"t.ini:2: dns_stub = test [::1]@53: write the address without "
+		"brackets: IP or IP@PORT",
+		NULL},
+	    {"[global]\ndns_stub =\n" CLIENT,
+		"t.ini:2: dns_stub = : empty value", NULL},
+	    /* one zone, one line */
+	    {"[global]\ndns_stub = test 127.0.0.1\n"
+	     "dns_stub = TEST. 192.0.2.2\n" CLIENT,
+		"t.ini:3: dns_stub TEST. 192.0.2.2: zone test. already has "
+		"servers (line 2)",
+		NULL},
+	    {CLIENT "dns_stub = test 127.0.0.1\n",
+		"t.ini:5: dns_stub is a [global] key, not allowed in [c]",
+		NULL},
+	};
+
+	(void)state;
+	run_cases(c, sizeof(c) / sizeof(c[0]));
+	/* the repeated zone is dropped, the first kept */
+	load("[global]\ndns_stub = test 127.0.0.1\n"
+	     "dns_stub = test. 192.0.2.2\n" CLIENT);
+	expect_errors(1);
+	assert_int_equal(cfg->ndns_stubs, 1);
+	assert_string_equal(cfg->dns_stubs[0].addrs[0], "127.0.0.1");
+	/* 16 servers fit, 17 do not */
+	n = (size_t)snprintf(text, sizeof(text), "[global]\ndns_stub = test");
+	for (int i = 1; i <= 16; i++)
+		n += (size_t)snprintf(
+		    text + n, sizeof(text) - n, " 192.0.2.%d", i);
+	snprintf(text + n, sizeof(text) - n, "\n" CLIENT);
+	load(text);
+	expect_clean();
+	assert_int_equal(cfg->dns_stubs[0].naddrs, 16);
+	snprintf(text + n, sizeof(text) - n, ",192.0.2.17\n" CLIENT);
+	load(text);
+	expect_diag2("t.ini:2: dns_stub = test 192.0.2.1 ",
+	    ",192.0.2.17: at most 16 servers");
+	assert_int_equal(cfg->ndns_stubs, 0);
+}
+
+static void
+test_dns_timeout(void **state)
+{
+	static const struct ecase c[] = {
+	    {"[global]\ndns_timeout = 0\n" CLIENT,
+		"t.ini:2: dns_timeout = 0: out of range (1ms to 30d)", NULL},
+	    {"[global]\ndns_timeout = 0ms\n" CLIENT,
+		"t.ini:2: dns_timeout = 0ms: out of range (1ms to 30d)", NULL},
+	    {"[global]\ndns_timeout = soon\n" CLIENT,
+		"t.ini:2: dns_timeout = soon: not a duration (like 30s, 5m, "
+		"300)",
+		NULL},
+	    {CLIENT "dns_timeout = 5s\n",
+		"t.ini:5: dns_timeout is a [global] key, not allowed in [c]",
+		NULL},
+	};
+
+	(void)state;
+	load("[global]\ndns_timeout = 2500ms\n" CLIENT);
+	expect_clean();
+	assert_true(cfg->g[TP_K_DNS_TIMEOUT].n == 2500);
+	load("[global]\ndns_timeout = 1m\n" CLIENT);
+	expect_clean();
+	assert_true(cfg->g[TP_K_DNS_TIMEOUT].n == 60000);
+	run_cases(c, sizeof(c) / sizeof(c[0]));
+}
+
+static void
+test_connect_mx(void **state)
+{
+	const struct tp_cfg_route *r;
+	char out[300];
+
+	(void)state;
+	load_ta("[c]\n"
+		"mode = client\n"
+		"accept = 127.0.0.1:2525\n"
+		"connect = mx:Example.COM., mx:example.net:2525 "
+		"smtp.example.org:587, 192.0.2.1:25 [2001:db8::1]:25\n"
+		"tls = starttls\n");
+	expect_clean();
+	r = route("c");
+	assert_int_equal(r->nconnect, 5);
+	/* failover in the order written, mx: and hosts mixed */
+	assert_true(r->connect[0].mx);
+	assert_string_equal(r->connect[0].host, "example.com");
+	assert_int_equal(r->connect[0].port, 25);
+	assert_false(r->connect[0].is_ip);
+	assert_true(r->connect[1].mx);
+	assert_string_equal(r->connect[1].host, "example.net");
+	assert_int_equal(r->connect[1].port, 2525);
+	assert_false(r->connect[2].mx);
+	assert_string_equal(r->connect[2].host, "smtp.example.org");
+	assert_int_equal(r->connect[2].port, 587);
+	assert_false(r->connect[3].mx);
+	assert_true(r->connect[3].is_ip);
+	assert_false(r->connect[4].mx);
+	assert_true(r->connect[4].is_v6);
+	tp_hostport_format(&r->connect[0], out, sizeof(out));
+	assert_string_equal(out, "mx:example.com:25");
+	assert_true(cfg->dns_needed);
+	/* mx: alone; verify needs no match or nexthop (it is a name) */
+	load_ta("[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+		"connect = mx:example.com\nsecurity = verify\n");
+	expect_clean();
+	assert_int_equal(route("c")->nconnect, 1);
+	assert_true(route("c")->connect[0].mx);
+	assert_true(cfg->dns_needed);
+}
+
+static void
+test_err_connect_mx(void **state)
+{
+	static const struct ecase c[] = {
+	    {"[s]\nmode = server\naccept = 127.0.0.1:2465\n"
+	     "connect = mx:example.com\nsecurity = none\n",
+		"t.ini:4: connect mx:example.com: mx: is for client routes (a "
+		"server route connects to its backend)",
+		NULL},
+	    {"[s]\nmode = server\naccept = 127.0.0.1:2465\n"
+	     "connect = 127.0.0.1:25 mx:example.com:26\nsecurity = none\n",
+		"t.ini:4: connect mx:example.com:26: mx: is for client routes",
+		""},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = mx:[x]\n",
+		"t.ini:4: connect = mx:[x]: " WHY_MX_ADDR, NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = mx:[mx.example.com]:25\n",
+		"t.ini:4: connect = mx:[mx.example.com]:25: " WHY_MX_ADDR,
+		NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = mx:192.0.2.1\n",
+		"t.ini:4: connect = mx:192.0.2.1: " WHY_MX_ADDR, NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = mx:2001:db8::1\n",
+		"t.ini:4: connect = mx:2001:db8::1: " WHY_MX_ADDR, NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = mx:\n",
+		"t.ini:4: connect = mx:: expected mx:DOMAIN[:PORT]", NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = 192.0.2.1:25, mx:\n",
+		"t.ini:4: connect = 192.0.2.1:25, mx:: expected "
+		"mx:DOMAIN[:PORT]",
+		NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = mx:exa!mple.com\n",
+		"t.ini:4: connect = mx:exa!mple.com: " WHY_DOMAIN, NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = mx:-example.com\n",
+		"t.ini:4: connect = mx:-example.com: " WHY_DOMAIN, NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = mx:example..com\n",
+		"t.ini:4: connect = mx:example..com: " WHY_DOMAIN, NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = mx:example.com:0\n",
+		"t.ini:4: connect = mx:example.com:0: bad port (1-65535)",
+		NULL},
+	    {"[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = mx:25\n",
+		"t.ini:4: connect = mx:25: expected mx:DOMAIN[:PORT] (for a "
+		"host named mx, write its full name)",
+		NULL},
+	};
+
+	(void)state;
+	run_cases(c, sizeof(c) / sizeof(c[0]));
+	/* a server route's mx: is one error; the route is not a DNS user */
+	load("[s]\nmode = server\naccept = 127.0.0.1:2465\n"
+	     "connect = mx:example.com\nsecurity = none\n");
+	expect_errors(1);
+	assert_false(cfg->dns_needed);
+}
+
+static void
+test_dns_needed(void **state)
+{
+	static const struct {
+		const char *connect;
+		bool needed;
+	} c[] = {
+	    {"192.0.2.1:25", false},
+	    {"[2001:db8::1]:25, 127.0.0.1:26", false},
+	    {"192.0.2.1:25, mail.example.com:25", true},
+	    {"localhost:25", true},
+	    {"mx:example.com", true},
+	    {"192.0.2.1:25 mx:example.com:2525", true},
+	};
+	char text[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		snprintf(text, sizeof(text),
+		    "[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+		    "connect = %s\n",
+		    c[i].connect);
+		load_ta(text);
+		expect_clean();
+		if (cfg->dns_needed != c[i].needed)
+			fail_msg("connect = %s: dns_needed %d", c[i].connect,
+			    cfg->dns_needed);
+		/* the named anchor file is read either way */
+		assert_int_equal(cfg->ndns_ta, 1);
+	}
+	/* a server route's backend by name does not use the DNS layer */
+	load("[s]\nmode = server\naccept = 127.0.0.1:2465\n"
+	     "connect = localhost:25\nsecurity = none\n");
+	expect_clean();
+	assert_false(cfg->dns_needed);
+	assert_int_equal(cfg->ndns_ta, 0);
+	/* nor a client route that has errors and no connect */
+	load("[c]\nmode = client\naccept = 127.0.0.1:2525\n");
+	assert_false(cfg->dns_needed);
+}
+
+/* anchor - write TEXT to ta_dir/NAME and load a config naming it. */
+static void
+anchor(const char *name, const char *text, const char *route)
+{
+	char path[160], ini[512];
+
+	snprintf(path, sizeof(path), "%s/%s", ta_dir, name);
+	write_text(path, text);
+	snprintf(ini, sizeof(ini), "[global]\ndns_trust_anchor = %s\n%s", path,
+	    route);
+	load(ini);
+}
+
+static void
+test_trust_anchor(void **state)
+{
+	static const char ds_root[] =
+	    ". IN DS 20326 8 2 "
+	    "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D";
+
+	(void)state;
+	/* dns-root-data's root.key: DNSKEY, a comment after the record */
+	anchor("root.key", TA_ROOT_KEY " ; keytag 20326\n", CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->ndns_ta, 1);
+	assert_string_equal(cfg->dns_ta[0],
+	    ". IN DNSKEY 257 3 8 AwEAAaz/tAm8yTn4Mfeh5eyI96WSVexTBAvkMgJzkKTOiW1vk"
+	    "IbzxeF3+/4RgWOq7HrxRixHlFlExOLAJr5emLvN7SWXgnLh4+B5xQlNVz8Og8kvArMtN"
+	    "ROxVQuCaSnIDdD5LKyWbRd2n9WGe2R8PzgCmr3EgVLrjyBxWezF0jLHwVN8efS3rCj/E"
+	    "WgvIWgb9tarpVUDK/b58Da+sqqls3eNbuv7pr+eoZG+SrDK6nWeL3c6H5Apxz7LjVc1u"
+	    "TIdsIXxuOLYA4/ilBmSVIzuDWfdRUfhHdY6+cn8HFRm+2hM8AnXGXws9555KrUB5qihy"
+	    "lGa8subX2Nn6UwNR1AkUTV74bU=");
+	/* root.ds */
+	anchor("root.ds",
+	    "; DS\n" /**/ ".\tIN DS 20326 8 2 "
+	    "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104"
+	    "237C7F8EC8D\r\n",
+	    CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->ndns_ta, 1);
+	assert_string_equal(cfg->dns_ta[0], ds_root);
+	/* ldns-key2ds -n -2 output, tabs and a TTL */
+	anchor("key2ds", TA_DS_TEST "\n", CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->ndns_ta, 1);
+	assert_string_equal(cfg->dns_ta[0],
+	    "test. 3600 IN DS 12345 13 2 "
+	    "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF");
+	/* zone-file forms: directives, comments, ( ) over lines, class and
+	   TTL in either order or absent, an inherited owner, other types */
+	anchor("zone",
+	    "; anchors for the lab\n"                       /* 1 */
+	    "$TTL 3600\n"                                   /* 2 */
+	    "$ORIGIN test.\n"                               /* 3 */
+	    "\n"                                            /* 4 */
+	    "Example.ORG. IN 7200 ds 2371 13 4 (\n"         /* 5 */
+	    "    0123456789abcdef0123456789abcdef\n"        /* 6 */
+	    "    0123456789abcdef0123456789abcdef ; half\n" /* 7 */
+	    "    0123456789abcdef0123456789abcdef )\n"      /* 8 */
+	    "example.net 86400 in DNSKEY ( 257 3 13\n"      /* 9 */
+	    "\tmdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+\n"
+	    "\tKkxLbxILfDLUT0rAK9iUzy1L53eKGQ== ) ; KSK\n" /* 11 */
+	    "\tIN NS ns.example.net.\n"                    /* 12 */
+	    "\t3600 DS 1 13 2 "
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+	    "example.com. 3600 IN NS ns.example.com.\n"
+	    "example.com. 3600 CH DS 1 13 2 00\n" /* not IN: skipped */
+	    "example.com. 3600 IN TXT \"a ( b\" \n"
+	    "\n",
+	    CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->ndns_ta, 3);
+	assert_string_equal(cfg->dns_ta[0],
+	    "example.org. 7200 IN DS 2371 13 4 "
+	    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	    "0123456789abcdef0123456789abcdef");
+	assert_string_equal(cfg->dns_ta[1],
+	    "example.net. 86400 IN DNSKEY 257 3 13 "
+	    "mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+"
+	    "KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==");
+	assert_string_equal(cfg->dns_ta[2],
+	    "example.net. 3600 IN DS 1 13 2 "
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+	/* BIND's TTL units, in seconds */
+	anchor("units",
+	    "test. 1h30m IN DS 1 13 2 "
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+	    "test. IN 2D DS 2 13 2 "
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n"
+	    "test. 1w DS 3 13 2 "
+	    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+	    CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->ndns_ta, 3);
+	assert_true(strncmp(cfg->dns_ta[0], "test. 5400 IN DS 1 ", 19) == 0);
+	assert_true(strncmp(cfg->dns_ta[1], "test. 172800 IN DS 2 ", 21) == 0);
+	assert_true(strncmp(cfg->dns_ta[2], "test. 604800 IN DS 3 ", 21) == 0);
+	/* DS and DNSKEY together, as unbound-anchor keeps them */
+	anchor("both", TA_ROOT_KEY "\n" TA_DS_TEST "\n", CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->ndns_ta, 2);
+}
+
+static void
+test_trust_anchor_relative(void **state)
+{
+	char ini[160], key[160];
+	const char *text = "[global]\n"
+			   "dns_trust_anchor = keys/ta.key\n"
+			   "[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+			   "connect = mx:example.com\n";
+
+	(void)state;
+	snprintf(key, sizeof(key), "%s/keys", ta_dir);
+	assert_int_equal(mkdir(key, 0700), 0);
+	snprintf(key, sizeof(key), "%s/keys/ta.key", ta_dir);
+	write_text(key, TA_DS_TEST "\n");
+	snprintf(ini, sizeof(ini), "%s/t.ini", ta_dir);
+	write_text(ini, text);
+	tp_config_free(cfg);
+	cfg = tp_config_load(ini);
+	expect_clean();
+	assert_string_equal(cfg->g[TP_K_DNS_TRUST_ANCHOR].s, key);
+	assert_string_equal(cfg->g[TP_K_DNS_TRUST_ANCHOR].raw, "keys/ta.key");
+	assert_int_equal(cfg->ndns_ta, 1);
+	assert_true(cfg->dns_needed);
+	unlink(key);
+	unlink(ini);
+	snprintf(key, sizeof(key), "%s/keys", ta_dir);
+	rmdir(key);
+}
+
+#define WHY_DS     "bad DS record (expected KEYTAG ALGORITHM DIGESTTYPE HEX)"
+#define WHY_DNSKEY "bad DNSKEY record (expected FLAGS 3 ALGORITHM BASE64-KEY)"
+
+static void
+test_err_trust_anchor(void **state)
+{
+	static const struct {
+		const char *text;
+		int line;
+		const char *why;
+	} c[] = {
+	    {"", 0, "no DS or DNSKEY record"},
+	    {"; nothing\n\n$TTL 60\n", 0, "no DS or DNSKEY record"},
+	    {"example.com. IN NS ns.example.com.\n", 0,
+		"no DS or DNSKEY record"},
+	    {". CH DS 20326 8 2 00\n", 0, "no DS or DNSKEY record"},
+	    {"\n. IN DS 20326 8 2 E06D\n", 2, WHY_DS}, /* too short */
+	    {". IN DS 20326 8 2 XYZ0\n", 1, WHY_DS},
+	    {". IN DS 20326 8 1 E06D4\n", 1, WHY_DS}, /* odd */
+	    {". IN DS 65536 8 2 "
+	     "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n",
+		1, WHY_DS},
+	    {". IN DS 20326 256 2 "
+	     "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n",
+		1, WHY_DS},
+	    {". IN DS 20326 8 2\n", 1, WHY_DS},
+	    {". IN DS\n", 1, WHY_DS},
+	    {". IN DNSKEY 257 4 8 AwEAAaz/\n", 1, WHY_DNSKEY}, /* protocol */
+	    {". IN DNSKEY 257 3 8 AwEAAaz\n", 1, WHY_DNSKEY},  /* length */
+	    {". IN DNSKEY 257 3 8 AwEA!az/\n", 1, WHY_DNSKEY},
+	    {". IN DNSKEY 257 3 8\n", 1, WHY_DNSKEY},
+	    {"; x\n-bad. IN DS 1 8 2 "
+	     "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n",
+		2, "bad owner name -bad.: " WHY_DOMAIN},
+	    {"@ IN DS 1 8 2 "
+	     "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n",
+		1, "bad owner name @: " WHY_DOMAIN},
+	    {"\tIN DS 1 8 2 00\n", 1, "expected OWNER [TTL] [IN] TYPE DATA"},
+	    {"example.com.\n", 1, "expected OWNER [TTL] [IN] TYPE DATA"},
+	    {"example.com. 3600 IN\n", 1,
+		"expected OWNER [TTL] [IN] TYPE DATA"},
+	    {"test. 4294967296 IN DS 1 8 2 00\n", 1, "bad TTL 4294967296"},
+	    {"test. 2147483648 IN DS 1 8 2 00\n", 1, "bad TTL 2147483648"},
+	    {"test. 24856d IN DS 1 8 2 00\n", 1, "bad TTL 24856d"},
+	    {"\n\ntest. IN DS ( 1 8 2\n 00\n", 3, "'(' without ')'"},
+	    {"test. IN DS 1 8 2 00 )\n", 1, "')' without '('"},
+	};
+	char path[160], want[512];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/bad.key", ta_dir);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		anchor("bad.key", c[i].text, CLIENT);
+		if (c[i].line > 0)
+			snprintf(want, sizeof(want),
+			    "t.ini:2: dns_trust_anchor %s:%d: %s", path,
+			    c[i].line, c[i].why);
+		else
+			snprintf(want, sizeof(want),
+			    "t.ini:2: dns_trust_anchor %s: %s", path, c[i].why);
+		if (find_diag(want, false) < 0) {
+			dump_diags();
+			fail_msg("case %zu: no \"%s\"", i, want);
+		}
+		expect_errors(1);
+		assert_int_equal(cfg->ndns_ta, 0);
+		assert_null(cfg->dns_ta);
+	}
+	/* a file that cannot be read, named explicitly: an error even when
+	   no route needs DNS (a typo shows at once) */
+	load("[global]\ndns_trust_anchor = /nonexistent/root.key\n" CLIENT);
+	expect_diag("t.ini:2: dns_trust_anchor /nonexistent/root.key: cannot "
+		    "read: No such file or directory");
+	expect_errors(1);
+	assert_false(cfg->dns_needed);
+	snprintf(want, sizeof(want), "[global]\ndns_trust_anchor = %s\n" CLIENT,
+	    ta_dir);
+	load(want);
+	snprintf(want, sizeof(want),
+	    "t.ini:2: dns_trust_anchor %s: cannot read: Is a directory",
+	    ta_dir);
+	expect_diag(want);
+}
+
+static void
+test_err_trust_anchor_limits(void **state)
+{
+	char path[160], want[300], *big;
+	size_t n = 0;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/big.key", ta_dir);
+	/* 256 records fit, 257 do not */
+	big = malloc(300 * 120);
+	assert_non_null(big);
+	for (int i = 0; i < 257; i++)
+		n += (size_t)sprintf(big + n, "t%d.test. IN DS %d 13 2 %s\n", i,
+		    i,
+		    "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789"
+		    "ABCDEF");
+	anchor("big.key", big, CLIENT);
+	snprintf(want, sizeof(want),
+	    "t.ini:2: dns_trust_anchor %s:257: more than 256 DS or DNSKEY "
+	    "records",
+	    path);
+	expect_diag(want);
+	*strstr(big, "t256.test.") = '\0';
+	anchor("big.key", big, CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->ndns_ta, 256);
+	assert_string_equal(cfg->dns_ta[255],
+	    "t255.test. IN DS 255 13 2 "
+	    "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF");
+	free(big);
+	/* at most 1 MB */
+	big = malloc(TP_DNS_MAX_TA_SIZE + 2);
+	assert_non_null(big);
+	memset(big, ';', TP_DNS_MAX_TA_SIZE + 1);
+	big[TP_DNS_MAX_TA_SIZE + 1] = '\0';
+	anchor("big.key", big, CLIENT);
+	snprintf(want, sizeof(want),
+	    "t.ini:2: dns_trust_anchor %s: larger than 1048576 bytes", path);
+	expect_diag(want);
+	free(big);
+	/* NUL bytes */
+	{
+		FILE *f = fopen(path, "w");
+
+		assert_non_null(f);
+		assert_int_equal(fwrite(". IN DS\0x\n", 1, 10, f), 10);
+		assert_int_equal(fclose(f), 0);
+		snprintf(want, sizeof(want),
+		    "[global]\ndns_trust_anchor = %s\n" CLIENT, path);
+		load(want);
+		snprintf(want, sizeof(want),
+		    "t.ini:2: dns_trust_anchor %s: not a text file (NUL byte)",
+		    path);
+		expect_diag(want);
+	}
+}
+
+/*
+ * test_trust_anchor_default - the default file is read only when a route
+ * needs DNS; its problems have no line (no line set it) and say why.
+ */
+static void
+test_trust_anchor_default(void **state)
+{
+	const char *def = "/usr/share/dns/root.key";
+
+	(void)state;
+	load("[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+	     "connect = mx.example.com:465\n");
+	assert_true(cfg->dns_needed);
+	if (access(def, R_OK) == 0) {
+		/* dns-root-data is installed here */
+		expect_clean();
+		assert_true(cfg->ndns_ta >= 1);
+	} else {
+		char want[400];
+
+		/* (a file that exists but cannot be read says so instead) */
+		snprintf(want, sizeof(want),
+		    "t.ini: dns_trust_anchor %s (the default): cannot read: "
+		    "No such file or directory (route c connects to a DNS "
+		    "name at line 4: install dns-root-data or set "
+		    "dns_trust_anchor)",
+		    def);
+		expect_diag(want);
+		expect_errors(1);
+	}
+	/* without a DNS name the default file does not matter */
+	load(CLIENT);
+	expect_clean();
+	assert_int_equal(cfg->ndns_ta, 0);
+}
+
+static void
+test_dns_all_reported(void **state)
+{
+	char text[512];
+
+	(void)state;
+	/* -t prints every DNS problem, in file order, then the cross-key ones
+	 */
+	snprintf(text, sizeof(text),
+	    "[global]\n"                               /* 1 */
+	    "dns_resolver = 192.0.2.1:53\n"            /* 2 */
+	    "dns_stub = test\n"                        /* 3 */
+	    "dns_stub = test 127.0.0.1\n"              /* 4 */
+	    "dns_stub = test. ::1\n"                   /* 5 */
+	    "dns_timeout = 0\n"                        /* 6 */
+	    "dns_trust_anchor = %s/none.key\n"         /* 7 */
+	    "[c]\n"                                    /* 8 */
+	    "mode = client\n"                          /* 9 */
+	    "accept = 127.0.0.1:2525\n"                /* 10 */
+	    "connect = mx:example.com, 192.0.2.1:25\n" /* 11 */
+	    "[s]\n"                                    /* 12 */
+	    "mode = server\n"                          /* 13 */
+	    "accept = 127.0.0.1:2465\n"                /* 14 */
+	    "connect = mx:example.com\n"               /* 15 */
+	    "security = none\n",                       /* 16 */
+	    ta_dir);
+	load(text);
+	expect_errors(6);
+	assert_int_equal(find_diag("t.ini:2: dns_resolver = ", true), 0);
+	assert_int_equal(find_diag("t.ini:3: dns_stub = test: ", true), 1);
+	assert_int_equal(find_diag("t.ini:6: dns_timeout = 0: ", true), 2);
+	assert_int_equal(
+	    find_diag("t.ini:15: connect mx:example.com: ", true), 3);
+	assert_int_equal(
+	    find_diag("t.ini:5: dns_stub test. ::1: zone test. already", true),
+	    4);
+	assert_int_equal(find_diag("t.ini:7: dns_trust_anchor ", true), 5);
+	assert_true(cfg->dns_needed);
+	assert_int_equal(cfg->ndns_stubs, 1);
+}
+
 int
 main(void)
 {
@@ -1565,8 +2519,25 @@ main(void)
 	    T(test_resolve),
 	    T(test_missing_file),
 	    T(test_diag_api),
+	    T(test_dns_defaults),
+	    T(test_dns_resolver),
+	    T(test_err_dns_resolver),
+	    T(test_dns_resolvconf_file),
+	    T(test_dns_resolvconf),
+	    T(test_dns_stub),
+	    T(test_err_dns_stub),
+	    T(test_dns_timeout),
+	    T(test_connect_mx),
+	    T(test_err_connect_mx),
+	    T(test_dns_needed),
+	    T(test_trust_anchor),
+	    T(test_trust_anchor_relative),
+	    T(test_err_trust_anchor),
+	    T(test_err_trust_anchor_limits),
+	    T(test_trust_anchor_default),
+	    T(test_dns_all_reported),
 	};
 #undef T
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
