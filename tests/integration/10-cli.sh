@@ -99,6 +99,43 @@ base "$cfg"; sed -i '2a workers = abc' "$cfg"; echo "frobnicate = 1" >>"$cfg"
 expect_error "two problems: the first" 3
 expect_error "two problems: the second" 11
 
+# DNS destinations (spec 3 and 4.8): the [global] dns_* keys, connect =
+# mx:DOMAIN and the trust anchor file, each problem at its line.
+base "$cfg"; sed -i '2a dns_resolver = 192.0.2.53:53' "$cfg"
+expect_error "dns_resolver with IP:PORT" 3 "IP@PORT"
+base "$cfg"; sed -i '2a dns_stub = test' "$cfg"
+expect_error "dns_stub without a server" 3 "expected ZONE"
+base "$cfg"; sed -i '2a dns_timeout = 0' "$cfg"
+expect_error "dns_timeout = 0" 3 "out of range"
+base "$cfg"; sed -i '2a dns_trust_anchor = /nonexistent/root.key' "$cfg"
+expect_error "dns_trust_anchor that cannot be read" 3 "cannot read"
+base "$cfg"; sed -i 's/^connect = .*/connect = mx:example.com/' "$cfg"
+expect_error "mx: on a server route" 7 "client routes"
+ta=$TP_TMP/ta.key
+mx_route() {
+	base "$cfg"
+	printf '
+[c1]
+mode = client
+accept = 127.0.0.1:%s
+connect = %s
+' \
+	    "$(free_port)" "$1" >>"$cfg"
+	sed -i "2a dns_trust_anchor = $ta" "$cfg"
+}
+printf '; none\nexample. IN NS ns.example.\n' >"$ta"
+mx_route "mx:example.com"
+expect_error "a trust anchor file without DS or DNSKEY" 3 "no DS or DNSKEY record"
+printf 'test.\t3600\tIN\tDS\t12345 13 2 %s\n' \
+    0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF >"$ta"
+mx_route "mx:[192.0.2.1]:25"
+expect_error "an address after mx:" 15 "not an address"
+mx_route "mx:example.com, mx:example.net:2525 smtp.example.org:25"
+sed -i '2a dns_resolver = 192.0.2.53@5353, 2001:db8::53\ndns_stub = test 127.0.0.1@25353\ndns_timeout = 5s' "$cfg"
+out=$("$TLSPROXY" -t -c "$cfg" 2>&1) && rc=0 || rc=$?
+if [ "$rc" = 0 ]; then pass "-t accepts mx: destinations and the dns_* keys"
+else fail "-t accepts mx: destinations and the dns_* keys" "exit $rc: $out"; fi
+
 # Keys that parse but are not implemented yet: "FILE:LINE: warning: KEY is
 # not implemented yet", and -t still exits 0.  Which keys are still missing
 # changes as the daemon grows, so a key without the warning only gets a note;
