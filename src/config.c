@@ -654,7 +654,9 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 	if (r->security == TP_SEC_FINGERPRINT && !v[TP_K_FINGERPRINT].set)
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
 		    "security = fingerprint needs at least one fingerprint");
-	if (r->security == TP_SEC_DANE_ONLY && !v[TP_K_TLSA].set)
+	/* TLSA records come from DNS for a destination by name (spec 4.8) */
+	if (r->security == TP_SEC_DANE_ONLY && !v[TP_K_TLSA].set &&
+	    !tp_config_dns_route(r))
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
 		    "security = dane-only needs at least one tlsa record");
 	if (r->mode == TP_MODE_CLIENT &&

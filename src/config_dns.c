@@ -663,6 +663,20 @@ dns_anchor(struct tp_config *cfg, const struct tp_cfg_route *needs)
 		    v->s, why, needs->name, needs->v[TP_K_CONNECT].line);
 }
 
+bool
+tp_config_dns_route(const struct tp_cfg_route *r)
+{
+	if (!r->v[TP_K_MODE].set || r->mode != TP_MODE_CLIENT)
+		return false;
+	for (size_t j = 0; j < r->nconnect; j++) {
+		const struct tp_hostport *c = &r->connect[j];
+
+		if (c->mx || (!c->is_ip && !c->wildcard))
+			return true;
+	}
+	return false;
+}
+
 void
 tp_config_dns(struct tp_config *cfg)
 {
@@ -670,20 +684,9 @@ tp_config_dns(struct tp_config *cfg)
 
 	dns_resolver(cfg);
 	dns_stubs(cfg);
-	for (size_t i = 0; i < cfg->nroutes && needs == NULL; i++) {
-		const struct tp_cfg_route *r = &cfg->routes[i];
-
-		if (!r->v[TP_K_MODE].set || r->mode != TP_MODE_CLIENT)
-			continue;
-		for (size_t j = 0; j < r->nconnect; j++) {
-			const struct tp_hostport *c = &r->connect[j];
-
-			if (c->mx || (!c->is_ip && !c->wildcard)) {
-				needs = r;
-				break;
-			}
-		}
-	}
+	for (size_t i = 0; i < cfg->nroutes && needs == NULL; i++)
+		if (tp_config_dns_route(&cfg->routes[i]))
+			needs = &cfg->routes[i];
 	cfg->dns_needed = needs != NULL;
 	dns_anchor(cfg, needs);
 }

@@ -7,9 +7,11 @@
 #ifndef TLSPROXY_CONFIG_DNS_H
 #define TLSPROXY_CONFIG_DNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct tp_config;
+struct tp_cfg_route;
 
 #define TP_DNS_MAX_ADDRS   16      /* forwarders, servers of one stub */
 #define TP_DNS_MAX_STUBS   256     /* dns_stub lines */
@@ -21,6 +23,12 @@ struct tp_config;
 int tp_config_dns_resolver(const char *value, const char **why);
 /* tp_config_dns_stub - check a dns_stub value; 0 or -1 and why. */
 int tp_config_dns_stub(const char *value, const char **why);
+/*
+ * tp_config_dns_route - R resolves names through the DNS layer: a client
+ * route with a host name or mx:DOMAIN among its connect entries (which
+ * also gives DANE its TLSA records).
+ */
+bool tp_config_dns_route(const struct tp_cfg_route *r);
 /*
  * tp_config_dns - the cross-key pass, after the routes are checked: fill
  * cfg's DNS fields and record every problem as FILE:LINE.

@@ -1239,6 +1239,14 @@ test_err_security_needs(void **state)
 	(void)state;
 	run_cases(c, sizeof(c) / sizeof(c[0]));
 
+	/* a destination by name gets its TLSA records from DNS (spec 4.8) */
+	load_ta("[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+		"connect = mx:example.com\nsecurity = dane-only\n");
+	expect_clean();
+	load_ta("[c]\nmode = client\naccept = 127.0.0.1:2525\n"
+		"connect = 192.0.2.1:25 mx.example.com:25\n"
+		"security = dane-only\n");
+	expect_clean();
 	/* a fingerprint satisfies security = fingerprint */
 	load(CLIENT "security = fingerprint\nfingerprint = " FP_A "\n");
 	expect_errors(0);
