@@ -30,7 +30,8 @@ CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 $(WARN) $(SANFLAGS) -MMD -MP
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-LDLIBS  += $(PKG_LIBS) -lpthread
+# libunbound's .pc wants libevent's: link it directly
+LDLIBS  += $(PKG_LIBS) -lunbound -lpthread
 LDFLAGS += $(SANFLAGS)
 
 SRCS    = $(wildcard src/*.c)
@@ -42,7 +43,7 @@ FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 # what the fuzz targets link: the pure SMTP and parsing modules
 FUZZ_OBJS = $(filter $(BUILD)/obj/smtp_% $(BUILD)/obj/parse.o \
-	    $(BUILD)/obj/proxy_proto.o,$(OBJS))
+	    $(BUILD)/obj/proxy_proto.o $(BUILD)/obj/dns_parse.o,$(OBJS))
 
 # Debian packages: to build, and to run the tests and the benchmark.
 DEBS_BUILD = gcc make pkg-config libuv1-dev libssl-dev libinih-dev openssl \
@@ -87,6 +88,7 @@ fuzz:
 	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
 	    -D_GNU_SOURCE $$f src/smtp_*.c src/parse.c src/proxy_proto.c \
+	    src/dns_parse.c \
 	    -o build/$$n-libfuzzer || exit 1; \
 	  mkdir -p build/corpus-$$n; \
 	  build/$$n-libfuzzer -max_total_time=$(FUZZ_SECONDS) \

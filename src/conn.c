@@ -136,8 +136,7 @@ conn_free(struct tp_conn *c)
 	tp_side_release(c, &c->up);
 	tp_dialogue_free(c);
 	free(c->filter);
-	if (c->ai != NULL)
-		uv_freeaddrinfo(c->ai);
+	tp_dest_free(c);
 	tp_metrics_add(&c->rt->stats->bytes_in, c->bytes_in);
 	tp_metrics_add(&c->rt->stats->bytes_out, c->bytes_out);
 	if (c->counted) {
@@ -161,7 +160,7 @@ conn_free(struct tp_conn *c)
 void
 tp_conn_maybe_free(struct tp_conn *c)
 {
-	if (c->closing && c->nopen == 0 && !c->gai_pending)
+	if (c->closing && c->nopen == 0)
 		conn_free(c);
 }
 
@@ -197,8 +196,7 @@ tp_conn_close(struct tp_conn *c, const char *reason)
 	tp_conn_log(c, TP_LOG_INFO, "disconnect in=%s out=%s %.2fs%s%s", in,
 	    out, (uv_now(&c->w->loop) - c->started) / 1000.0, reason ? " " : "",
 	    reason ? reason : "");
-	if (c->gai_pending)
-		uv_cancel((uv_req_t *)&c->gai);
+	tp_dest_free(c); /* no DNS answer comes after this */
 	tp_conn_close_handle(c, (uv_handle_t *)&c->timer);
 	tp_conn_close_handle(c, (uv_handle_t *)&c->down.tcp);
 	if (c->up.open)
@@ -441,17 +439,31 @@ conn_log_established(struct tp_conn *c, struct side *s, const char *trust)
  * Postfix would give ("not trusted" for the chain, "not verified" for
  * names, fingerprints and TLSA), and the next address is tried.
  */
+int
+tp_conn_level(const struct tp_conn *c)
+{
+	return c->dane != NULL ? c->dane->level : c->r->security;
+}
+
 static bool
 conn_verified(struct tp_conn *c, struct side *s)
 {
 	const struct tp_verify *v = s->is_down ? NULL : c->rt->verify;
 	const char *trust;
 	char why[300];
-	int rc = tp_verify_check(s->ssl, v, &trust, why, sizeof(why));
+	int rc = tp_verify_check(
+	    s->ssl, v, s->is_down ? NULL : c->dane, &trust, why, sizeof(why));
 
 	conn_log_established(c, s, trust);
 	tp_metrics_handshake(c->rt->stats, SSL_version(s->ssl),
 	    SSL_session_reused(s->ssl), (uv_hrtime() - c->hs_start) / 1000);
+	if (!s->is_down && c->dane != NULL)
+		tp_metrics_dane(c->rt->stats,
+		    c->dane->level == TP_SEC_MAY           ? TP_DANE_NO_TLSA
+			: c->dane->level == TP_SEC_ENCRYPT ? TP_DANE_UNUSABLE
+			: rc < 0                           ? TP_DANE_MISMATCH
+			: c->dane->trusted_only            ? TP_DANE_TRUSTED
+							   : TP_DANE_VERIFIED);
 	if (rc == 0)
 		return true;
 	tp_metrics_verify_failure(c->rt->stats, why);
@@ -488,6 +500,26 @@ conn_tls_info(const SSL *ssl, int where, int ret)
 		    SSL_state_string_long(ssl));
 }
 
+/*
+ * conn_sni - the name sent: servername when set ("none": none), else the
+ * TLSA base domain under DANE (RFC 7672 8.1), else the host's name.
+ */
+static const char *
+conn_sni(const struct tp_conn *c)
+{
+	const struct tp_cval *sn = &c->r->v[TP_K_SERVERNAME];
+	unsigned char a[16];
+
+	if (sn->set)
+		return strcmp(sn->raw, "none") == 0 ? NULL : sn->raw;
+	if (c->dane != NULL && c->dane->level == TP_SEC_DANE)
+		return c->dane->base;
+	if (inet_pton(AF_INET, c->up_host, a) == 1 ||
+	    inet_pton(AF_INET6, c->up_host, a) == 1)
+		return NULL;
+	return c->up_host;
+}
+
 int
 tp_conn_tls_begin(struct tp_conn *c, struct side *s)
 {
@@ -496,13 +528,14 @@ tp_conn_tls_begin(struct tp_conn *c, struct side *s)
 	s->bio.pool = &c->w->pool;
 	s->bio.oom = false;
 	s->ssl = tp_tls_new(
-	    c->rt->ctx, &s->bio, s->is_down, s->is_down ? NULL : c->rt->sni);
+	    c->rt->ctx, &s->bio, s->is_down, s->is_down ? NULL : conn_sni(c));
 	if (s->ssl == NULL)
 		return -1;
 	SSL_set_app_data(s->ssl, c);
 	if (!s->is_down) {
 		tp_sesscache_attach(c, s);
-		if (tp_verify_prepare(s->ssl, c->rt->verify, c->up_host) < 0)
+		if (tp_verify_prepare(
+			s->ssl, c->rt->verify, c->dane, c->up_host) < 0)
 			return -1;
 	}
 	if (c->gen->cfg->g[TP_K_TLS_LOGLEVEL].n >= 2) {

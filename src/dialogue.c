@@ -301,7 +301,7 @@ tp_dialogue_client_begin(struct tp_conn *c)
 		tp_conn_close(c, "out of memory");
 		return;
 	}
-	tp_smtpc_init(&c->dlg->cl, c->rt->helo, c->r->security == TP_SEC_MAY,
+	tp_smtpc_init(&c->dlg->cl, c->rt->helo, tp_conn_level(c) == TP_SEC_MAY,
 	    c->up_host, c->up_ip);
 	c->dlg->cl.plain_only = c->plain;
 	c->state = CS_SMTP_UP;

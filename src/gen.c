@@ -125,7 +125,6 @@ tp_gen_build(const char *path, const struct tp_gen *old)
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		struct tp_route_rt *rt = &g->routes[i];
 		const struct tp_cfg_route *r = &cfg->routes[i];
-		const struct tp_cval *sn = &r->v[TP_K_SERVERNAME];
 
 		rt->cfg = r;
 		rt->index = i;
@@ -149,13 +148,6 @@ tp_gen_build(const char *path, const struct tp_gen *old)
 			fprintf(stderr, "tlsproxy: out of memory\n");
 			exit(1);
 		}
-		if (r->mode == TP_MODE_CLIENT) {
-			if (sn->set && strcmp(sn->raw, "none") != 0)
-				rt->sni = strdup(sn->raw);
-			else if (!sn->set && r->nconnect > 0 &&
-			    !r->connect[0].is_ip)
-				rt->sni = strdup(r->connect[0].host);
-		}
 	}
 	return g;
 }
@@ -176,7 +168,6 @@ tp_gen_unref(struct tp_gen *g)
 
 		SSL_CTX_free(rt->ctx);
 		tp_verify_free(rt->verify);
-		free(rt->sni);
 		free(rt->hostname);
 		free(rt->banner);
 		free(rt->helo);

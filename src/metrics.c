@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tlsproxy/config.h"
+#include "tlsproxy/dns_parse.h"
 #include "tlsproxy/gen.h"
 #include "tlsproxy/tls_policy.h"
 
@@ -22,6 +23,32 @@ void
 tp_metrics_add(_Atomic unsigned long long *counter, unsigned long long n)
 {
 	atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+/* DNS lookups by type, outcome and DNSSEC status, for the process. */
+static const int dns_types[] = {
+    TP_DNS_A, TP_DNS_AAAA, TP_DNS_MX, TP_DNS_TLSA, TP_DNS_TXT, TP_DNS_CNAME, 0};
+#define DNS_TYPES (sizeof(dns_types) / sizeof(dns_types[0]))
+static atomic_ullong dns_lookups[DNS_TYPES][TP_DNS_OUTCOMES][TP_DNSSEC_STATES];
+
+void
+tp_metrics_dns(int type, int outcome, int dnssec)
+{
+	size_t t = 0;
+
+	while (dns_types[t] != 0 && dns_types[t] != type)
+		t++;
+	if (outcome < 0 || outcome >= TP_DNS_OUTCOMES || dnssec < 0 ||
+	    dnssec >= TP_DNSSEC_STATES)
+		return;
+	tp_metrics_add(&dns_lookups[t][outcome][dnssec], 1);
+}
+
+void
+tp_metrics_dane(struct tp_route_stats *st, int result)
+{
+	if (result >= 0 && result < TP_DANE_COUNT)
+		tp_metrics_add(&st->dane[result], 1);
 }
 
 void
@@ -127,6 +154,8 @@ tp_metrics_render(const struct tp_gen *g, size_t *len)
 	    "failed", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"};
 	static const char *vf[] = {"untrusted", "name_mismatch", "expired",
 	    "fingerprint", "tlsa", "other"};
+	static const char *dane[] = {"verified", "trusted", "mismatch",
+	    "no_tlsa", "unusable", "lookup_error", "refused"};
 	struct out o = {malloc(8192), 0, 8192, false};
 	size_t i;
 	int k;
@@ -196,8 +225,27 @@ tp_metrics_render(const struct tp_gen *g, size_t *len)
 		put(&o, "tlsproxy_handshake_seconds_count{route=\"%s\"} %llu\n",
 		    R->name, LOAD(R->lat_count));
 	}
+	family(&o, "dane_total", "counter",
+	    "DANE results per destination host (DNS TLSA records).");
+	EACH for (k = 0; k < TP_DANE_COUNT; k++)
+	    put(&o, "tlsproxy_dane_total{route=\"%s\",result=\"%s\"} %llu\n",
+		R->name, dane[k], LOAD(R->dane[k]));
 #undef EACH
 #undef R
+	family(&o, "dns_lookups_total", "counter",
+	    "DNS lookups by type, outcome and DNSSEC status (those seen).");
+	for (i = 0; i < DNS_TYPES; i++)
+		for (k = 0; k < TP_DNS_OUTCOMES; k++)
+			for (int s = 0; s < TP_DNSSEC_STATES; s++)
+				if (LOAD(dns_lookups[i][k][s]) > 0)
+					put(&o,
+					    "tlsproxy_dns_lookups_total{type="
+					    "\"%s\",outcome=\"%s\",dnssec="
+					    "\"%s\"} %llu\n",
+					    tp_dns_type_name(dns_types[i]),
+					    tp_dns_outcome_name(k),
+					    tp_dnssec_name(s),
+					    LOAD(dns_lookups[i][k][s]));
 	if (o.oom) {
 		free(o.buf);
 		return NULL;

@@ -15,6 +15,7 @@
 #include "tlsproxy/config.h"
 #include "tlsproxy/conn.h"
 #include "tlsproxy/gen.h"
+#include "tlsproxy/tls_verify.h"
 #include "tlsproxy/worker.h"
 
 struct sess_slot {
@@ -71,10 +72,30 @@ sess_slot(struct tp_conn *c)
 	return &sc->slots[c->rt->index];
 }
 
+/*
+ * sess_key - the destination and the rules it was verified under: a
+ * session verified against one TLSA answer is never resumed under
+ * another (a resumed session keeps its old verification result).
+ */
 static void
 sess_key(struct tp_conn *c, char *key, size_t len)
 {
-	snprintf(key, len, "%s[%s]:%u", c->up_host, c->up_ip, c->up_port);
+	const struct tp_dane *d = c->dane;
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; d != NULL && i < d->ntlsa; i++) {
+		const struct tp_tlsa *t = &d->tlsa[i];
+
+		h = (h ^
+			(uint32_t)(t->usage << 16 | t->selector << 8 |
+			    t->mtype)) *
+		    16777619u;
+		for (size_t j = 0; j < t->len; j++)
+			h = (h ^ t->data[j]) * 16777619u;
+	}
+	snprintf(key, len, "%s[%s]:%u/%d/%d/%08x", c->up_host, c->up_ip,
+	    c->up_port, d != NULL ? d->level : -1, d != NULL && d->trusted_only,
+	    (unsigned)h);
 }
 
 static int

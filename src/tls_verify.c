@@ -206,11 +206,41 @@ tp_verify_free(struct tp_verify *v)
 	free(v);
 }
 
+/* dane_records - OpenSSL's DANE with these records (RFC 7672 3). */
+static int
+dane_records(SSL *ssl, const char *base, const struct tp_tlsa *t, size_t n)
+{
+	if (SSL_dane_enable(ssl, base) <= 0)
+		return -1;
+	/* RFC 7672 3.1.1: DANE-EE(3) matches ignore names. */
+	SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	/* Only usable records get here (usages 2-3, selectors 0-1,
+	 * matching types 0-2: checked at load or by dest.c). */
+	for (size_t i = 0; i < n; i++)
+		SSL_dane_tlsa_add(ssl, t[i].usage, t[i].selector, t[i].mtype,
+		    t[i].data, t[i].len);
+	ERR_clear_error();
+	return 0;
+}
+
 int
-tp_verify_prepare(SSL *ssl, const struct tp_verify *v, const char *host)
+tp_verify_prepare(SSL *ssl, const struct tp_verify *v, const struct tp_dane *d,
+    const char *host)
 {
 	if (v == NULL)
 		return 0;
+	if (d != NULL) {
+		if (d->level != TP_SEC_DANE)
+			return 0;
+		if (dane_records(ssl, d->base, d->tlsa, d->ntlsa) < 0)
+			return -1;
+		/* DANE-TA(2): the MX name as listed is a reference name too
+		 * (Postfix: nexthop, hostname; RFC 7672 3.2.2). */
+		if (strcmp(d->qname, d->base) != 0 &&
+		    !SSL_add1_host(ssl, d->qname))
+			return -1;
+		return 0;
+	}
 	if (v->security == TP_SEC_VERIFY || v->security == TP_SEC_SECURE) {
 		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 		for (size_t i = 0; i < v->nnames; i++) {
@@ -221,20 +251,10 @@ tp_verify_prepare(SSL *ssl, const struct tp_verify *v, const char *host)
 		}
 	}
 	if ((v->security == TP_SEC_DANE || v->security == TP_SEC_DANE_ONLY) &&
-	    v->ntlsa > 0) {
-		if (SSL_dane_enable(ssl, v->nexthop[0] ? v->nexthop : host) <=
-		    0)
-			return -1;
-		/* RFC 7672 3.1.1: DANE-EE(3) matches ignore names. */
-		SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
-		/* Records were checked at load: usages 2-3, selectors 0-1,
-		 * matching types 0-2, so each is usable (RFC 7672 2.2). */
-		for (size_t i = 0; i < v->ntlsa; i++)
-			SSL_dane_tlsa_add(ssl, v->tlsa[i].usage,
-			    v->tlsa[i].selector, v->tlsa[i].mtype,
-			    v->tlsa[i].data, v->tlsa[i].len);
-		ERR_clear_error();
-	}
+	    v->ntlsa > 0 &&
+	    dane_records(
+		ssl, v->nexthop[0] ? v->nexthop : host, v->tlsa, v->ntlsa) < 0)
+		return -1;
 	return 0;
 }
 
@@ -310,8 +330,8 @@ tp_verify_describe(SSL *ssl, bool digest, char *buf, size_t len)
 }
 
 int
-tp_verify_check(SSL *ssl, const struct tp_verify *v, const char **trust,
-    char *why, size_t len)
+tp_verify_check(SSL *ssl, const struct tp_verify *v, const struct tp_dane *d,
+    const char **trust, char *why, size_t len)
 {
 	X509 *peer = SSL_get0_peer_certificate(ssl);
 	long res = SSL_get_verify_result(ssl);
@@ -336,11 +356,15 @@ tp_verify_check(SSL *ssl, const struct tp_verify *v, const char **trust,
 		return -1;
 	case TP_SEC_DANE:
 	case TP_SEC_DANE_ONLY:
-		if (v->ntlsa == 0 && v->security == TP_SEC_DANE)
+		/* DNS said may or encrypt: no verification (spec 4.8) */
+		if (d != NULL && d->level != TP_SEC_DANE)
+			return 0;
+		if (d == NULL && v->ntlsa == 0 && v->security == TP_SEC_DANE)
 			return 0; /* no records: may (here, encrypt) */
 		if (SSL_get0_dane_authority(ssl, NULL, NULL) >= 0 &&
 		    res == X509_V_OK) {
-			*trust = "Verified";
+			*trust = d != NULL && d->trusted_only ? "Trusted"
+							      : "Verified";
 			return 0;
 		}
 		snprintf(why, len, "TLSA mismatch: %s",

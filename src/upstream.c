@@ -1,10 +1,10 @@
 /*
- * upstream.c - the destination side: resolve (uv_getaddrinfo for names,
- * none for IP literals), connect with connect_timeout, and fail over to
- * the next resolved address, then the next connect entry, on refusal,
- * timeout, TLS handshake failure or a failed STARTTLS dialogue.  After the
- * last one the session fails with the last error (a 421 to the client).
- * Worker thread only.
+ * upstream.c - the destination side: the connect entries in order (an IP
+ * literal at once; a name or mx:DOMAIN through the DNS layer, dest.c),
+ * connect with connect_timeout, and fail over to the next address, then
+ * the next connect entry, on refusal, timeout, TLS handshake failure or a
+ * failed STARTTLS dialogue.  After the last one the session fails with the
+ * last error (a 421 to the client).  Worker thread only.
  */
 #include "tlsproxy/session.h"
 
@@ -37,8 +37,8 @@ tp_upstream_failed(struct tp_conn *c, int err, const char *why)
 	if (err != TP_ETLS && err != TP_EPROTO)
 		tp_metrics_add(&c->rt->stats->connect_failures, 1);
 	/* may: one more try at the same address, in plaintext (Postfix). */
-	if (err == TP_ETLS && c->r->security == TP_SEC_MAY && !c->plain_tried &&
-	    c->r->tls == TP_TLS_STARTTLS) {
+	if (err == TP_ETLS && tp_conn_level(c) == TP_SEC_MAY &&
+	    !c->plain_tried && c->r->tls == TP_TLS_STARTTLS) {
 		c->plain_tried = c->plain = true;
 		c->retry_same = true;
 		tp_conn_log(c, TP_LOG_INFO,
@@ -50,11 +50,7 @@ tp_upstream_failed(struct tp_conn *c, int err, const char *why)
 	uv_timer_stop(&c->timer);
 	tp_dialogue_free(c);
 	if (!c->up.open) {
-		/* Timed out while resolving: its callback goes on. */
-		if (c->gai_pending)
-			uv_cancel((uv_req_t *)&c->gai);
-		else
-			tp_upstream_next(c);
+		tp_upstream_next(c);
 		return;
 	}
 	c->retry = true;
@@ -74,6 +70,7 @@ upstream_on_connect(uv_connect_t *req, int status)
 	}
 	uv_timer_stop(&c->timer);
 	uv_tcp_nodelay(&c->up.tcp, 1);
+	tp_dest_session(c);
 	tp_conn_on_upstream(c);
 }
 
@@ -124,51 +121,25 @@ tp_upstream_closed(struct tp_conn *c)
 	}
 }
 
-static void
-upstream_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
-{
-	struct tp_conn *c = tp_container_of(req, struct tp_conn, gai);
-
-	c->gai_pending = false;
-	if (c->closing) {
-		uv_freeaddrinfo(ai);
-		tp_conn_maybe_free(c);
-		return;
-	}
-	if (status < 0 || ai == NULL) {
-		if (status != UV_EAI_CANCELED) {
-			tp_conn_log(c, TP_LOG_INFO, "resolve %s: %s",
-			    c->up_host, uv_strerror(status));
-			c->last_err = status;
-			snprintf(c->last_why, sizeof(c->last_why), "%s",
-			    uv_strerror(status));
-		}
-		snprintf(c->up_ip, sizeof(c->up_ip), "unknown");
-		uv_freeaddrinfo(ai);
-		tp_upstream_next(c);
-		return;
-	}
-	c->ai = c->ai_cur = ai;
-	upstream_try(c, ai->ai_addr);
-}
-
 void
 tp_upstream_next(struct tp_conn *c)
 {
 	const struct tp_hostport *hp;
 	struct sockaddr_storage ss;
-	struct addrinfo hints;
-	char port[8];
-	int rc;
 
 	c->plain = c->plain_tried = false;
-	if (c->ai_cur != NULL && (c->ai_cur = c->ai_cur->ai_next) != NULL) {
-		upstream_try(c, c->ai_cur->ai_addr);
-		return;
-	}
-	if (c->ai != NULL) {
-		uv_freeaddrinfo(c->ai);
-		c->ai = NULL;
+	c->dane = NULL;
+	if (c->dest != NULL) {
+		switch (tp_dest_next(c)) {
+		case 1:
+			upstream_try(c, (struct sockaddr *)&c->up_ss);
+			return;
+		case 0:
+			return; /* resolving: dest.c calls again */
+		default:
+			tp_dest_free(c);
+			break;
+		}
 	}
 	if (c->cidx >= c->r->nconnect) {
 		tp_conn_fail(c, NULL);
@@ -178,30 +149,15 @@ tp_upstream_next(struct tp_conn *c)
 	snprintf(c->up_host, sizeof(c->up_host), "%s", hp->host);
 	c->up_port = hp->port;
 	c->state = CS_CONNECT;
-	if (hp->is_ip) {
-		memset(&ss, 0, sizeof(ss));
-		if (hp->is_v6)
-			uv_ip6_addr(
-			    hp->host, hp->port, (struct sockaddr_in6 *)&ss);
-		else
-			uv_ip4_addr(
-			    hp->host, hp->port, (struct sockaddr_in *)&ss);
-		upstream_try(c, (struct sockaddr *)&ss);
+	if (!hp->is_ip) {
+		if (tp_dest_start(c, hp) < 0)
+			tp_conn_close(c, "out of memory");
 		return;
 	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%u", hp->port);
-	tp_conn_timer(c, c->r->v[TP_K_CONNECT_TIMEOUT].n);
-	rc = uv_getaddrinfo(
-	    &c->w->loop, &c->gai, upstream_on_resolved, hp->host, port, &hints);
-	if (rc < 0) {
-		c->last_err = rc;
-		snprintf(
-		    c->last_why, sizeof(c->last_why), "%s", uv_strerror(rc));
-		tp_upstream_next(c);
-		return;
-	}
-	c->gai_pending = true;
+	memset(&ss, 0, sizeof(ss));
+	if (hp->is_v6)
+		uv_ip6_addr(hp->host, hp->port, (struct sockaddr_in6 *)&ss);
+	else
+		uv_ip4_addr(hp->host, hp->port, (struct sockaddr_in *)&ss);
+	upstream_try(c, (struct sockaddr *)&ss);
 }

@@ -29,6 +29,17 @@ enum tp_hs_outcome {
 	TP_HS_TLS13,
 	TP_HS_COUNT
 };
+/* DANE with DNS, per destination host (spec 4.8, 8) */
+enum tp_dane_result {
+	TP_DANE_VERIFIED,     /* a usable TLSA record matched */
+	TP_DANE_TRUSTED,      /* matched, but the MX was insecure */
+	TP_DANE_MISMATCH,     /* usable records, no match: 4.7.5 */
+	TP_DANE_NO_TLSA,      /* none (or insecure): may */
+	TP_DANE_UNUSABLE,     /* secure, none usable: encrypt */
+	TP_DANE_LOOKUP_ERROR, /* TLSA lookup failed: host skipped */
+	TP_DANE_REFUSED,      /* dane-only without usable records */
+	TP_DANE_COUNT
+};
 enum tp_vf_reason {
 	TP_VF_UNTRUSTED,
 	TP_VF_NAME,
@@ -58,6 +69,7 @@ struct tp_route_stats {
 	atomic_ullong rejects;
 	atomic_ullong lat_bucket[TP_LAT_BUCKETS];
 	atomic_ullong lat_count, lat_sum_us;
+	atomic_ullong dane[TP_DANE_COUNT];
 };
 
 /* tp_caps_set / tp_caps_get - the learned capabilities, thread-safe. */
@@ -68,7 +80,6 @@ struct tp_route_rt {
 	const struct tp_cfg_route *cfg;
 	size_t index;
 	SSL_CTX *ctx;     /* NULL for security = none */
-	char *sni;        /* client mode: SNI to send, or NULL */
 	char *listen_key; /* identity of the listening socket */
 	int *fds;         /* one listening socket per worker */
 	struct tp_route_stats *stats;

@@ -21,6 +21,11 @@ void tp_metrics_handshake(
 /* tp_metrics_verify_failure - reason as tls_verify.c words it. */
 void tp_metrics_verify_failure(struct tp_route_stats *st, const char *why);
 void tp_metrics_add(_Atomic unsigned long long *counter, unsigned long long n);
+/* tp_metrics_dns - one DNS lookup: type (dns_parse.h), outcome and
+ * DNSSEC status (dns.h enums).  Process-wide. */
+void tp_metrics_dns(int type, int outcome, int dnssec);
+/* tp_metrics_dane - a DANE result (enum tp_dane_result) on a route. */
+void tp_metrics_dane(struct tp_route_stats *st, int result);
 /*
  * tp_metrics_render - the Prometheus text for every route of g into a
  * malloc'd buffer (*len bytes); NULL when out of memory.

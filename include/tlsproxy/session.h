@@ -28,6 +28,8 @@ struct tp_cfg_route;
 struct tp_worker;
 struct tp_filter;
 struct tp_dialogue;
+struct tp_dest;
+struct tp_dane;
 
 #define TP_CONN_MAGIC 0x434f4e4eu
 #define TP_HIGH_WATER (256 * 1024)
@@ -80,10 +82,8 @@ struct tp_conn {
 	struct side down, up;
 	uv_timer_t timer;
 	uv_connect_t creq;
-	uv_getaddrinfo_t gai;
 	enum tp_conn_state state;
 	int nopen; /* handles not yet closed */
-	bool gai_pending;
 	bool closing;
 	bool retry;       /* up is being closed to try the next address */
 	bool retry_same;  /* ... or the same one again, in plaintext */
@@ -100,8 +100,9 @@ struct tp_conn {
 	struct tp_dialogue *dlg;  /* SMTP/PROXY state before the relay */
 	struct tp_filter *filter; /* in-tunnel STARTTLS rules */
 	/* destination in progress */
-	size_t cidx; /* next index in the connect list */
-	struct addrinfo *ai, *ai_cur;
+	size_t cidx;                /* next index in the connect list */
+	struct tp_dest *dest;       /* a name's hosts from DNS (dest.c) */
+	const struct tp_dane *dane; /* DNS's DANE verdict for this host */
 	struct sockaddr_storage up_ss;
 	char up_host[TP_HOST_MAX];
 	char up_ip[64];
@@ -135,6 +136,9 @@ void tp_conn_advance(struct tp_conn *c);
 void tp_conn_on_upstream(struct tp_conn *c);
 /* tp_conn_set_peer - format peer_ip/peer_addr from peer_ss. */
 void tp_conn_set_peer(struct tp_conn *c);
+/* tp_conn_level - the security level for this destination host: the
+ * route's, or what DNS made of dane (may, encrypt, dane; spec 4.8). */
+int tp_conn_level(const struct tp_conn *c);
 /* tp_conn_admit - limits, then the route's first stage. */
 void tp_conn_admit(struct tp_conn *c);
 
@@ -187,6 +191,23 @@ void tp_relay_settle(struct tp_conn *c);
 void tp_relay_eof(struct tp_conn *c, struct side *s);
 /* tp_relay_lost - the upstream went away or timed out: a 421, then end. */
 void tp_relay_lost(struct tp_conn *c, bool timeout, const char *why);
+
+/* dest.c */
+/*
+ * tp_dest_start - resolve connect entry hp (a name or mx:DOMAIN); when
+ * every lookup is in, tp_upstream_next(c) runs (never from here).  0, or
+ * -1 when out of memory.
+ */
+int tp_dest_start(struct tp_conn *c, const struct tp_hostport *hp);
+/*
+ * tp_dest_next - the next address into c->up_host/up_ss/up_port and
+ * c->dane: 1; 0 still resolving; -1 none left (c->last_reply says why).
+ */
+int tp_dest_next(struct tp_conn *c);
+/* tp_dest_session - a connection was made (smtp_mx_session_limit). */
+void tp_dest_session(struct tp_conn *c);
+/* tp_dest_free - cancel the lookups, forget the hosts. */
+void tp_dest_free(struct tp_conn *c);
 
 /* sesscache.c */
 void tp_sesscache_attach(struct tp_conn *c, struct side *s);

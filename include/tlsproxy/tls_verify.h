@@ -34,6 +34,21 @@ struct tp_verify {
 };
 
 /*
+ * What DNS said about one destination host for security = dane/dane-only
+ * (spec 4.8, dest.c), applied on top of the route's settings.
+ */
+struct tp_dane {
+	int level;         /* TP_SEC_MAY (no TLSA), TP_SEC_ENCRYPT (none
+			      usable), TP_SEC_DANE (usable records) */
+	bool trusted_only; /* insecure MX: a match is "Trusted", not
+			      "Verified" (Postfix's half-dane) */
+	struct tp_tlsa *tlsa;
+	size_t ntlsa;
+	char base[256];  /* TLSA base domain: SNI, DANE-TA reference name */
+	char qname[256]; /* the host name as listed, also a DANE-TA name */
+};
+
+/*
  * tp_verify_build - the route's verification settings; loads trust
  * anchors into ctx for verify/secure and enables DANE for dane levels.
  * Problems go to tp_config_diag at the key's line.  Returns NULL when the
@@ -44,9 +59,11 @@ struct tp_verify *tp_verify_build(
 void tp_verify_free(struct tp_verify *v);
 /*
  * tp_verify_prepare - before the handshake: the names to check (host is
- * the name being connected to) and the TLSA records.  0 or -1.
+ * the name being connected to) and the TLSA records (d: from DNS, or
+ * NULL for the route's own).  0 or -1.
  */
-int tp_verify_prepare(SSL *ssl, const struct tp_verify *v, const char *host);
+int tp_verify_prepare(SSL *ssl, const struct tp_verify *v,
+    const struct tp_dane *d, const char *host);
 /*
  * tp_verify_check - after the handshake: 0 when the peer passes the
  * route's level (*trust = "Verified"), else -1 with the reason in why
@@ -54,8 +71,8 @@ int tp_verify_prepare(SSL *ssl, const struct tp_verify *v, const char *host);
  * has expired", "fingerprint mismatch", "TLSA mismatch").
  * *trust is Postfix's trust word for the log line either way.
  */
-int tp_verify_check(SSL *ssl, const struct tp_verify *v, const char **trust,
-    char *why, size_t len);
+int tp_verify_check(SSL *ssl, const struct tp_verify *v,
+    const struct tp_dane *d, const char **trust, char *why, size_t len);
 /*
  * tp_verify_describe - "CN=mx.example.com, issuer CN=Example CA" and, with
  * digest, ", sha256 AB:CD:..." for the peer's certificate; "" if none.

@@ -19,6 +19,7 @@ struct tp_gen;
 struct tp_conn;
 struct tp_listener;
 struct tp_sesscache;
+struct tp_dns;
 
 #define TP_WORKER_MAGIC 0x574b5230u
 
@@ -36,6 +37,7 @@ struct tp_worker {
 	unsigned nconns;
 	uint32_t next_sid;
 	struct tp_sesscache *sesscache; /* client TLS sessions (conn.c) */
+	struct tp_dns *dns;             /* resolver contexts (dns.c) */
 	bool stopping;
 	/* inbox, under lock */
 	pthread_mutex_t lock;
