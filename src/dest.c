@@ -99,6 +99,17 @@ dest_rnd(void *arg, unsigned n)
 	return *s % n;
 }
 
+/* reply_text - "421 4.7.5 text" without its codes, for the log. */
+static const char *
+reply_text(const char *reply)
+{
+	const char *p = strchr(reply, ' ');
+
+	if (p != NULL && (p = strchr(p + 1, ' ')) != NULL)
+		return p + 1;
+	return reply;
+}
+
 /* dest_settle - every lookup is in: back to the connect loop.  Each DNS
  * callback ends with it, and nothing touches d after it (the session may
  * have moved on and freed it). */
@@ -122,7 +133,7 @@ dest_fail(struct tp_dest *d, const char *fmt, ...)
 	vsnprintf(c->last_reply, sizeof(c->last_reply), fmt, ap);
 	va_end(ap);
 	c->last_err = TP_EPROTO;
-	tp_conn_log(c, TP_LOG_INFO, "%s", c->last_reply + 4);
+	tp_conn_log(c, TP_LOG_INFO, "%s", reply_text(c->last_reply));
 }
 
 /*
@@ -272,6 +283,28 @@ tlsa_lookup(struct dest_host *h, const char *name)
 	d->pending++;
 }
 
+/* host_balance - IPv4 and IPv6 in turn, IPv4 first, whichever answer
+ * came first (Postfix's smtp_balance_inet_protocols). */
+static void
+host_balance(struct dest_host *h)
+{
+	struct sockaddr_storage v4[TP_DEST_HOSTADDR], v6[TP_DEST_HOSTADDR];
+	unsigned n4 = 0, n6 = 0, i4 = 0, i6 = 0, n = 0;
+
+	for (unsigned i = 0; i < h->naddrs; i++) {
+		if (h->addrs[i].ss_family == AF_INET)
+			v4[n4++] = h->addrs[i];
+		else
+			v6[n6++] = h->addrs[i];
+	}
+	while (i4 < n4 || i6 < n6) {
+		if (i4 < n4)
+			h->addrs[n++] = v4[i4++];
+		if (i6 < n6)
+			h->addrs[n++] = v6[i6++];
+	}
+}
+
 /* host_addrs_done - both address lookups are in: decide on TLSA. */
 static void
 host_addrs_done(struct dest_host *h)
@@ -279,6 +312,7 @@ host_addrs_done(struct dest_host *h)
 	struct tp_dest *d = h->d;
 	struct tp_conn *c = d->c;
 
+	host_balance(h);
 	if (h->naddrs == 0 || !dane_wanted(c))
 		return;
 	/* An insecure host name gets no TLSA lookup (RFC 7672 2.2.2). */
@@ -474,7 +508,7 @@ tp_dest_next(struct tp_conn *c)
 			snprintf(c->last_reply, sizeof(c->last_reply), "%s",
 			    h->fail);
 			c->last_err = TP_EPROTO;
-			tp_conn_log(c, TP_LOG_INFO, "%s", h->fail + 4);
+			tp_conn_log(c, TP_LOG_INFO, "%s", reply_text(h->fail));
 			tp_metrics_dane(c->rt->stats, h->result);
 			continue;
 		}

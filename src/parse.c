@@ -258,6 +258,24 @@ tp_parse_dest(const char *s, struct tp_hostport *out, const char **why)
 	char dom[TP_HOST_MAX];
 	size_t dl;
 
+	if (*s == '[' && (colon = strchr(s, ']')) != NULL &&
+	    memchr(s, ':', (size_t)(colon - s)) == NULL) {
+		/* Postfix's [HOST]:PORT: a name's address records only,
+		 * which is what HOST:PORT means here too */
+		dl = (size_t)(colon - s - 1);
+		if (dl == 0 || dl >= sizeof(dom) || colon[1] != ':') {
+			*why = "expected [HOST]:PORT";
+			return -1;
+		}
+		snprintf(dom, sizeof(dom), "%.*s%s", (int)dl, s + 1, colon + 1);
+		if (tp_parse_hostport(dom, out, why) < 0)
+			return -1;
+		if (out->wildcard) {
+			*why = "bad host name";
+			return -1;
+		}
+		return 0;
+	}
 	if (strncmp(s, "mx:", 3) != 0)
 		return tp_parse_hostport(s, out, why);
 	memset(out, 0, sizeof(*out));

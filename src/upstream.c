@@ -32,8 +32,13 @@ tp_upstream_failed(struct tp_conn *c, int err, const char *why)
 		tp_conn_log(c, TP_LOG_INFO, "%s %s[%s]:%u: %s",
 		    err == TP_EPROTO ? "session with" : "connect to",
 		    c->up_host, c->up_ip, c->up_port, why);
-	c->last_err = err;
-	snprintf(c->last_why, sizeof(c->last_why), "%s", why);
+	/* What a server said or did over TLS tells more than a refusal by
+	 * the next address: that is the 421 the client gets. */
+	if (!(c->last_err == TP_EPROTO || c->last_err == TP_ETLS) ||
+	    err == TP_EPROTO || err == TP_ETLS) {
+		c->last_err = err;
+		snprintf(c->last_why, sizeof(c->last_why), "%s", why);
+	}
 	if (err != TP_ETLS && err != TP_EPROTO)
 		tp_metrics_add(&c->rt->stats->connect_failures, 1);
 	/* may: one more try at the same address, in plaintext (Postfix). */

@@ -33,7 +33,8 @@ int tp_parse_bool(const char *s, bool *out, const char **why);
 int tp_parse_hostport(const char *s, struct tp_hostport *out, const char **why);
 /*
  * tp_parse_dest - a connect entry: "mx:DOMAIN[:PORT]" (out->mx set, port
- * 1-65535, default 25) or any form tp_parse_hostport takes.
+ * 1-65535, default 25), Postfix's "[HOST]:PORT" (a host, as HOST:PORT) or
+ * any form tp_parse_hostport takes.
  */
 int tp_parse_dest(const char *s, struct tp_hostport *out, const char **why);
 /*

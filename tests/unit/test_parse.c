@@ -398,8 +398,23 @@ test_dest_hostport(void **state)
 	assert_string_equal(why, "expected HOST:PORT");
 	assert_int_equal(tp_parse_dest("[::1]25", &hp, &why), -1);
 	assert_string_equal(why, "expected [IPv6]:PORT");
-	assert_int_equal(tp_parse_dest("[example.com]:25", &hp, &why), -1);
-	assert_string_equal(why, "bad IPv6 address");
+	/* Postfix's [HOST]:PORT: a host, no MX lookup (as HOST:PORT) */
+	assert_int_equal(tp_parse_dest("[example.com]:25", &hp, &why), 0);
+	assert_false(hp.mx);
+	assert_false(hp.is_ip);
+	assert_string_equal(hp.host, "example.com");
+	assert_int_equal(hp.port, 25);
+	assert_int_equal(tp_parse_dest("[192.0.2.1]:587", &hp, &why), 0);
+	assert_true(hp.is_ip);
+	assert_false(hp.is_v6);
+	assert_int_equal(tp_parse_dest("[]:25", &hp, &why), -1);
+	assert_string_equal(why, "expected [HOST]:PORT");
+	assert_int_equal(tp_parse_dest("[example.com]25", &hp, &why), -1);
+	assert_string_equal(why, "expected [HOST]:PORT");
+	assert_int_equal(tp_parse_dest("[*]:25", &hp, &why), -1);
+	assert_string_equal(why, "bad host name");
+	assert_int_equal(tp_parse_dest("[bad/name]:25", &hp, &why), -1);
+	assert_string_equal(why, "bad host name");
 }
 
 #define WHY_ADDR                                                                \
