@@ -361,7 +361,11 @@ tp_verify_check(SSL *ssl, const struct tp_verify *v, const struct tp_dane *d,
 			return 0;
 		if (d == NULL && v->ntlsa == 0 && v->security == TP_SEC_DANE)
 			return 0; /* no records: may (here, encrypt) */
-		if (SSL_get0_dane_authority(ssl, NULL, NULL) >= 0 &&
+		/* A resumed session is not verified again: it keeps the
+		 * result it got under the same records (the client cache
+		 * is keyed by the TLSA answer, sesscache.c). */
+		if ((SSL_get0_dane_authority(ssl, NULL, NULL) >= 0 ||
+			SSL_session_reused(ssl)) &&
 		    res == X509_V_OK) {
 			*trust = d != NULL && d->trusted_only ? "Trusted"
 							      : "Verified";
