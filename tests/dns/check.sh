@@ -5,8 +5,9 @@
 # test. -> nsd, trust anchor DIR/test.ds), that every scenario of the lab
 # validates as the DANE tests expect: secure answers, the insecure
 # delegation, the BOGUS child, NXDOMAIN and NODATA proofs, the null MX, the
-# CNAME, and that each TLSA record holds the digest it should (and the
-# certificates agree with lab.env).  Uses the running nsd if one answers on
+# CNAME, the IPv6-only and dual-stack MX hosts, the signed child cache.test.
+# (TLSA TTL 1), and that each TLSA record holds the digest it should (and
+# the certificates agree with lab.env).  Uses the running nsd if one answers on
 # LAB_DNSPORT (start_dns in tests/integration/lib.sh), else starts its own and
 # stops it (by its PID) at the end.  One line per check ("ok   ..." or
 # "FAIL ..."), then "lab: N checks, M failed"; exit status 1 if any failed.
@@ -76,7 +77,7 @@ if [ "$LAB_SPKI_WRONG" != "$LAB_SPKI1" ] && [ "$LAB_SPKI_WRONG" != "$LAB_SPKI2" 
 	ok "cert wrong.pem: a key no upstream serves"
 else bad "cert wrong.pem: shares a key with a served leaf"; fi
 sans=$(openssl x509 -in "$dir/lab1.pem" -noout -ext subjectAltName 2>/dev/null | tr -d '\n ')
-case $sans in *DNS:mx.good.test,*DNS:nomx.test*) ok "cert lab1.pem: SAN mx.good.test ... nomx.test" ;;
+case $sans in *DNS:mx.good.test,*DNS:nomx.test,DNS:mx.v6.test,DNS:mx.dual.test,DNS:mx.cache.test) ok "cert lab1.pem: SAN mx.good.test ... nomx.test, mx.v6.test, mx.dual.test, mx.cache.test" ;;
 *) bad "cert lab1.pem: SAN '$sans'" ;; esac
 
 # ---- good.test: secure MX, secure host, matching TLSA 3 1 1
@@ -187,6 +188,41 @@ q MX nothere.test
 want "NXDOMAIN (secure)" "$nx"
 q A nothere.test
 want "NXDOMAIN (secure)" "$nx"
+
+# ---- v6.test: the MX host has an AAAA record (::1) only
+q MX v6.test
+want "secure MX" "10 mx\\.v6\\.test\\. $sec"
+q AAAA mx.v6.test
+want "secure AAAA ::1" "has IPv6 address ::1 $sec"
+q A mx.v6.test
+want "no A (secure NODATA)" "mx\\.v6\\.test has no address $sec"
+q TLSA "_$P._tcp.mx.v6.test"
+want "TLSA 3 1 1 lab1" "has TLSA record 3 1 1 $S1 $sec"
+
+# ---- dual.test: A 127.0.0.4 (refused) and AAAA ::1
+q MX dual.test
+want "secure MX" "10 mx\\.dual\\.test\\. $sec"
+q A mx.dual.test
+want "secure A 127.0.0.4 (nothing listens)" "has address 127\\.0\\.0\\.4 $sec"
+q AAAA mx.dual.test
+want "secure AAAA ::1" "has IPv6 address ::1 $sec"
+q TLSA "_$P._tcp.mx.dual.test"
+want "TLSA 3 1 1 lab1" "has TLSA record 3 1 1 $S1 $sec"
+
+# ---- cache.test: a signed child (DS in test.), TLSA with TTL 1
+q MX cache.test
+want "secure MX (signed child)" "10 mx\\.cache\\.test\\. $sec"
+q A mx.cache.test
+want "secure A 127.0.0.1" "has address 127\\.0\\.0\\.1 $sec"
+q TLSA "_$P._tcp.mx.cache.test"
+want "TLSA 3 1 1 lab1" "has TLSA record 3 1 1 $S1 $sec"
+if grep -Eq "^_$P\\._tcp\\.mx\\.cache\\.test\\.[[:space:]]+1[[:space:]]+IN[[:space:]]+TLSA[[:space:]]" \
+    "$dir/cache.test.zone.signed"; then
+	ok "cache.test.zone.signed: the TLSA RRset has TTL 1"
+else bad "cache.test.zone.signed: no TLSA record with TTL 1"; fi
+if [ -n "${LAB_KEY_CACHE:-}" ] && [ -r "$dir/$LAB_KEY_CACHE.private" ]; then
+	ok "lab.env: LAB_KEY_CACHE names cache.test.'s key ($LAB_KEY_CACHE)"
+else bad "lab.env: LAB_KEY_CACHE '${LAB_KEY_CACHE:-}' has no $dir/\$LAB_KEY_CACHE.private"; fi
 
 echo "lab: $n checks, $failed failed"
 [ "$failed" = 0 ]

@@ -8,13 +8,13 @@
 # serves every zone on 127.0.0.1@DNSPORT, and a resolver reaches it through
 # a stub for "test." with DIR/test.ds as its only trust anchor.
 #
-# Every MX host is 127.0.0.1, .2 or .3 (one upstream SMTP server per address,
-# listening on UPPORT, the port in every TLSA name _UPPORT._tcp.HOST) or
-# 127.0.0.4 (nothing listens there).  The certificates, ECDSA P-256 leaves
+# Every MX host is 127.0.0.1, .2, .3 or ::1 (one upstream SMTP server per
+# address, listening on UPPORT, the port in every TLSA name
+# _UPPORT._tcp.HOST) or 127.0.0.4 (nothing listens there).  The certificates, ECDSA P-256 leaves
 # signed by the test CA (CAKEY, CACERT: tests/certs/mkcerts.sh's ca.key,
 # ca.pem), are made here, so that names, keys and TLSA records always agree:
-#   lab1.pem/.key   the server on 127.0.0.1; SAN every name below that
-#                   resolves to 127.0.0.1 (mx.good.test first)
+#   lab1.pem/.key   the servers on 127.0.0.1 and ::1; SAN every name below
+#                   that resolves to 127.0.0.1 or ::1 (mx.good.test first)
 #   lab2.pem/.key   the server on 127.0.0.2; SAN mx1.two.test, mx.bad.test,
 #                   mx1.twobad.test
 #   lab3.pem/.key   the server on 127.0.0.3; SAN mx.ta.test; lab3.pem is the
@@ -24,7 +24,10 @@
 # Their TLSA data (sha256 of the SubjectPublicKeyInfo, hex) are in
 # DIR/lab.env with the ports and the CA's path (sh syntax, ". DIR/lab.env"):
 # LAB_DIR LAB_CA LAB_DNSPORT LAB_UPPORT LAB_SPKI1 LAB_SPKI2 LAB_SPKI3
-# LAB_SPKI_CA LAB_SPKI_WRONG.
+# LAB_SPKI_CA LAB_SPKI_WRONG, and LAB_KEY_CACHE: the base name (in DIR) of
+# cache.test.'s signing key, to re-sign DIR/cache.test.zone after a change:
+#   cd DIR && ldns-signzone -f cache.test.zone.signed cache.test.zone \
+#       "$LAB_KEY_CACHE"
 #
 # Zones (P = UPPORT; "T" = TLSA 3 1 1 of that leaf):
 #   test.  signed (CSK ECDSAP256SHA256), trust anchor DIR/test.ds (its DS)
@@ -43,6 +46,10 @@
 #     nullmx.test     MX 0 .
 #     cname.test      MX 10 alias.cname.test; alias.cname CNAME mx.good.test.
 #     nothere.test    does not exist (NXDOMAIN, proven by NSEC)
+#     v6.test         MX 10 mx.v6.test; mx.v6 AAAA ::1 only, _P._tcp T lab1
+#     dual.test       MX 10 mx.dual.test; mx.dual A .4 (refused) and
+#                     AAAA ::1, _P._tcp T lab1
+#     cache.test      NS ns.test. + DS: a signed child (below)
 #     insecure.test   NS ns.test., no DS: an insecure delegation
 #     bogus.test      NS ns.test. + DS: signed child whose RRSIGs expired
 #   insecure.test.  unsigned
@@ -50,6 +57,10 @@
 #     half.insecure.test  MX 10 mx.good.test (insecure MX, secure host)
 #   bogus.test.  signed, but -i 20200101000000 -e 20200201000000: BOGUS
 #     bogus.test      MX 10 mx.bogus.test; mx A .1, _P._tcp.mx T lab1
+#   cache.test.  signed (its own CSK, LAB_KEY_CACHE), for the session cache
+#                test, which changes its TLSA RRset and re-signs it
+#     cache.test      MX 10 mx.cache.test; mx A .1, _P._tcp.mx T lab1 with
+#                     TTL 1 (a resolver asks again a second later)
 # Also DIR/nsd.conf (127.0.0.1@DNSPORT, state under DIR/run) and
 # DIR/unbound.conf (stub test. -> 127.0.0.1@DNSPORT, trust anchor test.ds)
 # for unbound-host -C and ub_ctx_config().
@@ -100,7 +111,8 @@ spki() {
 }
 
 leaf lab1 mx.good.test mx.insecure.test mx.bogus.test mx.notlsa.test \
-    mx2.two.test mx2.twodown.test mx2.twobad.test nomx.test
+    mx2.two.test mx2.twodown.test mx2.twobad.test nomx.test mx.v6.test \
+    mx.dual.test mx.cache.test
 leaf lab2 mx1.two.test mx.bad.test mx1.twobad.test
 leaf lab3 mx.ta.test
 cat "$cacert" >>lab3.pem
@@ -130,6 +142,8 @@ EOF
 rm -f K*.key K*.private K*.ds ./*.zone ./*.signed
 kt=$(ldns-keygen -a ECDSAP256SHA256 -k test.)		# -k: SEP flag; one CSK
 kb=$(ldns-keygen -a ECDSAP256SHA256 -k bogus.test.)
+kc=$(ldns-keygen -a ECDSAP256SHA256 -k cache.test.)
+echo "LAB_KEY_CACHE=$kc" >>lab.env
 p=_$upport._tcp
 
 # zone ORIGIN RECORD...: a zone file on stdout, SOA and NS ns.test. first
@@ -177,6 +191,15 @@ zone test. \
     "nullmx MX 0 ." \
     "cname MX 10 alias.cname.test." \
     "alias.cname CNAME mx.good.test." \
+    "v6 MX 10 mx.v6.test." \
+    "mx.v6 AAAA ::1" \
+    "$p.mx.v6 TLSA 3 1 1 $s1" \
+    "dual MX 10 mx.dual.test." \
+    "mx.dual A 127.0.0.4" \
+    "mx.dual AAAA ::1" \
+    "$p.mx.dual TLSA 3 1 1 $s1" \
+    "cache NS ns.test." \
+    "$(ldns-key2ds -n -2 "$kc.key")" \
     "insecure NS ns.test." \
     "bogus NS ns.test." \
     "$(ldns-key2ds -n -2 "$kb.key")" >test.zone
@@ -189,11 +212,16 @@ zone bogus.test. \
     "@ MX 10 mx.bogus.test." \
     "mx A 127.0.0.1" \
     "$p.mx TLSA 3 1 1 $s1" >bogus.test.zone
+zone cache.test. \
+    "@ MX 10 mx.cache.test." \
+    "mx A 127.0.0.1" \
+    "$p.mx 1 TLSA 3 1 1 $s1" >cache.test.zone
 
 ldns-signzone -f test.zone.signed test.zone "$kt"
 # expired signatures: validators find bogus.test. BOGUS
 ldns-signzone -i 20200101000000 -e 20200201000000 \
     -f bogus.test.zone.signed bogus.test.zone "$kb"
+ldns-signzone -f cache.test.zone.signed cache.test.zone "$kc"
 printf '%s\n' "$(ldns-key2ds -n -2 "$kt.key")" >test.ds	# the trust anchor
 grep -Eq '^test\.[[:space:]].*[[:space:]]DS[[:space:]]' test.ds ||
     { echo "mkzones: no DS in test.ds" >&2; exit 1; }
@@ -227,6 +255,9 @@ zone:
 zone:
   name: bogus.test.
   zonefile: bogus.test.zone.signed
+zone:
+  name: cache.test.
+  zonefile: cache.test.zone.signed
 EOF
 cat >unbound.conf <<EOF
 # unbound-host -C $dir/unbound.conf (or ub_ctx_config): the lab only

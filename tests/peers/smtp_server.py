@@ -14,6 +14,9 @@ prefixed with the connection number (1, 2, ...):
   N body: LINE     a line of message content (after DATA's 354, or in a
                    BDAT chunk)
   N tls ok VERSION | N tls failed REASON | N tls alert-sent
+  N sni NAME       (--log-sni) the server name the client sent in its
+                   ClientHello ("N sni -": none), after "tls ok" (not
+                   after a failed handshake)
   N close
 
 Behaviour (RAW arguments take Python escapes: \\r \\n \\x01 ...):
@@ -39,7 +42,11 @@ Behaviour (RAW arguments take Python escapes: \\r \\n \\x01 ...):
                         "proxy timeout" and hang up, as Postfix does)
   --addr IP             listen on IP instead of 127.0.0.1 (Linux lets a
                         server bind any 127.0.0.0/8 address: the DNS tests
-                        put MX hosts on 127.0.0.2 and 127.0.0.3)
+                        put MX hosts on 127.0.0.2 and 127.0.0.3); an IPv6
+                        address (::1) listens on IPv6 only, and "connect
+                        from" then shows the peer as [IP]:PORT
+  --log-sni             log the SNI of each handshake ("N sni NAME"), read
+                        with SSLContext.sni_callback
   --cert F --key F      certificate for STARTTLS (default: no TLS; STARTTLS
                         then gets 454)
   --implicit            implicit TLS (needs --cert): the handshake comes
@@ -103,6 +110,19 @@ class Server:
         if a.cert:
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.ctx.load_cert_chain(a.cert, a.key or a.cert)
+            if a.log_sni:
+                self.ctx.sni_callback = self.on_sni
+
+    @staticmethod
+    def on_sni(obj, name, ctx):
+        """ClientHello: remember the server name (None: none) on the
+        SSLObject; the session logs it once the handshake is over."""
+        obj.tp_sni = name
+        return None
+
+    def log_sni(self, n, obj):
+        if self.a.log_sni and obj is not None:
+            self.event(n, "sni %s" % (getattr(obj, "tp_sni", None) or "-"))
 
     async def send(self, w, data):
         """Write DATA; with --dribble one octet at a time, 2 ms apart."""
@@ -184,7 +204,10 @@ class Server:
         self.n += 1
         n = self.n
         peer = w.get_extra_info("peername")
-        self.event(n, "connect from %s:%d" % peer[:2])
+        if ":" in peer[0]:
+            self.event(n, "connect from [%s]:%d" % peer[:2])
+        else:
+            self.event(n, "connect from %s:%d" % peer[:2])
         a = self.a
         tls = a.implicit
         first_ehlo = True
@@ -193,6 +216,7 @@ class Server:
             if tls:
                 obj = w.get_extra_info("ssl_object")
                 self.event(n, "tls ok %s" % obj.version())
+                self.log_sni(n, obj)
             if a.proxy:
                 pre = await self.read_proxy(n, r)
                 if pre is None:
@@ -252,6 +276,7 @@ class Server:
                     tls = True
                     obj = w.get_extra_info("ssl_object")
                     self.event(n, "tls ok %s" % obj.version())
+                    self.log_sni(n, obj)
                     first_ehlo = False
                 elif verb == "STARTTLS":
                     await self.send(w, b"503 5.5.1 Error: TLS already active\r\n")
@@ -328,6 +353,7 @@ async def main():
     ap.add_argument("--fault", type=fault_arg)
     ap.add_argument("--partial-reply")
     ap.add_argument("--cork", action="store_true")
+    ap.add_argument("--log-sni", action="store_true")
     a = ap.parse_args()
     if a.implicit and not a.cert:
         ap.error("--implicit needs --cert")
