@@ -253,9 +253,15 @@ query_on_result(void *arg, int err, struct ub_result *r)
 			a.data = r->data;
 			a.len = r->len;
 		}
-		if (r->canonname != NULL &&
-		    strcasecmp(r->canonname, r->qname) != 0)
-			a.canon = r->canonname;
+		if (r->canonname != NULL) {
+			/* names go without the root's dot here (SNI, logs) */
+			size_t n = strlen(r->canonname);
+
+			if (n > 1 && r->canonname[n - 1] == '.')
+				r->canonname[n - 1] = '\0';
+			if (!tp_strcaseeq(r->canonname, q->name))
+				a.canon = r->canonname;
+		}
 	}
 	query_deliver(q, &a);
 	if (r != NULL)

@@ -81,17 +81,20 @@ static void
 sess_key(struct tp_conn *c, char *key, size_t len)
 {
 	const struct tp_dane *d = c->dane;
-	uint32_t h = 2166136261u;
+	uint32_t h = 0;
 
+	/* A sum of the records' hashes: DNS gives an RRset in any order. */
 	for (size_t i = 0; d != NULL && i < d->ntlsa; i++) {
 		const struct tp_tlsa *t = &d->tlsa[i];
+		uint32_t r = 2166136261u;
 
-		h = (h ^
+		r = (r ^
 			(uint32_t)(t->usage << 16 | t->selector << 8 |
 			    t->mtype)) *
 		    16777619u;
 		for (size_t j = 0; j < t->len; j++)
-			h = (h ^ t->data[j]) * 16777619u;
+			r = (r ^ t->data[j]) * 16777619u;
+		h += r;
 	}
 	snprintf(key, len, "%s[%s]:%u/%d/%d/%08x", c->up_host, c->up_ip,
 	    c->up_port, d != NULL ? d->level : -1, d != NULL && d->trusted_only,
