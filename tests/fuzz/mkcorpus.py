@@ -199,9 +199,47 @@ def filt():
         ("S", b"250 ok\r\n")]))
 
 
+FP = b"3B:0C:4C:79:0F:2A:8A:4E:8B:57:10:5B:3A:59:1E:E2:0D:6A:65:43:0C:AB:2B:63:3D:A4:97:1F:0C:11:91:9F"
+HEX = b"a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+
+
+def policy():
+    """policy_map: a policy_file; its last line is also looked up."""
+    t = "policy_map"
+    write(t, "levels", b"a.example none\nb.example may\nc.example encrypt\n"
+          b"d.example fingerprint match=" + FP + b"\ne.example verify\n"
+          b"f.example secure match=nexthop:dot-nexthop\ng.example dane\n"
+          b"h.example dane-only\ni.example MUST\nj.example "
+          b"MUST_NOPEERMATCH\nx.y.g.example")
+    write(t, "keys", b".example.com may\nexample.com secure\n"
+          b"[mx.example.net]:25 encrypt\n[mx.example.net] verify\n"
+          b"relay.example:587 encrypt\n[2001:db8::1]:25 may\n"
+          b"[192.0.2.1] may\n.com none\na.b.c.example.com")
+    write(t, "continued", b"# comment\n\npartner.example\n\tsecure\n"
+          b"# inside\n    match=mx1.partner.example:mx2.partner.example\n"
+          b"    { protocols = >=TLSv1.2\n      <=TLSv1.3 }\r\n"
+          b"bank.example fingerprint { match = " + FP + b"\n  | " +
+          FP[:59] + b" }\nsub.partner.example")
+    write(t, "attributes", b"a.example encrypt protocols=!SSLv2:!SSLv3 "
+          b"ciphers=high exclude=3DES:RC4,servername=mx.a.example\n"
+          b"b.example dane { tlsa = 3 1 1 " + HEX + b" | 2 0 1 " + FP +
+          b" } tlsa=3:1:1:" + HEX + b"\nc.example may connection_reuse=yes"
+          b" enable_rpk=no policy_type=sts\nd.example secure tafile=x\n"
+          b"b.example")
+    write(t, "errors", b"  leading\nexample.com\nexample.com maybe\n"
+          b"example.com may match=x\nexample.com may\n.x:25 may\n"
+          b"[x may\n2001:db8::1 may\ne.example secure # c\n"
+          b"f.example fingerprint match=AB:CD\ng.example secure {x\n"
+          b"h.example secure =x {a=b}c\x00\nEXAMPLE.COM.")
+    # a bracketed key longer than a host name (found by libFuzzer)
+    write(t, "long-key", b"[" + b"a" * 262 + b"] may\n" + b"x." * 140 +
+          b"example may\n." + b"a" * 300 + b" may\n" + b"b." * 200)
+
+
 if __name__ == "__main__":
     line()
     client()
     server()
     filt()
+    policy()
     sys.exit(0)
