@@ -67,6 +67,9 @@ struct parser {
 	size_t len, cap;
 	struct seg *segs;
 	size_t nsegs, segcap;
+	/* every key read so far, good entry or not (key and line only):
+	 * a duplicate of a broken entry is reported too */
+	struct tp_policy_map seen;
 	/* the entry being parsed */
 	const char *key; /* for messages */
 	bool bad;        /* it had an error: dropped */
@@ -839,11 +842,17 @@ entry(struct parser *p)
 	if (parse_key(p, line, p->buf, klen, key, &e.kind) < 0)
 		return;
 	p->key = key;
-	if ((dup = tp_policy_lookup_key(m, key)) != NULL) {
+	if ((dup = tp_policy_lookup_key(&p->seen, key)) != NULL) {
 		say(p, line, false, "duplicate key %s (first at line %d)", key,
 		    dup->line);
 		return;
 	}
+	p->seen.e = xrealloc(p->seen.e, p->seen.n + 1, sizeof(*p->seen.e));
+	memset(&p->seen.e[p->seen.n], 0, sizeof(*p->seen.e));
+	p->seen.e[p->seen.n].key = tp_xstrdup(key);
+	p->seen.e[p->seen.n].line = line;
+	index_add(&p->seen, p->seen.n);
+	p->seen.n++;
 	s = p->buf + klen;
 	if ((tok = next_token(&s, &tlen)) == NULL) {
 		say(p, line, false,
@@ -983,6 +992,10 @@ tp_policy_map_parse(
 	logical_end(&p);
 	free(p.buf);
 	free(p.segs);
+	for (size_t i = 0; i < p.seen.n; i++)
+		free(p.seen.e[i].key);
+	free(p.seen.e);
+	free(p.seen.slots);
 	return m;
 }
 
