@@ -29,6 +29,7 @@
 #include <ini.h>
 
 #include "tlsproxy/common.h"
+#include "tlsproxy/policy_map.h"
 #include "tlsproxy/tls_policy.h"
 
 const struct tp_keydef tp_keys[TP_K_COUNT] = {
@@ -85,23 +86,23 @@ xrealloc(void *p, size_t n, size_t sz)
 	return p;
 }
 
-void
-tp_config_diag(
-    struct tp_config *cfg, int line, bool warning, const char *fmt, ...)
+/* vdiag - record "FILE:LINE: [warning: ]message" (FILE NULL: the INI). */
+static void
+vdiag(struct tp_config *cfg, const char *file, int line, bool warning,
+    const char *fmt, va_list ap)
 {
 	char msg[1024], *out;
-	va_list ap;
 	int n;
 
-	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
+	if (file == NULL)
+		file = cfg->path;
 	if (line > 0)
-		n = asprintf(&out, "%s:%d: %s%s", cfg->path, line,
+		n = asprintf(&out, "%s:%d: %s%s", file, line,
 		    warning ? "warning: " : "", msg);
 	else
-		n = asprintf(&out, "%s: %s%s", cfg->path,
-		    warning ? "warning: " : "", msg);
+		n = asprintf(
+		    &out, "%s: %s%s", file, warning ? "warning: " : "", msg);
 	if (n < 0) {
 		fprintf(stderr, "tlsproxy: out of memory\n");
 		exit(1);
@@ -112,6 +113,36 @@ tp_config_diag(
 		cfg->nwarnings++;
 	else
 		cfg->nerrors++;
+}
+
+void
+tp_config_diag(
+    struct tp_config *cfg, int line, bool warning, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vdiag(cfg, NULL, line, warning, fmt, ap);
+	va_end(ap);
+}
+
+void
+tp_config_diag_at(struct tp_config *cfg, const char *file, int line,
+    bool warning, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vdiag(cfg, file, line, warning, fmt, ap);
+	va_end(ap);
+}
+
+const char *
+tp_config_mode_name(enum tp_mode mode)
+{
+	return mode == TP_MODE_CLIENT ? "client"
+	    : mode == TP_MODE_SERVER  ? "server"
+				      : "gateway";
 }
 
 char *
@@ -323,7 +354,7 @@ find_key(const char *name, bool global)
 	for (int k = 0; k < TP_K_COUNT; k++) {
 		if (strcmp(tp_keys[k].name, name) != 0)
 			continue;
-		if ((tp_keys[k].scope == G) == global)
+		if (((tp_keys[k].scope & G) != 0) == global)
 			return k;
 	}
 	return -1;
@@ -557,7 +588,7 @@ apply_defaults(struct tp_config *cfg, struct tp_cval *vals, bool global)
 	const char *why;
 
 	for (int k = 0; k < TP_K_COUNT; k++) {
-		if ((tp_keys[k].scope == G) != global || vals[k].set ||
+		if (((tp_keys[k].scope & G) != 0) != global || vals[k].set ||
 		    tp_keys[k].def == NULL)
 			continue;
 		if (parse_value(cfg, k, tp_keys[k].def, &vals[k], &why) < 0)
@@ -585,31 +616,126 @@ addr_overlaps(const struct tp_hostport *a, const struct tp_hostport *b)
 	return strcmp(a->host, b->host) == 0;
 }
 
+/* mode_scope - the key-table bit of a route mode. */
+static enum tp_kscope
+mode_scope(enum tp_mode m)
+{
+	return m == TP_MODE_CLIENT ? C : m == TP_MODE_SERVER ? S : W;
+}
+
+/* scope_words - the modes of a route key's scope, for messages. */
+static const char *
+scope_words(enum tp_kscope sc)
+{
+	switch ((int)sc) {
+	case C:
+		return "client";
+	case S:
+		return "server";
+	case W:
+		return "gateway";
+	case CS:
+		return "client and server";
+	case CW:
+		return "client and gateway";
+	case SW:
+		return "server and gateway";
+	default:
+		return "all";
+	}
+}
+
+/* gateway_hint - where a key a gateway refuses goes instead. */
+static const char *
+gateway_hint(enum tp_key k)
+{
+	switch (k) {
+	case TP_K_CONNECT:
+		return " (a gateway delivers to each recipient domain's MX "
+		       "hosts; port sets their port)";
+	case TP_K_TLS:
+		return " (a gateway always speaks STARTTLS to the MX hosts, "
+		       "on port)";
+	case TP_K_NEXTHOP:
+		return " (a gateway's nexthop is each recipient's domain)";
+	case TP_K_SERVERNAME:
+	case TP_K_MATCH:
+	case TP_K_FINGERPRINT:
+	case TP_K_TLSA:
+		return " (on a gateway, set it per destination in "
+		       "policy_file)";
+	case TP_K_ECCERT_FILE:
+	case TP_K_ECKEY_FILE:
+		return " (a gateway's client certificate is cert_file and "
+		       "key_file)";
+	default:
+		return "";
+	}
+}
+
+/* pm_diag - a policy_file diagnostic, as POLICYFILE:LINE: message. */
+struct pm_where {
+	struct tp_config *cfg;
+	const char *file;
+};
+
+static void
+pm_diag(void *arg, int line, bool warning, const char *msg)
+{
+	struct pm_where *w = arg;
+
+	tp_config_diag_at(w->cfg, w->file, line, warning, "%s", msg);
+}
+
+/*
+ * load_policy - a gateway's policy_file, read and parsed now: a reload
+ * reads it again, and a broken file fails the load like any config
+ * error (the old generation keeps serving).
+ */
+static void
+load_policy(struct tp_config *cfg, struct tp_cfg_route *r)
+{
+	const struct tp_cval *v = &r->v[TP_K_POLICY_FILE];
+	struct pm_where w = {cfg, v->s};
+	char why[300];
+
+	if (!v->set)
+		return;
+	r->policy = tp_policy_map_load(v->s, pm_diag, &w, why, sizeof(why));
+	if (r->policy == NULL)
+		tp_config_diag(
+		    cfg, v->line, false, "policy_file %s: %s", v->raw, why);
+}
+
 static void
 check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 {
 	struct tp_cval *v = r->v;
 	const char *why, *p;
 	char item[300];
+	bool gw;
 
-	if (!v[TP_K_MODE].set || !v[TP_K_ACCEPT].set || !v[TP_K_CONNECT].set) {
+	if (!v[TP_K_MODE].set || !v[TP_K_ACCEPT].set ||
+	    (!v[TP_K_CONNECT].set && v[TP_K_MODE].e != TP_MODE_GATEWAY)) {
 		tp_config_diag(cfg, r->line, false, "route %s: missing %s",
 		    r->name,
-		    !v[TP_K_MODE].set ? "mode (client or server)"
+		    !v[TP_K_MODE].set ? "mode (client, server or gateway)"
 			: !v[TP_K_ACCEPT].set
 			? "accept (HOST:PORT to listen on)"
 			: "connect (HOST:PORT destination)");
 		return;
 	}
 	r->mode = (enum tp_mode)v[TP_K_MODE].e;
-	r->tls = (enum tp_tls)v[TP_K_TLS].e;
+	gw = r->mode == TP_MODE_GATEWAY;
+	/* a gateway speaks STARTTLS to every MX host (spec 4.9) */
+	r->tls = gw ? TP_TLS_STARTTLS : (enum tp_tls)v[TP_K_TLS].e;
 	tp_parse_hostport(v[TP_K_ACCEPT].raw, &r->accept, &why);
 	if (!r->accept.is_ip && !r->accept.wildcard &&
 	    strcmp(r->accept.host, "localhost") != 0)
 		tp_config_diag(cfg, v[TP_K_ACCEPT].line, false,
 		    "accept %s: listen on an IP address, * or localhost",
 		    v[TP_K_ACCEPT].raw);
-	p = v[TP_K_CONNECT].raw;
+	p = gw ? "" : v[TP_K_CONNECT].raw;
 	while (tp_list_next(&p, item, sizeof(item)) > 0) {
 		r->connect =
 		    xrealloc(r->connect, r->nconnect + 1, sizeof(*r->connect));
@@ -626,21 +752,21 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 		r->nconnect++;
 	}
 
-	/* Keys that belong to the other mode. */
+	/* Keys of the other modes. */
 	for (int k = 0; k < TP_K_COUNT; k++) {
 		enum tp_kscope sc = tp_keys[k].scope;
 
-		if (!v[k].set || sc == R || sc == G)
+		if (!v[k].set || (sc & mode_scope(r->mode)) != 0)
 			continue;
-		if ((sc == C) != (r->mode == TP_MODE_CLIENT))
-			tp_config_diag(cfg, v[k].line, false,
-			    "%s applies to %s routes only", tp_keys[k].name,
-			    sc == C ? "client" : "server");
+		tp_config_diag(cfg, v[k].line, false,
+		    "%s applies to %s routes only%s", tp_keys[k].name,
+		    scope_words(sc), gw ? gateway_hint((enum tp_key)k) : "");
 	}
 
 	if (!v[TP_K_SECURITY].set)
-		v[TP_K_SECURITY].e =
-		    r->mode == TP_MODE_CLIENT ? TP_SEC_ENCRYPT : TP_SEC_MAY;
+		v[TP_K_SECURITY].e = r->mode == TP_MODE_CLIENT ? TP_SEC_ENCRYPT
+		    : r->mode == TP_MODE_SERVER		       ? TP_SEC_MAY
+							       : TP_SEC_DANE;
 	r->security = v[TP_K_SECURITY].e;
 	if (r->mode == TP_MODE_SERVER && r->security > TP_SEC_ENCRYPT)
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
@@ -651,7 +777,12 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, true,
 		    "security = may with tls = implicit acts as encrypt: an "
 		    "implicit-TLS port has no plaintext to fall back to");
-	if (r->security == TP_SEC_FINGERPRINT && !v[TP_K_FINGERPRINT].set)
+	if (gw && r->security == TP_SEC_FINGERPRINT)
+		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
+		    "security = fingerprint: a gateway's fingerprints are "
+		    "per destination (in policy_file: DOMAIN fingerprint "
+		    "match=DIGEST)");
+	else if (r->security == TP_SEC_FINGERPRINT && !v[TP_K_FINGERPRINT].set)
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
 		    "security = fingerprint needs at least one fingerprint");
 	/* TLSA records come from DNS for a destination by name (spec 4.8) */
@@ -667,6 +798,18 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 		    "security = %s with an IP-literal connect needs match or "
 		    "nexthop",
 		    v[TP_K_SECURITY].raw);
+	if (gw) {
+		load_policy(cfg, r);
+		/*
+		 * Until the gateway's sessions are wired (spec 4.9), its
+		 * connections get conn.c's 421 4.7.0 and the MTA defers.
+		 */
+		r->unimplemented = true;
+		tp_config_diag(cfg, v[TP_K_MODE].line, true,
+		    "mode = gateway: the gateway's SMTP sessions are not "
+		    "implemented yet (each connection gets 421 4.7.0 and the "
+		    "MTA defers)");
+	}
 
 	tp_policy_protocols(
 	    v[TP_K_PROTOCOLS].raw, &r->proto_min, &r->proto_max, &why);
@@ -884,6 +1027,7 @@ tp_config_free(struct tp_config *cfg)
 	tp_config_dns_free(cfg);
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		cvals_free(cfg->routes[i].v);
+		tp_policy_map_free(cfg->routes[i].policy);
 		free(cfg->routes[i].name);
 		free(cfg->routes[i].connect);
 	}

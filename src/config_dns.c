@@ -3,7 +3,7 @@
  * [global] dns_* keys, and 4.8): dns_resolver and dns_stub values, the
  * derived fields of struct tp_config that the DNS layer reads, and the
  * two files read at load time: the trust anchor file (when a client route
- * connects to a name, or dns_trust_anchor is set) and /etc/resolv.conf
+ * connects to a name, a gateway route exists, or dns_trust_anchor is set) and /etc/resolv.conf
  * (dns_resolver = resolv.conf).  Every load reads them, so a reload
  * re-reads them, inside the chroot once it is closed.
  * The trust anchor records are checked here, field by field, so that a
@@ -655,6 +655,12 @@ dns_anchor(struct tp_config *cfg, const struct tp_cfg_route *needs)
 	else if (v->set || needs == NULL)
 		tp_config_diag(
 		    cfg, v->line, false, "dns_trust_anchor %s: %s", v->s, why);
+	else if (needs->mode == TP_MODE_GATEWAY)
+		tp_config_diag(cfg, 0, false,
+		    "dns_trust_anchor %s (the default): %s (route %s is a "
+		    "gateway, line %d, which looks up MX hosts with DNSSEC: "
+		    "install dns-root-data or set dns_trust_anchor)",
+		    v->s, why, needs->name, needs->v[TP_K_MODE].line);
 	else
 		tp_config_diag(cfg, 0, false,
 		    "dns_trust_anchor %s (the default): %s (route %s connects "
@@ -666,7 +672,12 @@ dns_anchor(struct tp_config *cfg, const struct tp_cfg_route *needs)
 bool
 tp_config_dns_route(const struct tp_cfg_route *r)
 {
-	if (!r->v[TP_K_MODE].set || r->mode != TP_MODE_CLIENT)
+	if (!r->v[TP_K_MODE].set)
+		return false;
+	/* a gateway resolves every recipient domain's MX hosts */
+	if (r->mode == TP_MODE_GATEWAY)
+		return true;
+	if (r->mode != TP_MODE_CLIENT)
 		return false;
 	for (size_t j = 0; j < r->nconnect; j++) {
 		const struct tp_hostport *c = &r->connect[j];

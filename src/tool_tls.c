@@ -340,9 +340,8 @@ pick_route(struct tool *t, enum want w, bool strict)
 			return say(t, EX_USAGE,
 			    "route %s is a %s route; %s "
 			    "takes a %s route",
-			    r->name,
-			    r->mode == TP_MODE_SERVER ? "server" : "client",
-			    t->cmd, mode_name(w));
+			    r->name, tp_config_mode_name(r->mode), t->cmd,
+			    mode_name(w));
 		t->route = r;
 		return 0;
 	}
@@ -422,7 +421,7 @@ list_set(const struct tp_cfg_route *r, enum want w, FILE *f)
 	for (int k = 0; k < TP_K_COUNT; k++) {
 		const struct tp_cval *v = &r->v[k];
 
-		if ((tp_keys[k].scope != R && tp_keys[k].scope != own) ||
+		if ((tp_keys[k].scope & own) == 0 ||
 		    !is_tls_key((enum tp_key)k) || !v->set)
 			continue;
 		if (f != NULL)

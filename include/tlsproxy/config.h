@@ -15,7 +15,22 @@
 
 #include "tlsproxy/parse.h"
 
-enum tp_kscope { G, R, C, S };
+struct tp_policy_map;
+
+/*
+ * Where a key may be written: [global] (G), or the route modes that take
+ * it, one bit each (C client, S server, W gateway) or a union of them.
+ */
+enum tp_kscope {
+	G = 1,
+	C = 2,
+	S = 4,
+	W = 8,
+	CS = C | S,
+	CW = C | W,
+	SW = S | W,
+	R = C | S | W, /* every route */
+};
 
 enum tp_ktype {
 	T_STR,
@@ -72,7 +87,8 @@ struct tp_cval {
 	size_t nlist;
 };
 
-enum tp_mode { TP_MODE_CLIENT = 0, TP_MODE_SERVER = 1 };
+/* the order of the choices of the mode key */
+enum tp_mode { TP_MODE_CLIENT = 0, TP_MODE_SERVER = 1, TP_MODE_GATEWAY = 2 };
 enum tp_tls { TP_TLS_IMPLICIT = 0, TP_TLS_STARTTLS = 1 };
 
 struct tp_cfg_route {
@@ -90,6 +106,8 @@ struct tp_cfg_route {
 	unsigned max_connections;
 	bool unimplemented; /* a level or mode whose behaviour is not built */
 	char *unimplemented_what;
+	/* gateway: policy_file, parsed (policy_map.h); NULL without one */
+	struct tp_policy_map *policy;
 };
 
 /* dns_resolver: how the DNS layer resolves (spec 4.8); always validating. */
@@ -124,7 +142,8 @@ struct tp_config {
 	 * one RR per string ("test. 3600 IN DS 12345 13 2 ABCD..."), as
 	 * ub_ctx_add_ta() takes them; read when dns_needed or when
 	 * dns_trust_anchor is set.  dns_needed: a client route connects to
-	 * a host name or mx:DOMAIN, so the DNS layer must run.
+	 * a host name or mx:DOMAIN, or a gateway route exists, so the DNS
+	 * layer must run.
 	 */
 	enum tp_dns_mode dns_mode;
 	char **dns_fwd;
@@ -152,6 +171,14 @@ void tp_config_free(struct tp_config *cfg);
 /* tp_config_diag - add "FILE:LINE: [warning: ]message" to cfg. */
 void tp_config_diag(struct tp_config *cfg, int line, bool warning,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/*
+ * tp_config_diag_at - the same about another file the config names (a
+ * gateway's policy_file): "FILE:LINE: ...", FILE NULL for the INI file.
+ */
+void tp_config_diag_at(struct tp_config *cfg, const char *file, int line,
+    bool warning, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* tp_config_mode_name - "client", "server" or "gateway". */
+const char *tp_config_mode_name(enum tp_mode mode);
 /*
  * tp_config_check_nofile - warn (at the max_connections line that sets
  * the bound, global or route) when the sessions max_connections allows,

@@ -25,8 +25,8 @@ int tp_config_dns_resolver(const char *value, const char **why);
 int tp_config_dns_stub(const char *value, const char **why);
 /*
  * tp_config_dns_route - R resolves names through the DNS layer: a client
- * route with a host name or mx:DOMAIN among its connect entries (which
- * also gives DANE its TLSA records).
+ * route with a host name or mx:DOMAIN among its connect entries, or a
+ * gateway route (which also gives DANE its TLSA records).
  */
 bool tp_config_dns_route(const struct tp_cfg_route *r);
 /*

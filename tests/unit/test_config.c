@@ -5,8 +5,9 @@
  * paths; the DNS keys, mx: destinations and the trust anchor file.  Each
  * test leaves its config in `cfg`; the teardown frees it, so an ASan run
  * checks that tp_config_free() releases everything.  A route that
- * connects to a name needs a trust anchor file: those tests name one of
- * their own (ta_path), so they do not depend on dns-root-data.
+ * connects to a name, and a gateway, needs a trust anchor file: those
+ * tests name one of their own (ta_path), so they do not depend on
+ * dns-root-data.  The gateway tests write their policy files next to it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +27,7 @@
 
 #include "tlsproxy/config.h"
 #include "tlsproxy/config_dns.h"
+#include "tlsproxy/policy_map.h"
 #include "tlsproxy/tls_policy.h"
 
 static struct tp_config *cfg;
@@ -42,6 +44,15 @@ static struct tp_config *cfg;
 	"accept = 127.0.0.1:2465\n"                                            \
 	"connect = 127.0.0.1:25\n"                                             \
 	"cert_file = /etc/tlsproxy/s.pem\n"
+
+/* A minimal gateway route; lines 1-3. */
+#define GATEWAY                                                                \
+	"[gw]\n"                                                               \
+	"mode = gateway\n"                                                     \
+	"accept = 127.0.0.1:10025\n"
+#define GW_WARNING                                                             \
+	"mode = gateway: the gateway's SMTP sessions are not implemented yet " \
+	"(each connection gets 421 4.7.0 and the MTA defers)"
 
 #define FP_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define FP_B "FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210"
@@ -947,7 +958,8 @@ test_err_missing_required(void **state)
 {
 	static const struct ecase c[] = {
 	    {"[c]\naccept = 127.0.0.1:2525\nconnect = 192.0.2.1:465\n",
-		"t.ini:1: route c: missing mode (client or server)", NULL},
+		"t.ini:1: route c: missing mode (client, server or gateway)",
+		NULL},
 	    {"[c]\nmode = client\nconnect = 192.0.2.1:465\n",
 		"t.ini:1: route c: missing accept (HOST:PORT to listen on)",
 		NULL},
@@ -1054,7 +1066,8 @@ test_err_mode_keys(void **state)
 	    {CLIENT "session_tickets = no\n",
 		"t.ini:5: session_tickets applies to server routes only", NULL},
 	    {CLIENT "\nhostname = mx.example.com\n",
-		"t.ini:6: hostname applies to server routes only", NULL},
+		"t.ini:6: hostname applies to server and gateway routes only",
+		NULL},
 	    {SERVER "security = verify\n",
 		"t.ini:6: security = verify: server routes take none, may or "
 		"encrypt",
@@ -2489,6 +2502,327 @@ test_dns_all_reported(void **state)
 	assert_int_equal(cfg->ndns_stubs, 1);
 }
 
+/* ---- gateway routes (spec 3, 4.9) ---- */
+
+static void
+test_gateway_route(void **state)
+{
+	const struct tp_cfg_route *r;
+
+	(void)state;
+	load_ta(GATEWAY);
+	expect_errors(0);
+	expect_diag("t.ini:2: warning: " GW_WARNING);
+	r = route("gw");
+	assert_int_equal(r->mode, TP_MODE_GATEWAY);
+	/* opportunistic DANE by default, STARTTLS to MX hosts on port 25 */
+	assert_int_equal(r->security, TP_SEC_DANE);
+	assert_false(r->v[TP_K_SECURITY].set);
+	assert_int_equal(r->tls, TP_TLS_STARTTLS);
+	assert_true(r->v[TP_K_PORT].n == 25);
+	assert_false(r->v[TP_K_PORT].set);
+	assert_int_equal(r->nconnect, 0);
+	assert_null(r->policy);
+	/* no SIZE advertised unless set */
+	assert_false(r->v[TP_K_MESSAGE_SIZE_LIMIT].set);
+	assert_true(r->v[TP_K_MESSAGE_SIZE_LIMIT].n == 0);
+	/* until its sessions are wired, conn.c answers 421 */
+	assert_true(r->unimplemented);
+	/* a gateway resolves MX hosts: the DNS layer runs */
+	assert_true(cfg->dns_needed);
+	assert_int_equal(cfg->ndns_ta, 1);
+	assert_true(tp_config_dns_route(r));
+	assert_string_equal(tp_config_mode_name(r->mode), "gateway");
+	assert_string_equal(tp_config_mode_name(TP_MODE_CLIENT), "client");
+	assert_string_equal(tp_config_mode_name(TP_MODE_SERVER), "server");
+}
+
+static void
+test_gateway_keys(void **state)
+{
+	const struct tp_cfg_route *r;
+
+	(void)state;
+	/* every key a gateway takes */
+	load_ta(GATEWAY                             /* 1-3 */
+	    "security = secure\n"                   /* 4 */
+	    "protocols = >=TLSv1.3\n"               /* 5 */
+	    "ciphers = high\n"                      /* 6 */
+	    "exclude_ciphers = aNULL\n"             /* 7 */
+	    "cert_file = /etc/tlsproxy/client.pem\n" /* 8 */
+	    "key_file = /etc/tlsproxy/client.key\n" /* 9 */
+	    "ca_file = /etc/ssl/certs/ca.pem\n"     /* 10 */
+	    "ca_path = /etc/ssl/certs\n"            /* 11 */
+	    "connect_timeout = 10s\n"               /* 12 */
+	    "handshake_timeout = 20s\n"             /* 13 */
+	    "idle_timeout = 5m\n"                   /* 14 */
+	    "smtp_timeout = 2m\n"                   /* 15 */
+	    "data_done_timeout = 10m\n"             /* 16 */
+	    "max_connections = 50\n"                /* 17 */
+	    "helo_name = gw.example.com\n"          /* 18 */
+	    "session_cache = no\n"                  /* 19 */
+	    "verify_depth = 5\n"                    /* 20 */
+	    "hostname = relay.example.com\n"        /* 21 */
+	    "message_size_limit = 52428800\n"       /* 22 */
+	    "port = 2525\n");                       /* 23 */
+	expect_errors(0);
+	r = route("gw");
+	assert_int_equal(r->security, TP_SEC_SECURE);
+	assert_int_equal(r->proto_min, TP_PROTO_TLS13);
+	assert_int_equal(r->v[TP_K_CIPHERS].e, TP_GRADE_HIGH);
+	assert_true(r->v[TP_K_SMTP_TIMEOUT].n == 120000);
+	assert_int_equal(r->max_connections, 50);
+	assert_string_equal(r->v[TP_K_HELO_NAME].raw, "gw.example.com");
+	assert_true(r->v[TP_K_SESSION_CACHE].n == 0);
+	assert_true(r->v[TP_K_VERIFY_DEPTH].n == 5);
+	assert_string_equal(r->v[TP_K_HOSTNAME].raw, "relay.example.com");
+	assert_true(r->v[TP_K_MESSAGE_SIZE_LIMIT].n == 52428800);
+	assert_true(r->v[TP_K_PORT].n == 2525);
+	assert_int_equal(r->v[TP_K_PORT].line, 23);
+	/* connection_reuse: accepted, not implemented yet (a warning) */
+	load_ta(GATEWAY "connection_reuse = yes\n");
+	expect_errors(0);
+	expect_diag("t.ini:4: warning: connection_reuse is not implemented "
+		    "yet");
+	/* the levels: none is a plain relay; dane-only takes its TLSA
+	 * records from DNS */
+	load_ta(GATEWAY "security = none\n");
+	expect_errors(0);
+	assert_int_equal(route("gw")->security, TP_SEC_NONE);
+	load_ta(GATEWAY "security = dane-only\n");
+	expect_errors(0);
+	assert_int_equal(route("gw")->security, TP_SEC_DANE_ONLY);
+	load_ta(GATEWAY "security = may\nmessage_size_limit = 0\n");
+	expect_errors(0);
+	/* port */
+	load_ta(GATEWAY "port = 0\n");
+	expect_diag2("t.ini:4: port = 0: ", NULL);
+	expect_errors(1);
+	load_ta(GATEWAY "port = 65536\n");
+	expect_diag2("t.ini:4: port = 65536: ", NULL);
+	expect_errors(1);
+	/* gateway and other routes side by side; keys stay in their route */
+	load_ta(CLIENT SERVER GATEWAY);
+	expect_errors(0);
+	assert_int_equal(route("c")->security, TP_SEC_ENCRYPT);
+	assert_int_equal(route("s")->security, TP_SEC_MAY);
+	assert_int_equal(route("gw")->security, TP_SEC_DANE);
+	assert_false(route("c")->unimplemented);
+	assert_true(cfg->dns_needed);
+}
+
+static void
+test_err_gateway_keys(void **state)
+{
+	static const struct ecase c[] = {
+	    {GATEWAY "connect = 192.0.2.1:25\n",
+		"t.ini:4: connect applies to client and server routes only (a "
+		"gateway delivers to each recipient domain's MX hosts; port "
+		"sets their port)",
+		NULL},
+	    {GATEWAY "tls = starttls\n",
+		"t.ini:4: tls applies to client and server routes only (a "
+		"gateway always speaks STARTTLS to the MX hosts, on port)",
+		NULL},
+	    {GATEWAY "servername = mx.example.com\n",
+		"t.ini:4: servername applies to client routes only (on a "
+		"gateway, set it per destination in policy_file)",
+		NULL},
+	    {GATEWAY "nexthop = example.com\n",
+		"t.ini:4: nexthop applies to client routes only (a gateway's "
+		"nexthop is each recipient's domain)",
+		NULL},
+	    {GATEWAY "match = hostname\n",
+		"t.ini:4: match applies to client routes only (on a gateway, "
+		"set it per destination in policy_file)",
+		NULL},
+	    {GATEWAY "fingerprint = " FP_A "\n",
+		"t.ini:4: fingerprint applies to client routes only (on a "
+		"gateway, set it per destination in policy_file)",
+		NULL},
+	    {GATEWAY "tlsa = 3 1 1 " FP_A "\n",
+		"t.ini:4: tlsa applies to client routes only (on a gateway, "
+		"set it per destination in policy_file)",
+		NULL},
+	    {GATEWAY "eccert_file = ec.pem\n",
+		"t.ini:4: eccert_file applies to client and server routes only "
+		"(a gateway's client certificate is cert_file and key_file)",
+		NULL},
+	    {GATEWAY "banner = hi\n",
+		"t.ini:4: banner applies to server routes only", NULL},
+	    {GATEWAY "auth_only = yes\n",
+		"t.ini:4: auth_only applies to server routes only", NULL},
+	    {GATEWAY "ask_ccert = yes\n",
+		"t.ini:4: ask_ccert applies to server routes only", NULL},
+	    {GATEWAY "req_ccert = yes\n",
+		"t.ini:4: req_ccert applies to server routes only", NULL},
+	    {GATEWAY "proxy_protocol = v2\n",
+		"t.ini:4: proxy_protocol applies to server routes only", NULL},
+	    {GATEWAY "accept_proxy = yes\n",
+		"t.ini:4: accept_proxy applies to server routes only", NULL},
+	    {GATEWAY "session_tickets = no\n",
+		"t.ini:4: session_tickets applies to server routes only",
+		NULL},
+	    {GATEWAY "ticket_key_file = t.key\n",
+		"t.ini:4: ticket_key_file applies to server routes only",
+		NULL},
+	    {GATEWAY "client_limit = 5\n",
+		"t.ini:4: client_limit applies to server routes only", NULL},
+	    {GATEWAY "sni = a.example a.pem\n",
+		"t.ini:4: sni applies to server routes only", NULL},
+	    {GATEWAY "security = fingerprint\n",
+		"t.ini:4: security = fingerprint: a gateway's fingerprints "
+		"are per destination (in policy_file: DOMAIN fingerprint "
+		"match=DIGEST)",
+		NULL},
+	    /* the gateway's own keys on other routes */
+	    {CLIENT "policy_file = tls_policy\n",
+		"t.ini:5: policy_file applies to gateway routes only", NULL},
+	    {SERVER "port = 25\n",
+		"t.ini:6: port applies to gateway routes only", NULL},
+	    {CLIENT "message_size_limit = 10\n",
+		"t.ini:5: message_size_limit applies to server and gateway "
+		"routes only",
+		NULL},
+	    {CLIENT "\nhostname = a.example\n",
+		"t.ini:6: hostname applies to server and gateway routes only",
+		NULL},
+	    {SERVER "helo_name = a.example\n",
+		"t.ini:6: helo_name applies to client and gateway routes only",
+		NULL},
+	    {SERVER "session_cache = no\n",
+		"t.ini:6: session_cache applies to client and gateway routes "
+		"only",
+		NULL},
+	    /* a gateway still needs accept, but no connect */
+	    {"[gw]\nmode = gateway\n",
+		"t.ini:1: route gw: missing accept (HOST:PORT to listen on)",
+		NULL},
+	    {"[gw]\naccept = 127.0.0.1:10025\n",
+		"t.ini:1: route gw: missing mode (client, server or gateway)",
+		NULL},
+	};
+	char text[1024];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		/* each with a trust anchor, so only the key is wrong */
+		snprintf(text, sizeof(text), "%s[global]\ndns_trust_anchor = %s\n",
+		    c[i].text, ta_path);
+		load(text);
+		expect_diag(c[i].diag);
+		if (cfg->nerrors != 1) {
+			dump_diags();
+			fail_msg("case %zu: %d errors, want 1", i,
+			    cfg->nerrors);
+		}
+	}
+	/* every problem of a gateway is reported */
+	load_ta(GATEWAY "connect = 192.0.2.1:25\ntls = implicit\n"
+			"banner = x\nport = 0\n");
+	expect_errors(4);
+}
+
+/* write_policy - a policy file in ta_dir; its path into path. */
+static void
+write_policy(char *path, size_t len, const char *name, const char *text)
+{
+	snprintf(path, len, "%s/%s", ta_dir, name);
+	write_text(path, text);
+}
+
+static void
+test_gateway_policy_file(void **state)
+{
+	const struct tp_cfg_route *r;
+	const struct tp_pm_entry *e;
+	char path[256], text[1024], want[512];
+
+	(void)state;
+	write_policy(path, sizeof(path), "good_policy",
+	    "# partners\n"
+	    "partner.example secure match=mx.partner.example\n"
+	    ".partner.example encrypt\n"
+	    "[relay.example.net]:587 verify\n"
+	    "legacy.example none\n");
+	snprintf(text, sizeof(text), GATEWAY "policy_file = %s\n", path);
+	load_ta(text);
+	expect_errors(0);
+	r = route("gw");
+	assert_non_null(r->policy);
+	assert_int_equal(r->policy->n, 4);
+	assert_string_equal(r->v[TP_K_POLICY_FILE].s, path);
+	e = tp_policy_lookup(r->policy, "mail.partner.example");
+	assert_non_null(e);
+	assert_int_equal(e->level, TP_SEC_ENCRYPT);
+	assert_int_equal(tp_policy_lookup(r->policy, "partner.example")->level,
+	    TP_SEC_SECURE);
+
+	/* errors: POLICYFILE:LINE, each one, and the load fails */
+	write_policy(path, sizeof(path), "bad_policy",
+	    "partner.example secure\n"
+	    "  match=mx.partner.example\n"
+	    "  cipherz=high\n"
+	    "partner.example may\n"
+	    "new.example MUST\n");
+	snprintf(text, sizeof(text), GATEWAY "policy_file = %s\n", path);
+	load_ta(text);
+	expect_errors(2);
+	snprintf(want, sizeof(want),
+	    "%s:3: partner.example: unknown attribute \"cipherz\"", path);
+	expect_diag(want);
+	snprintf(want, sizeof(want),
+	    "%s:4: duplicate key partner.example (first at line 1)", path);
+	expect_diag(want);
+	snprintf(want, sizeof(want),
+	    "%s:5: warning: new.example: MUST is a word of the obsolete "
+	    "smtp_tls_per_site table, ",
+	    path);
+	expect_diag2(want, "read as verify");
+
+	/* an unreadable file: at the line of policy_file */
+	snprintf(text, sizeof(text),
+	    GATEWAY "security = may\npolicy_file = %s/nope\n", ta_dir);
+	load_ta(text);
+	expect_errors(1);
+	snprintf(want, sizeof(want),
+	    "t.ini:5: policy_file %s/nope: cannot read: No such file or "
+	    "directory",
+	    ta_dir);
+	expect_diag(want);
+	assert_null(route("gw")->policy);
+}
+
+static void
+test_gateway_policy_relative(void **state)
+{
+	char path[256], ini[256], text[512], want[512];
+
+	(void)state;
+	/* relative to the INI file's directory, as every path */
+	write_policy(path, sizeof(path), "tls_policy",
+	    "example.com secure\nexample.com may\n");
+	snprintf(ini, sizeof(ini), "%s/gw.ini", ta_dir);
+	snprintf(text, sizeof(text),
+	    GATEWAY "policy_file = tls_policy\n"
+		    "[global]\ndns_trust_anchor = ok.key\n");
+	write_text(ini, text);
+	tp_config_free(cfg);
+	cfg = tp_config_load(ini);
+	expect_errors(1);
+	snprintf(want, sizeof(want),
+	    "%s/tls_policy:2: duplicate key example.com (first at line 1)",
+	    ta_dir);
+	expect_diag(want);
+	/* fixed, and loaded again (what a reload does) */
+	write_text(path, "example.com secure\n.example.com may\n");
+	tp_config_free(cfg);
+	cfg = tp_config_load(ini);
+	expect_errors(0);
+	assert_int_equal(route("gw")->policy->n, 2);
+	unlink(ini);
+}
+
 int
 main(void)
 {
@@ -2544,6 +2878,11 @@ main(void)
 	    T(test_err_trust_anchor_limits),
 	    T(test_trust_anchor_default),
 	    T(test_dns_all_reported),
+	    T(test_gateway_route),
+	    T(test_gateway_keys),
+	    T(test_err_gateway_keys),
+	    T(test_gateway_policy_file),
+	    T(test_gateway_policy_relative),
 	};
 #undef T
 
