@@ -117,12 +117,31 @@ use_selfsigned(
 	return ok ? 0 : -1;
 }
 
+void
+tp_tls_params_route(const struct tp_cfg_route *r, struct tp_tls_params *p)
+{
+	const struct tp_cval *v = r->v;
+
+	memset(p, 0, sizeof(*p));
+	p->proto_min = r->proto_min;
+	p->proto_max = r->proto_max;
+	p->grade = v[TP_K_CIPHERS].e;
+	p->exclude = v[TP_K_EXCLUDE_CIPHERS].raw;
+	p->protocols = v[TP_K_PROTOCOLS].raw;
+	p->prefix = "";
+	p->proto_line = v[TP_K_PROTOCOLS].line;
+	p->cipher_line = v[TP_K_EXCLUDE_CIPHERS].set
+	    ? v[TP_K_EXCLUDE_CIPHERS].line
+	    : v[TP_K_CIPHERS].line;
+}
+
 /*
- * ctx_base - a context with the route's protocol range, ciphers, modes,
- * options and session settings, without certificates.
+ * ctx_base - a context with protocol range and ciphers from p, and the
+ * route's modes, options and session settings, without certificates.
  */
 static SSL_CTX *
-ctx_base(struct tp_config *cfg, const struct tp_cfg_route *r)
+ctx_base(struct tp_config *cfg, const struct tp_cfg_route *r,
+    const struct tp_tls_params *p)
 {
 	const struct tp_cval *v = r->v;
 	bool server = r->mode == TP_MODE_SERVER;
@@ -143,23 +162,21 @@ ctx_base(struct tp_config *cfg, const struct tp_cfg_route *r)
 	SSL_CTX_set_options(ctx,
 	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
 		(server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
-	if (r->proto_min < TP_PROTO_TLS12 || v[TP_K_CIPHERS].e == TP_GRADE_NULL)
+	if (p->proto_min < TP_PROTO_TLS12 || p->grade == TP_GRADE_NULL)
 		SSL_CTX_set_security_level(ctx, 0);
-	if (!SSL_CTX_set_min_proto_version(ctx, r->proto_min) ||
-	    !SSL_CTX_set_max_proto_version(ctx, r->proto_max)) {
-		tp_config_diag(cfg, v[TP_K_PROTOCOLS].line, false,
-		    "protocols = %s: not supported by this OpenSSL",
-		    v[TP_K_PROTOCOLS].raw);
+	if (!SSL_CTX_set_min_proto_version(ctx, p->proto_min) ||
+	    !SSL_CTX_set_max_proto_version(ctx, p->proto_max)) {
+		tp_config_diag_at(cfg, p->file, p->proto_line, false,
+		    "%sprotocols%s%s: not supported by this OpenSSL",
+		    p->prefix, p->file ? "=" : " = ", p->protocols);
 		ERR_clear_error();
 	}
-	if (tp_policy_cipherlist((enum tp_grade)v[TP_K_CIPHERS].e,
-		v[TP_K_EXCLUDE_CIPHERS].raw, ciphers, sizeof(ciphers)) < 0 ||
+	if (tp_policy_cipherlist((enum tp_grade)p->grade, p->exclude, ciphers,
+		sizeof(ciphers)) < 0 ||
 	    !SSL_CTX_set_cipher_list(ctx, ciphers)) {
-		tp_config_diag(cfg,
-		    v[TP_K_EXCLUDE_CIPHERS].set ? v[TP_K_EXCLUDE_CIPHERS].line
-						: v[TP_K_CIPHERS].line,
-		    false, "ciphers: OpenSSL accepts no cipher from \"%s\"",
-		    ciphers);
+		tp_config_diag_at(cfg, p->file, p->cipher_line, false,
+		    "%sciphers: OpenSSL accepts no cipher from \"%s\"",
+		    p->prefix, ciphers);
 		ERR_clear_error();
 	}
 	if (server) {
@@ -195,9 +212,11 @@ sni_ctx_new(struct tp_config *cfg, const struct tp_cfg_route *r, int line,
 	struct tp_cval cv = {.set = true, .line = line, .raw = (char *)cert};
 	struct tp_cval kv = {.set = true, .line = line, .raw = (char *)key};
 	int errs = cfg->nerrors;
-	SSL_CTX *ctx = ctx_base(cfg, r);
+	struct tp_tls_params p;
+	SSL_CTX *ctx;
 
-	if (ctx == NULL)
+	tp_tls_params_route(r, &p);
+	if ((ctx = ctx_base(cfg, r, &p)) == NULL)
 		return NULL;
 	cv.s = tp_config_resolve(cfg, cert);
 	kv.s = tp_config_resolve(cfg, key);
@@ -215,13 +234,15 @@ SSL_CTX *
 tp_tls_ctx_new(struct tp_config *cfg, const struct tp_cfg_route *r, int *failed)
 {
 	const struct tp_cval *v = r->v;
+	struct tp_tls_params p;
 	SSL_CTX *ctx;
 	int errs = cfg->nerrors;
 
 	*failed = 0;
 	if (r->security == TP_SEC_NONE)
 		return NULL;
-	if ((ctx = ctx_base(cfg, r)) == NULL) {
+	tp_tls_params_route(r, &p);
+	if ((ctx = ctx_base(cfg, r, &p)) == NULL) {
 		*failed = 1;
 		return NULL;
 	}
@@ -239,6 +260,26 @@ tp_tls_ctx_new(struct tp_config *cfg, const struct tp_cfg_route *r, int *failed)
 	if (cfg->nerrors != errs) {
 		SSL_CTX_free(ctx);
 		*failed = 1;
+		return NULL;
+	}
+	return ctx;
+}
+
+SSL_CTX *
+tp_tls_ctx_client(struct tp_config *cfg, const struct tp_cfg_route *r,
+    const struct tp_tls_params *p)
+{
+	const struct tp_cval *v = r->v;
+	int errs = cfg->nerrors;
+	SSL_CTX *ctx;
+
+	if ((ctx = ctx_base(cfg, r, p)) == NULL)
+		return NULL;
+	if (v[TP_K_CERT_FILE].set)
+		load_pair(cfg, ctx, &v[TP_K_CERT_FILE], &v[TP_K_KEY_FILE],
+		    "cert_file", "key_file", false);
+	if (cfg->nerrors != errs) {
+		SSL_CTX_free(ctx);
 		return NULL;
 	}
 	return ctx;

@@ -64,13 +64,114 @@ unhex(const char *s, unsigned char *out, size_t max)
 	return hi < 0 ? (long)n : -1;
 }
 
-static void
-add_name(struct tp_verify *v, const char *name)
+static void *
+xrealloc(void *p, size_t n, size_t sz)
 {
-	v->names = realloc(v->names, (v->nnames + 1) * sizeof(char *));
-	if (v->names == NULL)
-		abort();
-	v->names[v->nnames++] = tp_xstrdup(name);
+	p = realloc(p, (n ? n : 1) * sz);
+	if (p == NULL) {
+		fprintf(stderr, "tlsproxy: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+struct tp_verify *
+tp_verify_new(int security, const char *nexthop)
+{
+	struct tp_verify *v = xrealloc(NULL, 1, sizeof(*v));
+
+	memset(v, 0, sizeof(*v));
+	v->security = security;
+	v->nexthop = nexthop ? tp_xstrdup(nexthop) : NULL;
+	return v;
+}
+
+void
+tp_verify_add_match(struct tp_verify *v, const char *word)
+{
+	struct tp_vname *n;
+
+	v->names = xrealloc(v->names, v->nnames + 1, sizeof(*v->names));
+	n = &v->names[v->nnames++];
+	n->name = NULL;
+	if (strcmp(word, "hostname") == 0) {
+		n->kind = TP_VNAME_HOSTNAME;
+	} else if (strcmp(word, "nexthop") == 0) {
+		n->kind = TP_VNAME_NEXTHOP;
+	} else if (strcmp(word, "dot-nexthop") == 0) {
+		n->kind = TP_VNAME_DOT_NEXTHOP;
+	} else {
+		n->kind = TP_VNAME_LITERAL;
+		n->name = tp_xstrdup(word);
+	}
+}
+
+void
+tp_verify_add_fp(struct tp_verify *v, const unsigned char *md, size_t len)
+{
+	if (len != 20 && len != 32)
+		return;
+	v->fps = xrealloc(v->fps, v->nfps + 1, sizeof(*v->fps));
+	memcpy(v->fps[v->nfps].md, md, len);
+	v->fps[v->nfps++].len = (unsigned char)len;
+}
+
+void
+tp_verify_add_tlsa(struct tp_verify *v, unsigned usage, unsigned selector,
+    unsigned mtype, const unsigned char *data, size_t len)
+{
+	struct tp_tlsa *t;
+
+	v->tlsa = xrealloc(v->tlsa, v->ntlsa + 1, sizeof(*v->tlsa));
+	t = &v->tlsa[v->ntlsa++];
+	t->usage = (unsigned char)usage;
+	t->selector = (unsigned char)selector;
+	t->mtype = (unsigned char)mtype;
+	t->data = xrealloc(NULL, len, 1);
+	memcpy(t->data, data, len);
+	t->len = len;
+}
+
+int
+tp_verify_ctx_trust(
+    struct tp_config *cfg, const struct tp_cfg_route *r, SSL_CTX *ctx)
+{
+	const struct tp_cval *vv = r->v;
+
+	if (vv[TP_K_CA_FILE].set || vv[TP_K_CA_PATH].set) {
+		if (!SSL_CTX_load_verify_locations(ctx,
+			vv[TP_K_CA_FILE].set ? vv[TP_K_CA_FILE].s : NULL,
+			vv[TP_K_CA_PATH].set ? vv[TP_K_CA_PATH].s : NULL)) {
+			tp_config_diag(cfg,
+			    vv[TP_K_CA_FILE].set ? vv[TP_K_CA_FILE].line
+						 : vv[TP_K_CA_PATH].line,
+			    false, "cannot load trust anchors from %s",
+			    vv[TP_K_CA_FILE].set ? vv[TP_K_CA_FILE].raw
+						 : vv[TP_K_CA_PATH].raw);
+			ERR_clear_error();
+			return -1;
+		}
+	} else {
+		SSL_CTX_set_default_verify_paths(ctx);
+	}
+	/* Postfix counts the trust anchor: depth 1 is a leaf issued by a
+	 * trusted CA.  OpenSSL counts the CAs above the leaf short of the
+	 * anchor. */
+	SSL_CTX_set_verify_depth(ctx, (int)vv[TP_K_VERIFY_DEPTH].n - 1);
+	return 0;
+}
+
+int
+tp_verify_ctx_dane(
+    struct tp_config *cfg, const struct tp_cfg_route *r, SSL_CTX *ctx)
+{
+	if (SSL_CTX_dane_enable(ctx) <= 0) {
+		tp_config_diag(cfg, r->v[TP_K_SECURITY].line, false,
+		    "DANE is not available in this OpenSSL");
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
 }
 
 struct tp_verify *
@@ -79,55 +180,42 @@ tp_verify_build(
 {
 	const struct tp_cval *vv = r->v;
 	struct tp_verify *v;
-	char item[300], dot[300];
+	unsigned char md[32], *data;
+	char item[300];
 	const char *p;
 
 	if (r->mode != TP_MODE_CLIENT || r->security < TP_SEC_FINGERPRINT)
 		return NULL;
-	if ((v = calloc(1, sizeof(*v))) == NULL)
-		abort();
-	v->security = r->security;
-	v->nexthop = tp_xstrdup(vv[TP_K_NEXTHOP].set ? vv[TP_K_NEXTHOP].raw
-		: r->nconnect > 0                    ? r->connect[0].host
-						     : "");
+	v = tp_verify_new(r->security,
+	    vv[TP_K_NEXTHOP].set ? vv[TP_K_NEXTHOP].raw
+	    : r->nconnect > 0    ? r->connect[0].host
+				 : "");
 	/* fingerprints */
 	for (size_t i = 0; i < vv[TP_K_FINGERPRINT].nlist; i++) {
-		v->fps = realloc(v->fps, (v->nfps + 1) * sizeof(*v->fps));
-		if (v->fps == NULL)
-			abort();
-		if (unhex(vv[TP_K_FINGERPRINT].list[i], v->fps[v->nfps], 32) !=
-		    32) {
+		if (unhex(vv[TP_K_FINGERPRINT].list[i], md, 32) != 32) {
 			tp_config_diag(cfg, vv[TP_K_FINGERPRINT].lines[i],
 			    false, "fingerprint: not a sha256 digest");
 			continue;
 		}
-		v->nfps++;
+		tp_verify_add_fp(v, md, 32);
 	}
 	/* TLSA records */
 	for (size_t i = 0; i < vv[TP_K_TLSA].nlist; i++) {
+		const char *rec = vv[TP_K_TLSA].list[i];
 		unsigned u, s, m;
 		int off = 0;
-		struct tp_tlsa *t;
 		long n;
 
-		v->tlsa = realloc(v->tlsa, (v->ntlsa + 1) * sizeof(*v->tlsa));
-		if (v->tlsa == NULL)
-			abort();
-		t = &v->tlsa[v->ntlsa];
-		if (sscanf(vv[TP_K_TLSA].list[i], "%u %u %u %n", &u, &s, &m,
-			&off) != 3 ||
-		    (t->data = malloc(strlen(vv[TP_K_TLSA].list[i]))) == NULL ||
-		    (n = unhex(vv[TP_K_TLSA].list[i] + off, t->data,
-			 strlen(vv[TP_K_TLSA].list[i]))) <= 0) {
+		data = xrealloc(NULL, strlen(rec), 1);
+		if (sscanf(rec, "%u %u %u %n", &u, &s, &m, &off) != 3 ||
+		    (n = unhex(rec + off, data, strlen(rec))) <= 0) {
 			tp_config_diag(cfg, vv[TP_K_TLSA].lines[i], false,
 			    "tlsa: bad record");
+			free(data);
 			continue;
 		}
-		t->usage = (unsigned char)u;
-		t->selector = (unsigned char)s;
-		t->mtype = (unsigned char)m;
-		t->len = (size_t)n;
-		v->ntlsa++;
+		tp_verify_add_tlsa(v, u, s, m, data, (size_t)n);
+		free(data);
 	}
 	/* match list (verify, secure) */
 	if (r->security == TP_SEC_VERIFY || r->security == TP_SEC_SECURE) {
@@ -140,53 +228,17 @@ tp_verify_build(
 			if (n > 0 && n < sizeof(item)) {
 				memcpy(item, p, n);
 				item[n] = '\0';
-				if (strcmp(item, "hostname") == 0) {
-					add_name(v, "");
-				} else if (strcmp(item, "nexthop") == 0) {
-					add_name(v, v->nexthop);
-				} else if (strcmp(item, "dot-nexthop") == 0) {
-					snprintf(dot, sizeof(dot), ".%s",
-					    v->nexthop);
-					add_name(v, dot);
-				} else {
-					add_name(v, item);
-				}
+				tp_verify_add_match(v, item);
 			}
 			p += n;
 			if (*p == '\0')
 				break;
 			p++;
 		}
-		if (vv[TP_K_CA_FILE].set || vv[TP_K_CA_PATH].set) {
-			if (!SSL_CTX_load_verify_locations(ctx,
-				vv[TP_K_CA_FILE].set ? vv[TP_K_CA_FILE].s
-						     : NULL,
-				vv[TP_K_CA_PATH].set ? vv[TP_K_CA_PATH].s
-						     : NULL)) {
-				tp_config_diag(cfg,
-				    vv[TP_K_CA_FILE].set
-					? vv[TP_K_CA_FILE].line
-					: vv[TP_K_CA_PATH].line,
-				    false, "cannot load trust anchors from %s",
-				    vv[TP_K_CA_FILE].set
-					? vv[TP_K_CA_FILE].raw
-					: vv[TP_K_CA_PATH].raw);
-				ERR_clear_error();
-			}
-		} else {
-			SSL_CTX_set_default_verify_paths(ctx);
-		}
-		/* Postfix counts the trust anchor: depth 1 is a leaf issued
-		 * by a trusted CA.  OpenSSL counts the CAs above the leaf
-		 * short of the anchor. */
-		SSL_CTX_set_verify_depth(ctx, (int)vv[TP_K_VERIFY_DEPTH].n - 1);
+		tp_verify_ctx_trust(cfg, r, ctx);
 	}
-	if ((r->security == TP_SEC_DANE || r->security == TP_SEC_DANE_ONLY) &&
-	    SSL_CTX_dane_enable(ctx) <= 0) {
-		tp_config_diag(cfg, vv[TP_K_SECURITY].line, false,
-		    "DANE is not available in this OpenSSL");
-		ERR_clear_error();
-	}
+	if (r->security == TP_SEC_DANE || r->security == TP_SEC_DANE_ONLY)
+		tp_verify_ctx_dane(cfg, r, ctx);
 	return v;
 }
 
@@ -196,7 +248,7 @@ tp_verify_free(struct tp_verify *v)
 	if (v == NULL)
 		return;
 	for (size_t i = 0; i < v->nnames; i++)
-		free(v->names[i]);
+		free(v->names[i].name);
 	free(v->names);
 	free(v->fps);
 	for (size_t i = 0; i < v->ntlsa; i++)
@@ -227,6 +279,16 @@ int
 tp_verify_prepare(SSL *ssl, const struct tp_verify *v, const struct tp_dane *d,
     const char *host)
 {
+	return tp_verify_prepare_dest(ssl, v, d, host, NULL);
+}
+
+int
+tp_verify_prepare_dest(SSL *ssl, const struct tp_verify *v,
+    const struct tp_dane *d, const char *host, const char *nexthop)
+{
+	const char *nh = nexthop ? nexthop : v ? v->nexthop : NULL;
+	char dot[TP_HOST_MAX + 2];
+
 	if (v == NULL)
 		return 0;
 	if (d != NULL) {
@@ -244,39 +306,72 @@ tp_verify_prepare(SSL *ssl, const struct tp_verify *v, const struct tp_dane *d,
 	if (v->security == TP_SEC_VERIFY || v->security == TP_SEC_SECURE) {
 		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 		for (size_t i = 0; i < v->nnames; i++) {
-			const char *n = v->names[i][0] ? v->names[i] : host;
+			const struct tp_vname *n = &v->names[i];
+			const char *name = n->name;
 
-			if (!SSL_add1_host(ssl, n))
+			if (n->kind == TP_VNAME_HOSTNAME) {
+				name = host;
+			} else if (n->kind != TP_VNAME_LITERAL) {
+				/* never a check with the name left out */
+				if (nh == NULL || nh[0] == '\0' ||
+				    strlen(nh) >= sizeof(dot) - 1)
+					return -1;
+				snprintf(dot, sizeof(dot), "%s%s",
+				    n->kind == TP_VNAME_DOT_NEXTHOP ? "." : "",
+				    nh);
+				name = dot;
+			}
+			if (name == NULL || !SSL_add1_host(ssl, name))
 				return -1;
 		}
 	}
+	/* static records: the base domain is the route's nexthop, on a
+	 * gateway the MX host's name (RFC 7672 3.2.2) */
 	if ((v->security == TP_SEC_DANE || v->security == TP_SEC_DANE_ONLY) &&
 	    v->ntlsa > 0 &&
-	    dane_records(
-		ssl, v->nexthop[0] ? v->nexthop : host, v->tlsa, v->ntlsa) < 0)
+	    dane_records(ssl,
+		v->nexthop != NULL && v->nexthop[0] ? v->nexthop : host,
+		v->tlsa, v->ntlsa) < 0)
 		return -1;
 	return 0;
+}
+
+/* digests - sha256 or sha1 (by LEN) of the certificate and of its key. */
+static void
+digests(X509 *peer, size_t len, unsigned char cert[32], unsigned char spki[32],
+    bool *have_spki)
+{
+	const EVP_MD *md = len == 20 ? EVP_sha1() : EVP_sha256();
+	unsigned char *der = NULL;
+	unsigned int n = 0;
+	int dl;
+
+	if (!X509_digest(peer, md, cert, &n) || n != len)
+		memset(cert, 0, 32);
+	dl = i2d_PUBKEY(X509_get0_pubkey(peer), &der);
+	*have_spki = dl > 0 &&
+	    EVP_Digest(der, (size_t)dl, spki, &n, md, NULL) && n == len;
+	OPENSSL_free(der);
 }
 
 static bool
 fingerprint_matches(X509 *peer, const struct tp_verify *v)
 {
-	unsigned char cert[32], spki[32];
-	unsigned int len = 0;
-	unsigned char *der = NULL;
-	int n;
+	unsigned char cert[2][32], spki[2][32];
+	bool have[2] = {false, false}, spk[2] = {false, false};
 
-	if (!X509_digest(peer, EVP_sha256(), cert, &len) || len != 32)
-		return false;
-	n = i2d_PUBKEY(X509_get0_pubkey(peer), &der);
-	if (n <= 0 ||
-	    !EVP_Digest(der, (size_t)n, spki, &len, EVP_sha256(), NULL))
-		len = 0;
-	OPENSSL_free(der);
-	for (size_t i = 0; i < v->nfps; i++)
-		if (memcmp(v->fps[i], cert, 32) == 0 ||
-		    (len == 32 && memcmp(v->fps[i], spki, 32) == 0))
+	for (size_t i = 0; i < v->nfps; i++) {
+		const struct tp_fp *f = &v->fps[i];
+		int k = f->len == 20 ? 1 : 0;
+
+		if (!have[k]) {
+			digests(peer, f->len, cert[k], spki[k], &spk[k]);
+			have[k] = true;
+		}
+		if (memcmp(f->md, cert[k], f->len) == 0 ||
+		    (spk[k] && memcmp(f->md, spki[k], f->len) == 0))
 			return true;
+	}
 	return false;
 }
 
