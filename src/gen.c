@@ -1,7 +1,9 @@
 /*
  * gen.c - build and free runtime generations.  A generation is immutable
  * once published; reload builds a whole new one or nothing (hitch's
- * commit/rollback): a broken config never replaces a working one.
+ * commit/rollback): a broken config never replaces a working one.  A
+ * gateway route's policies (its default and its policy_file's) are built
+ * by gen_policy.c.
  */
 #include "tlsproxy/gen.h"
 
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "tlsproxy/config.h"
+#include "tlsproxy/gen_policy.h"
 #include "tlsproxy/parse.h"
 #include "tlsproxy/tls_ctx.h"
 #include "tlsproxy/tls_io.h"
@@ -129,12 +132,17 @@ tp_gen_build(const char *path, const struct tp_gen *old)
 		rt->cfg = r;
 		rt->index = i;
 		gen_smtp_names(rt, r);
-		rt->ctx = tp_tls_ctx_new(cfg, r, &failed);
-		if (rt->ctx != NULL && r->mode == TP_MODE_CLIENT &&
-		    r->v[TP_K_SESSION_CACHE].n)
-			tp_tls_io_client_cache(rt->ctx);
-		if (rt->ctx != NULL)
-			rt->verify = tp_verify_build(cfg, r, rt->ctx);
+		if (r->mode == TP_MODE_GATEWAY) {
+			/* its policies: tp_gen_policy() (gen_policy.c) */
+			rt->gw = tp_gen_policy_build(cfg, r);
+		} else {
+			rt->ctx = tp_tls_ctx_new(cfg, r, &failed);
+			if (rt->ctx != NULL && r->mode == TP_MODE_CLIENT &&
+			    r->v[TP_K_SESSION_CACHE].n)
+				tp_tls_io_client_cache(rt->ctx);
+			if (rt->ctx != NULL)
+				rt->verify = tp_verify_build(cfg, r, rt->ctx);
+		}
 		rt->stats = stats_find_or_new(old, r->name);
 		/* Port 0 (the OS picks): one socket per route, kept by name. */
 		if (r->accept.port == 0) {
@@ -168,6 +176,7 @@ tp_gen_unref(struct tp_gen *g)
 
 		SSL_CTX_free(rt->ctx);
 		tp_verify_free(rt->verify);
+		tp_gen_policy_free(rt->gw);
 		free(rt->hostname);
 		free(rt->banner);
 		free(rt->helo);

@@ -17,6 +17,7 @@
 
 struct tp_config;
 struct tp_cfg_route;
+struct tp_gw_policies;
 
 #define TP_CAPS_MAX    1024
 #define TP_LAT_BUCKETS 11 /* handshake latency histogram, see metrics.c */
@@ -79,15 +80,19 @@ bool tp_caps_get(struct tp_route_stats *st, char *buf, size_t len);
 struct tp_route_rt {
 	const struct tp_cfg_route *cfg;
 	size_t index;
-	SSL_CTX *ctx;     /* NULL for security = none */
+	SSL_CTX *ctx;     /* NULL for security = none, and on a gateway */
 	char *listen_key; /* identity of the listening socket */
 	int *fds;         /* one listening socket per worker */
 	struct tp_route_stats *stats;
-	char *hostname; /* server: greeting and EHLO name */
+	char *hostname; /* server, gateway: greeting and EHLO name */
 	char *banner;   /* server: text of the 220 greeting */
-	char *helo;     /* client: EHLO name while negotiating STARTTLS */
-	struct tp_smtps_conf smtps;
+	char *helo;     /* client, gateway: EHLO name sent upstream */
+	struct tp_smtps_conf smtps; /* gateway: size is message_size_limit
+				       (0: no SIZE) */
 	struct tp_verify *verify; /* client: fingerprint .. dane-only */
+	/* gateway: its TLS policies, per destination domain: look them up
+	 * with tp_gen_policy() (gen_policy.h); ctx and verify stay NULL */
+	struct tp_gw_policies *gw;
 };
 
 struct tp_gen {
