@@ -729,6 +729,71 @@ test_load(void **state)
 	rmdir(dir);
 }
 
+/* example_path - examples/tls_policy, found above the test binary. */
+static bool
+example_path(char *out, size_t len)
+{
+	char exe[512];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	while ((slash = strrchr(exe, '/')) != NULL) {
+		*slash = '\0';
+		snprintf(out, len, "%s/examples/tls_policy", exe);
+		if (access(out, R_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void
+test_example_file(void **state)
+{
+	const struct tp_pm_entry *e;
+	char path[600], why[300];
+	bool seen[TP_SEC_DANE_ONLY + 1] = {false};
+
+	(void)state;
+	if (!example_path(path, sizeof(path)))
+		skip();
+	ndiags = 0;
+	map = tp_policy_map_load(path, collect, NULL, why, sizeof(why));
+	assert_non_null(map);
+	/* the shipped example: no error, no warning, every level */
+	expect_counts(0, 0);
+	for (size_t i = 0; i < map->n; i++)
+		seen[map->e[i].level] = true;
+	for (int l = TP_SEC_NONE; l <= TP_SEC_DANE_ONLY; l++)
+		if (!seen[l])
+			fail_msg("no entry of level %d", l);
+	e = tp_policy_lookup(map, "partner.example");
+	assert_int_equal(e->level, TP_SEC_SECURE);
+	assert_int_equal(e->nmatch, 4);
+	assert_int_equal(e->grade, TP_GRADE_HIGH);
+	assert_int_equal(e->proto_min, TP_PROTO_TLS13);
+	assert_int_equal(tp_policy_lookup(map, "eu.partner.example")->level,
+	    TP_SEC_VERIFY);
+	assert_int_equal(tp_policy_lookup(map, "payroll.example")->nfps, 2);
+	assert_int_equal(tp_policy_lookup(map, "hr-provider.example")->nfps, 1);
+	assert_int_equal(
+	    tp_policy_lookup(map, "unsigned-partner.example")->ntlsa, 2);
+	assert_int_equal(tp_policy_lookup(map, "backup-mx.example")->ntlsa, 1);
+	assert_int_equal(tp_policy_lookup(map, "a.b.gov.example")->level,
+	    TP_SEC_DANE);
+	e = tp_policy_lookup(map, "legacy-erp.example");
+	assert_int_equal(e->proto_min, TP_PROTO_TLS1);
+	assert_string_equal(e->exclude, "3DES RC4 aNULL");
+	assert_string_equal(
+	    tp_policy_lookup(map, "lists.example")->servername, "hostname");
+	assert_non_null(tp_policy_lookup_key(map, "[smarthost.example.net]:587"));
+	assert_non_null(tp_policy_lookup_key(map, "[10.1.2.3]"));
+	assert_non_null(tp_policy_lookup_key(map, "relay.example.net:2525"));
+	assert_null(tp_policy_lookup(map, "example.org"));
+}
+
 int
 main(void)
 {
@@ -744,6 +809,7 @@ main(void)
 	    T(test_lookup_order),
 	    T(test_lookup_many),
 	    T(test_load),
+	    T(test_example_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
