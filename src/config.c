@@ -765,7 +765,7 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 
 	if (!v[TP_K_SECURITY].set)
 		v[TP_K_SECURITY].e = r->mode == TP_MODE_CLIENT ? TP_SEC_ENCRYPT
-		    : r->mode == TP_MODE_SERVER		       ? TP_SEC_MAY
+		    : r->mode == TP_MODE_SERVER                ? TP_SEC_MAY
 							       : TP_SEC_DANE;
 	r->security = v[TP_K_SECURITY].e;
 	if (r->mode == TP_MODE_SERVER && r->security > TP_SEC_ENCRYPT)

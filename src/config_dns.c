@@ -3,9 +3,9 @@
  * [global] dns_* keys, and 4.8): dns_resolver and dns_stub values, the
  * derived fields of struct tp_config that the DNS layer reads, and the
  * two files read at load time: the trust anchor file (when a client route
- * connects to a name, a gateway route exists, or dns_trust_anchor is set) and /etc/resolv.conf
- * (dns_resolver = resolv.conf).  Every load reads them, so a reload
- * re-reads them, inside the chroot once it is closed.
+ * connects to a name, a gateway route exists, or dns_trust_anchor is set)
+ * and /etc/resolv.conf (dns_resolver = resolv.conf).  Every load reads
+ * them, so a reload re-reads them, inside the chroot once it is closed.
  * The trust anchor records are checked here, field by field, so that a
  * bad file is a FILE:LINE error of -t rather than a failure of the DNS
  * layer's first lookup (libunbound parses anchors only then).

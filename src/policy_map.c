@@ -284,7 +284,8 @@ parse_key(struct parser *p, int line, const char *raw, size_t n, char *out,
 			    e);
 			return -1;
 		}
-		if (close[1] != '\0' && (close[1] != ':' || !port_ok(close + 2))) {
+		if (close[1] != '\0' &&
+		    (close[1] != ':' || !port_ok(close + 2))) {
 			say(p, line, false,
 			    "bad key \"%s\": expected [HOST] or [HOST]:PORT "
 			    "(port 1-65535 or a service name)",
@@ -385,8 +386,7 @@ trim(const char *s, size_t n)
  * with *why.
  */
 static int
-nameval(const char *tok, size_t n, char **name, char **value,
-    const char **why)
+nameval(const char *tok, size_t n, char **name, char **value, const char **why)
 {
 	const char *eq;
 	char *in, *o;
@@ -517,8 +517,8 @@ add_match(struct parser *p, struct tp_pm_entry *e, int line, char *value)
 
 /* add_digests - the '|'-separated digests of VALUE (fingerprint). */
 static void
-add_digests(struct parser *p, struct tp_pm_entry *e, int line,
-    const char *attr, char *value)
+add_digests(struct parser *p, struct tp_pm_entry *e, int line, const char *attr,
+    char *value)
 {
 	char *s = value, *t, ev[ECHO_MAX + 8];
 	unsigned char md[64];
@@ -637,8 +637,8 @@ at_levels(struct parser *p, const struct tp_pm_entry *e, int line,
 	if (mask & (1u << e->level))
 		return true;
 	say(p, line, false,
-	    "%s: attribute \"%s\" is invalid at security level \"%s\"",
-	    p->key, name, level_names[e->level]);
+	    "%s: attribute \"%s\" is invalid at security level \"%s\"", p->key,
+	    name, level_names[e->level]);
 	return false;
 }
 
@@ -646,8 +646,8 @@ at_levels(struct parser *p, const struct tp_pm_entry *e, int line,
 
 /* attribute - one NAME=VALUE of entry E. */
 static void
-attribute(struct parser *p, struct tp_pm_entry *e, int line,
-    const char *name, char *value)
+attribute(struct parser *p, struct tp_pm_entry *e, int line, const char *name,
+    char *value)
 {
 	char ev[ECHO_MAX + 8], buf[1024];
 	const char *why;
@@ -731,8 +731,8 @@ attribute(struct parser *p, struct tp_pm_entry *e, int line,
 			return;
 		for (char *c = value; *c; c++)
 			*c = (char)tolower((unsigned char)*c);
-		if (tp_parse_domain(value, false, false, tmp, sizeof(tmp),
-			&why) < 0) {
+		if (tp_parse_domain(
+			value, false, false, tmp, sizeof(tmp), &why) < 0) {
 			say(p, line, false,
 			    "%s: servername=%s: not a host name (a name, "
 			    "hostname or nexthop)",
@@ -1000,8 +1000,8 @@ tp_policy_map_parse(
 }
 
 struct tp_policy_map *
-tp_policy_map_load(const char *path, tp_pm_diag_fn *diag, void *arg,
-    char *why, size_t len)
+tp_policy_map_load(
+    const char *path, tp_pm_diag_fn *diag, void *arg, char *why, size_t len)
 {
 	struct tp_policy_map *m;
 	FILE *f = fopen(path, "r");
@@ -1021,8 +1021,8 @@ tp_policy_map_load(const char *path, tp_pm_diag_fn *diag, void *arg,
 		if (err != 0)
 			snprintf(why, len, "cannot read: %s", strerror(err));
 		else
-			snprintf(why, len, "larger than %d bytes",
-			    TP_PM_MAX_SIZE);
+			snprintf(
+			    why, len, "larger than %d bytes", TP_PM_MAX_SIZE);
 		free(text);
 		return NULL;
 	}

@@ -167,8 +167,8 @@ ctx_base(struct tp_config *cfg, const struct tp_cfg_route *r,
 	if (!SSL_CTX_set_min_proto_version(ctx, p->proto_min) ||
 	    !SSL_CTX_set_max_proto_version(ctx, p->proto_max)) {
 		tp_config_diag_at(cfg, p->file, p->proto_line, false,
-		    "%sprotocols%s%s: not supported by this OpenSSL",
-		    p->prefix, p->file ? "=" : " = ", p->protocols);
+		    "%sprotocols%s%s: not supported by this OpenSSL", p->prefix,
+		    p->file ? "=" : " = ", p->protocols);
 		ERR_clear_error();
 	}
 	if (tp_policy_cipherlist((enum tp_grade)p->grade, p->exclude, ciphers,

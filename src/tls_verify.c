@@ -187,9 +187,9 @@ tp_verify_build(
 	if (r->mode != TP_MODE_CLIENT || r->security < TP_SEC_FINGERPRINT)
 		return NULL;
 	v = tp_verify_new(r->security,
-	    vv[TP_K_NEXTHOP].set ? vv[TP_K_NEXTHOP].raw
-	    : r->nconnect > 0    ? r->connect[0].host
-				 : "");
+	    vv[TP_K_NEXTHOP].set  ? vv[TP_K_NEXTHOP].raw
+		: r->nconnect > 0 ? r->connect[0].host
+				  : "");
 	/* fingerprints */
 	for (size_t i = 0; i < vv[TP_K_FINGERPRINT].nlist; i++) {
 		if (unhex(vv[TP_K_FINGERPRINT].list[i], md, 32) != 32) {

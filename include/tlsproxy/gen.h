@@ -89,7 +89,7 @@ struct tp_route_rt {
 	char *helo;     /* client, gateway: EHLO name sent upstream */
 	struct tp_smtps_conf smtps; /* gateway: size is message_size_limit
 				       (0: no SIZE) */
-	struct tp_verify *verify; /* client: fingerprint .. dane-only */
+	struct tp_verify *verify;   /* client: fingerprint .. dane-only */
 	/* gateway: its TLS policies, per destination domain: look them up
 	 * with tp_gen_policy() (gen_policy.h); ctx and verify stay NULL */
 	struct tp_gw_policies *gw;

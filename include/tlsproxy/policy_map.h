@@ -96,8 +96,8 @@ struct tp_policy_map *tp_policy_map_parse(
  * it.  NULL with why when the file cannot be read (the caller reports it
  * at the line that names the file).
  */
-struct tp_policy_map *tp_policy_map_load(const char *path,
-    tp_pm_diag_fn *diag, void *arg, char *why, size_t len);
+struct tp_policy_map *tp_policy_map_load(
+    const char *path, tp_pm_diag_fn *diag, void *arg, char *why, size_t len);
 void tp_policy_map_free(struct tp_policy_map *m);
 /*
  * tp_policy_lookup - the entry for recipient domain DOMAIN (any case, an

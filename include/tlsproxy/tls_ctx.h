@@ -40,8 +40,8 @@ void tp_tls_params_route(const struct tp_cfg_route *r, struct tp_tls_params *p);
  * client certificate (cert_file, key_file), for a gateway's default and
  * per-destination policies; NULL after reporting every problem.
  */
-SSL_CTX *tp_tls_ctx_client(struct tp_config *cfg,
-    const struct tp_cfg_route *r, const struct tp_tls_params *p);
+SSL_CTX *tp_tls_ctx_client(struct tp_config *cfg, const struct tp_cfg_route *r,
+    const struct tp_tls_params *p);
 /* tp_tls_init - once at start: OpenSSL strings, ex_data index. */
 void tp_tls_init(void);
 

@@ -46,7 +46,7 @@ struct tp_fp {
 };
 
 struct tp_verify {
-	int security; /* enum tp_security */
+	int security;           /* enum tp_security */
 	struct tp_vname *names; /* match list (verify, secure) */
 	size_t nnames;
 	struct tp_fp *fps;
@@ -99,9 +99,8 @@ void tp_verify_add_match(struct tp_verify *v, const char *word);
 /* tp_verify_add_fp - a sha256 (LEN 32) or sha1 (LEN 20) digest. */
 void tp_verify_add_fp(struct tp_verify *v, const unsigned char *md, size_t len);
 /* tp_verify_add_tlsa - a static TLSA record (usage 2 or 3). */
-void tp_verify_add_tlsa(struct tp_verify *v, unsigned usage,
-    unsigned selector, unsigned mtype, const unsigned char *data,
-    size_t len);
+void tp_verify_add_tlsa(struct tp_verify *v, unsigned usage, unsigned selector,
+    unsigned mtype, const unsigned char *data, size_t len);
 /*
  * tp_verify_ctx_trust - the route's trust anchors into ctx (ca_file,
  * ca_path, else OpenSSL's default paths) and its verify_depth.  Problems

@@ -2544,27 +2544,27 @@ test_gateway_keys(void **state)
 
 	(void)state;
 	/* every key a gateway takes */
-	load_ta(GATEWAY                             /* 1-3 */
-	    "security = secure\n"                   /* 4 */
-	    "protocols = >=TLSv1.3\n"               /* 5 */
-	    "ciphers = high\n"                      /* 6 */
-	    "exclude_ciphers = aNULL\n"             /* 7 */
+	load_ta(GATEWAY                              /* 1-3 */
+	    "security = secure\n"                    /* 4 */
+	    "protocols = >=TLSv1.3\n"                /* 5 */
+	    "ciphers = high\n"                       /* 6 */
+	    "exclude_ciphers = aNULL\n"              /* 7 */
 	    "cert_file = /etc/tlsproxy/client.pem\n" /* 8 */
-	    "key_file = /etc/tlsproxy/client.key\n" /* 9 */
-	    "ca_file = /etc/ssl/certs/ca.pem\n"     /* 10 */
-	    "ca_path = /etc/ssl/certs\n"            /* 11 */
-	    "connect_timeout = 10s\n"               /* 12 */
-	    "handshake_timeout = 20s\n"             /* 13 */
-	    "idle_timeout = 5m\n"                   /* 14 */
-	    "smtp_timeout = 2m\n"                   /* 15 */
-	    "data_done_timeout = 10m\n"             /* 16 */
-	    "max_connections = 50\n"                /* 17 */
-	    "helo_name = gw.example.com\n"          /* 18 */
-	    "session_cache = no\n"                  /* 19 */
-	    "verify_depth = 5\n"                    /* 20 */
-	    "hostname = relay.example.com\n"        /* 21 */
-	    "message_size_limit = 52428800\n"       /* 22 */
-	    "port = 2525\n");                       /* 23 */
+	    "key_file = /etc/tlsproxy/client.key\n"  /* 9 */
+	    "ca_file = /etc/ssl/certs/ca.pem\n"      /* 10 */
+	    "ca_path = /etc/ssl/certs\n"             /* 11 */
+	    "connect_timeout = 10s\n"                /* 12 */
+	    "handshake_timeout = 20s\n"              /* 13 */
+	    "idle_timeout = 5m\n"                    /* 14 */
+	    "smtp_timeout = 2m\n"                    /* 15 */
+	    "data_done_timeout = 10m\n"              /* 16 */
+	    "max_connections = 50\n"                 /* 17 */
+	    "helo_name = gw.example.com\n"           /* 18 */
+	    "session_cache = no\n"                   /* 19 */
+	    "verify_depth = 5\n"                     /* 20 */
+	    "hostname = relay.example.com\n"         /* 21 */
+	    "message_size_limit = 52428800\n"        /* 22 */
+	    "port = 2525\n");                        /* 23 */
 	expect_errors(0);
 	r = route("gw");
 	assert_int_equal(r->security, TP_SEC_SECURE);
@@ -2661,11 +2661,9 @@ test_err_gateway_keys(void **state)
 	    {GATEWAY "accept_proxy = yes\n",
 		"t.ini:4: accept_proxy applies to server routes only", NULL},
 	    {GATEWAY "session_tickets = no\n",
-		"t.ini:4: session_tickets applies to server routes only",
-		NULL},
+		"t.ini:4: session_tickets applies to server routes only", NULL},
 	    {GATEWAY "ticket_key_file = t.key\n",
-		"t.ini:4: ticket_key_file applies to server routes only",
-		NULL},
+		"t.ini:4: ticket_key_file applies to server routes only", NULL},
 	    {GATEWAY "client_limit = 5\n",
 		"t.ini:4: client_limit applies to server routes only", NULL},
 	    {GATEWAY "sni = a.example a.pem\n",
@@ -2707,14 +2705,14 @@ test_err_gateway_keys(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		/* each with a trust anchor, so only the key is wrong */
-		snprintf(text, sizeof(text), "%s[global]\ndns_trust_anchor = %s\n",
-		    c[i].text, ta_path);
+		snprintf(text, sizeof(text),
+		    "%s[global]\ndns_trust_anchor = %s\n", c[i].text, ta_path);
 		load(text);
 		expect_diag(c[i].diag);
 		if (cfg->nerrors != 1) {
 			dump_diags();
-			fail_msg("case %zu: %d errors, want 1", i,
-			    cfg->nerrors);
+			fail_msg(
+			    "case %zu: %d errors, want 1", i, cfg->nerrors);
 		}
 	}
 	/* every problem of a gateway is reported */

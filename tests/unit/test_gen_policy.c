@@ -79,9 +79,10 @@ group_setup(void **state)
 	snprintf(pol, sizeof(pol), "%s/tls_policy", dir);
 	snprintf(ta, sizeof(ta), "%s/root.key", dir);
 	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
-	write_text(ta, "test. 3600 IN DS 12345 13 2 "
-		       "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"
-		       "0123456789ABCDEF\n");
+	write_text(ta,
+	    "test. 3600 IN DS 12345 13 2 "
+	    "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"
+	    "0123456789ABCDEF\n");
 	if (tp_keys_selfsigned(MX, &cert, &key) < 0)
 		return -1;
 	/* the certificate is its own trust anchor: ca_file */
@@ -207,16 +208,16 @@ test_lookup(void **state)
 
 	(void)state;
 	rt = build("security = dane\n",
-	    "# the gateway's table\n"                    /* 1 */
-	    "example.com secure\n"                       /* 2 */
-	    ".example.com verify servername=hostname\n"  /* 3 */
-	    "legacy.example none\n"                      /* 4 */
-	    "may.example may\n"                          /* 5 */
-	    "t13.example encrypt protocols=>=TLSv1.3\n"  /* 6 */
-	    "t13b.example may protocols=TLSv1.3\n"       /* 7 */
-	    "hi.example encrypt ciphers=high\n"          /* 8 */
-	    "dane.example dane-only\n"                   /* 9 */
-	    "[mx.example.net]:25 encrypt\n");            /* 10 */
+	    "# the gateway's table\n"                   /* 1 */
+	    "example.com secure\n"                      /* 2 */
+	    ".example.com verify servername=hostname\n" /* 3 */
+	    "legacy.example none\n"                     /* 4 */
+	    "may.example may\n"                         /* 5 */
+	    "t13.example encrypt protocols=>=TLSv1.3\n" /* 6 */
+	    "t13b.example may protocols=TLSv1.3\n"      /* 7 */
+	    "hi.example encrypt ciphers=high\n"         /* 8 */
+	    "dane.example dane-only\n"                  /* 9 */
+	    "[mx.example.net]:25 encrypt\n");           /* 10 */
 	assert_null(rt->ctx);
 	assert_null(rt->verify);
 	assert_non_null(rt->gw);
@@ -257,7 +258,8 @@ test_lookup(void **state)
 	p = tp_gen_policy(rt, "t13.example");
 	assert_ptr_not_equal(p->ctx, def->ctx);
 	assert_int_equal(SSL_CTX_get_min_proto_version(p->ctx), TP_PROTO_TLS13);
-	assert_int_equal(SSL_CTX_get_min_proto_version(def->ctx), TP_PROTO_TLS12);
+	assert_int_equal(
+	    SSL_CTX_get_min_proto_version(def->ctx), TP_PROTO_TLS12);
 	assert_ptr_equal(tp_gen_policy(rt, "t13b.example")->ctx, p->ctx);
 	p = tp_gen_policy(rt, "hi.example");
 	assert_ptr_not_equal(p->ctx, def->ctx);
@@ -302,7 +304,8 @@ test_match_names(void **state)
 			     "mx.other.example", "other.example"),
 	    0);
 	vp = SSL_get0_param(ssl);
-	assert_string_equal(X509_VERIFY_PARAM_get0_host(vp, 0), "other.example");
+	assert_string_equal(
+	    X509_VERIFY_PARAM_get0_host(vp, 0), "other.example");
 	assert_string_equal(
 	    X509_VERIFY_PARAM_get0_host(vp, 1), ".other.example");
 	assert_null(X509_VERIFY_PARAM_get0_host(vp, 2));
@@ -318,10 +321,9 @@ test_match_names(void **state)
 	assert_int_equal(p->verify->nnames, 1);
 	assert_int_equal(p->verify->names[0].kind, TP_VNAME_HOSTNAME);
 	ssl = SSL_new(p->ctx);
-	assert_int_equal(tp_verify_prepare(ssl, p->verify, NULL, "mx.v.example"),
-	    0);
-	assert_string_equal(
-	    X509_VERIFY_PARAM_get0_host(SSL_get0_param(ssl), 0),
+	assert_int_equal(
+	    tp_verify_prepare(ssl, p->verify, NULL, "mx.v.example"), 0);
+	assert_string_equal(X509_VERIFY_PARAM_get0_host(SSL_get0_param(ssl), 0),
 	    "mx.v.example");
 	SSL_free(ssl);
 	/* the entry's own list */
@@ -420,8 +422,9 @@ test_failures(void **state)
 	write_text(ini, text);
 	gen = tp_gen_build(ini, NULL);
 	assert_true(gen->cfg->nerrors >= 1);
-	snprintf(want, sizeof(want), "%s:7: cannot load trust anchors from "
-				     "nope.pem",
+	snprintf(want, sizeof(want),
+	    "%s:7: cannot load trust anchors from "
+	    "nope.pem",
 	    ini);
 	{
 		bool found = false;

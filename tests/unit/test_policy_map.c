@@ -23,7 +23,7 @@
 #include "tlsproxy/policy_map.h"
 #include "tlsproxy/tls_policy.h"
 
-#define SHA256_HEX                                                             \
+#define SHA256_HEX                                                              \
 	"3B:0C:4C:79:0F:2A:8A:4E:8B:57:10:5B:3A:59:1E:E2:0D:6A:65:43:0C:AB:2B:" \
 	"63:3D:A4:97:1F:0C:11:91:9F"
 #define SHA256_HEX2                                                            \
@@ -120,8 +120,8 @@ run_cases(const struct ecase *c, size_t n)
 		expect_diag(c[i].diag);
 		if (map->nerrors != 1) {
 			dump();
-			fail_msg("case %zu: %d errors, want 1", i,
-			    map->nerrors);
+			fail_msg(
+			    "case %zu: %d errors, want 1", i, map->nerrors);
 		}
 	}
 }
@@ -323,22 +323,22 @@ test_continuation_and_comments(void **state)
 	const struct tp_pm_entry *e;
 
 	(void)state;
-	parse("# tls_policy for the gateway\n"             /* 1 */
-	      "\n"                                          /* 2 */
-	      "   # an indented comment is a comment\n"     /* 3 */
-	      "partner.example\n"                           /* 4 */
-	      "\tsecure\n"                                  /* 5 */
-	      "# a comment inside a continued entry\n"      /* 6 */
-	      "\n"                                          /* 7 */
+	parse("# tls_policy for the gateway\n"                      /* 1 */
+	      "\n"                                                  /* 2 */
+	      "   # an indented comment is a comment\n"             /* 3 */
+	      "partner.example\n"                                   /* 4 */
+	      "\tsecure\n"                                          /* 5 */
+	      "# a comment inside a continued entry\n"              /* 6 */
+	      "\n"                                                  /* 7 */
 	      "    match=mx1.partner.example:mx2.partner.example\n" /* 8 */
-	      "    { match =\n"                             /* 9 */
-	      "    mx3.partner.example }\n"                 /* 10 */
-	      "    protocols=>=TLSv1.3\n"                   /* 11 */
-	      "bank.example fingerprint\r\n"                /* 12 */
-	      "  { match = " SHA256_HEX "\r\n"              /* 13 */
-	      "  | " SHA1_HEX " }\r\n"                      /* 14 */
-	      "other.example { match = a.example\n"         /* 15 */
-	      "    b.example } may\n");                     /* 16 */
+	      "    { match =\n"                                     /* 9 */
+	      "    mx3.partner.example }\n"                         /* 10 */
+	      "    protocols=>=TLSv1.3\n"                           /* 11 */
+	      "bank.example fingerprint\r\n"                        /* 12 */
+	      "  { match = " SHA256_HEX "\r\n"                      /* 13 */
+	      "  | " SHA1_HEX " }\r\n"                              /* 14 */
+	      "other.example { match = a.example\n"                 /* 15 */
+	      "    b.example } may\n");                             /* 16 */
 	/* the last entry: the level is "{ match = ... }": an error */
 	expect_counts(1, 0);
 	expect_diag("p:15: other.example: unknown security level \"{ match = "
@@ -366,7 +366,7 @@ test_continuation_and_comments(void **state)
 		    "expected NAME=VALUE");
 
 	/* errors on continuation lines point at their own line */
-	parse("a.example secure\n" /* 1 */
+	parse("a.example secure\n"  /* 1 */
 	      "  match=x.example\n" /* 2 */
 	      "  ciphers=weak\n"    /* 3 */
 	      "b.example may\n");   /* 4 */
@@ -412,8 +412,7 @@ test_errors(void **state)
 	    {"[mx.example.net]25 may\n",
 		"p:1: bad key \"[mx.example.net]25\": expected [HOST] or "
 		"[HOST]:PORT (port 1-65535 or a service name)"},
-	    {"[bad host] may\n",
-		"p:1: bad key \"[bad\": missing ']'"},
+	    {"[bad host] may\n", "p:1: bad key \"[bad\": missing ']'"},
 	    {"[-x.example] may\n",
 		"p:1: bad key \"[-x.example]\": not a host name or address "
 		"inside [ ]"},
@@ -608,14 +607,14 @@ test_lookup_order(void **state)
 	const struct tp_pm_entry *e;
 
 	(void)state;
-	parse("example.com secure\n"           /* 1 */
-	      ".example.com encrypt\n"         /* 2 */
-	      ".b.example.com dane-only\n"     /* 3 */
-	      "x.b.example.com may\n"          /* 4 */
-	      ".org none\n"                    /* 5 */
-	      "[mx.example.net]:25 verify\n"   /* 6 */
-	      "example.net:587 encrypt\n"      /* 7 */
-	      "[mx.example.net] dane\n");      /* 8 */
+	parse("example.com secure\n"         /* 1 */
+	      ".example.com encrypt\n"       /* 2 */
+	      ".b.example.com dane-only\n"   /* 3 */
+	      "x.b.example.com may\n"        /* 4 */
+	      ".org none\n"                  /* 5 */
+	      "[mx.example.net]:25 verify\n" /* 6 */
+	      "example.net:587 encrypt\n"    /* 7 */
+	      "[mx.example.net] dane\n");    /* 8 */
 	expect_counts(0, 0);
 	/* the domain itself */
 	e = tp_policy_lookup(map, "example.com");
@@ -686,8 +685,8 @@ test_lookup_many(void **state)
 	for (int i = 0; i < 5000; i++) {
 		const struct tp_pm_entry *e;
 
-		snprintf(key, sizeof(key), "%sd%d.example", i % 2 ? "x." : "",
-		    i);
+		snprintf(
+		    key, sizeof(key), "%sd%d.example", i % 2 ? "x." : "", i);
 		e = tp_policy_lookup(map, key);
 		assert_non_null(e);
 		assert_int_equal(e->line, i + 1);
@@ -774,21 +773,22 @@ test_example_file(void **state)
 	assert_int_equal(e->nmatch, 4);
 	assert_int_equal(e->grade, TP_GRADE_HIGH);
 	assert_int_equal(e->proto_min, TP_PROTO_TLS13);
-	assert_int_equal(tp_policy_lookup(map, "eu.partner.example")->level,
-	    TP_SEC_VERIFY);
+	assert_int_equal(
+	    tp_policy_lookup(map, "eu.partner.example")->level, TP_SEC_VERIFY);
 	assert_int_equal(tp_policy_lookup(map, "payroll.example")->nfps, 2);
 	assert_int_equal(tp_policy_lookup(map, "hr-provider.example")->nfps, 1);
 	assert_int_equal(
 	    tp_policy_lookup(map, "unsigned-partner.example")->ntlsa, 2);
 	assert_int_equal(tp_policy_lookup(map, "backup-mx.example")->ntlsa, 1);
-	assert_int_equal(tp_policy_lookup(map, "a.b.gov.example")->level,
-	    TP_SEC_DANE);
+	assert_int_equal(
+	    tp_policy_lookup(map, "a.b.gov.example")->level, TP_SEC_DANE);
 	e = tp_policy_lookup(map, "legacy-erp.example");
 	assert_int_equal(e->proto_min, TP_PROTO_TLS1);
 	assert_string_equal(e->exclude, "3DES RC4 aNULL");
 	assert_string_equal(
 	    tp_policy_lookup(map, "lists.example")->servername, "hostname");
-	assert_non_null(tp_policy_lookup_key(map, "[smarthost.example.net]:587"));
+	assert_non_null(
+	    tp_policy_lookup_key(map, "[smarthost.example.net]:587"));
 	assert_non_null(tp_policy_lookup_key(map, "[10.1.2.3]"));
 	assert_non_null(tp_policy_lookup_key(map, "relay.example.net:2525"));
 	assert_null(tp_policy_lookup(map, "example.org"));
