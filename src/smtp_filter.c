@@ -43,7 +43,6 @@ enum {
 	L_STARTTLS = -1,
 	L_AUTHZ = -2,
 };
-enum { B_LINESTART, B_DOT, B_DOTCR, B_MID };
 
 void
 tp_filter_init(struct tp_filter *f, const char *starttls_reply, unsigned flags)
@@ -158,43 +157,6 @@ classify(struct tp_filter *f, const char *line, size_t len, bool whole)
 		return kind;
 	return K_OTHER;
 }
-/* body_end - length up to and including the end-of-data line, or 0. */
-static size_t
-body_scan(struct tp_filter *f, const char *data, size_t len)
-{
-	size_t i = 0;
-	const char *lf;
-
-	while (i < len) {
-		switch (f->bstate) {
-		case B_MID:
-			lf = memchr(data + i, '\n', len - i);
-			if (lf == NULL)
-				return 0;
-			i = (size_t)(lf - data) + 1;
-			f->bstate = B_LINESTART;
-			break;
-		case B_LINESTART:
-			f->bstate = data[i] == '.' ? B_DOT
-			    : data[i] == '\n'      ? B_LINESTART
-						   : B_MID;
-			i++;
-			break;
-		case B_DOT:
-			if (data[i] == '\n')
-				return i + 1;
-			f->bstate = data[i] == '\r' ? B_DOTCR : B_MID;
-			i++;
-			break;
-		case B_DOTCR:
-			if (data[i] == '\n')
-				return i + 1;
-			f->bstate = B_MID;
-			break;
-		}
-	}
-	return 0;
-}
 
 size_t
 tp_filter_client(struct tp_filter *f, const char *data, size_t len,
@@ -220,7 +182,7 @@ tp_filter_client(struct tp_filter *f, const char *data, size_t len,
 		    f->qlen == TP_FILTER_QUEUE)
 			break; /* waiting for replies */
 		if (f->cstate == C_BODY) {
-			n = body_scan(f, p, left);
+			n = tp_body_scan(&f->bstate, p, left);
 			if (to_server(arg, p, n ? n : left) < 0)
 				return (size_t)-1;
 			used += n ? n : left;
@@ -395,7 +357,7 @@ reply_done(struct tp_filter *f, bool *resume)
 	if (kind == K_DATA) {
 		/* 354: the body follows; its end queues the final reply. */
 		f->cstate = f->rcode == 354 ? C_BODY : C_CMD;
-		f->bstate = B_LINESTART;
+		f->bstate = TP_BODY_LINESTART;
 	}
 	*resume = true;
 }

@@ -5,7 +5,8 @@
  * is discarded up to its LF.  Replies must be [2-5][0-9][0-9] followed by
  * SP, '-' or the end of the line, with printable text, one code for every
  * line of a multi-line reply, and at most TP_REPLY_MAX_LINES lines
- * (OpenSMTPD's rules).  Pure.
+ * (OpenSMTPD's rules).  The end-of-data detector for message bodies is
+ * here too, shared by the tunnel filter and the gateway engine.  Pure.
  */
 #include "tlsproxy/smtp_line.h"
 
@@ -157,4 +158,44 @@ tp_smtp_verb(const char *line, const char *verb, const char **arg)
 		line++;
 	*arg = line;
 	return true;
+}
+
+size_t
+tp_body_scan(int *state, const char *data, size_t len)
+{
+	size_t i = 0;
+	const char *lf;
+
+	while (i < len) {
+		switch (*state) {
+		case TP_BODY_MID:
+			lf = memchr(data + i, '\n', len - i);
+			if (lf == NULL)
+				return 0;
+			i = (size_t)(lf - data) + 1;
+			*state = TP_BODY_LINESTART;
+			break;
+		case TP_BODY_LINESTART:
+			*state = data[i] == '.' ? TP_BODY_DOT
+			    : data[i] == '\n'   ? TP_BODY_LINESTART
+						: TP_BODY_MID;
+			i++;
+			break;
+		case TP_BODY_DOT:
+			if (data[i] == '\n')
+				return i + 1;
+			*state = data[i] == '\r' ? TP_BODY_DOTCR : TP_BODY_MID;
+			i++;
+			break;
+		case TP_BODY_DOTCR:
+			if (data[i] == '\n')
+				return i + 1;
+			*state = TP_BODY_MID;
+			break;
+		default:
+			*state = TP_BODY_MID;
+			break;
+		}
+	}
+	return 0;
 }

@@ -17,11 +17,19 @@
  * is the MTA's.  While a destination is being reached, no further MTA
  * input is taken.  Later RCPTs to the same domain are relayed; to any
  * other domain: 452 4.5.3, never sent.  DATA is relayed; after its 354
- * the body passes through untouched (TP_GW_BODY spans, no copy) up to
- * its end line, whose reply is relayed.  After the transaction ('.'
- * reply, RSET) the upstream stays open, idle, for another transaction to
- * the same domain; a transaction to another domain first closes it
- * (QUIT, TP_GW_DISCONNECT).
+ * the body passes through untouched (body spans, no copy) up to its end
+ * line, whose reply is relayed.  After the transaction ('.' reply, RSET)
+ * the upstream stays open, idle, for another transaction to the same
+ * domain; a transaction to another domain first closes it (QUIT,
+ * TP_GW_DISCONNECT), once it has answered everything sent to it.
+ *
+ * MTA input also waits while the upstream owes a reply and no domain is
+ * fixed (after '.', RSET: the next RCPT may need another upstream), and
+ * for each reply of an upstream without PIPELINING.  Failures are never
+ * permanent by accident (spec 4.6): an upstream lost (or saying 421) in a
+ * transaction it took part in answers the transaction's later RCPTs and
+ * DATA with the lost reply, a 4xx, until the transaction ends (RSET,
+ * HELO/EHLO).
  */
 #ifndef TLSPROXY_SMTP_GATEWAY_H
 #define TLSPROXY_SMTP_GATEWAY_H
@@ -49,7 +57,9 @@ enum tp_gw_event {
 	TP_GW_CONNECT,    /* open an upstream session to g->domain, then
 			     tp_gw_up_ready() or tp_gw_up_failed() */
 	TP_GW_DISCONNECT, /* close the upstream session once up_out (a
-			     QUIT, if it was up) is written; then go on */
+			     QUIT, if it was up) is written; then go on:
+			     from tp_gw_client, call it again even with
+			     no input left (it may hold the RCPT) */
 	TP_GW_CLOSE,      /* send down_out, then end the session (QUIT,
 			     too many errors); the upstream goes too */
 };
@@ -69,10 +79,13 @@ enum tp_gw_event {
  * so it goes straight out.
  */
 struct tp_gw_slot {
-	unsigned char kind; /* what the MTA sent (engine's own codes) */
-	bool ready;         /* the reply is in text */
+	unsigned char kind;     /* what the MTA sent (engine's own codes) */
+	bool ready;             /* the reply is in text */
+	unsigned short len;     /* down_out room kept for it */
 	char text[TP_GW_LOCAL]; /* "250 2.0.0 Ok\r\n" */
 };
+
+#define TP_GW_EXPECT (TP_GW_QUEUE + 4) /* upstream replies awaited */
 
 struct tp_gw {
 	const struct tp_gw_conf *conf;
@@ -88,31 +101,47 @@ struct tp_gw {
 	/* TP_GW_CONNECT: the destination domain (lower case) */
 	char domain[256];
 	/* the engine's state: private to smtp_gateway.c */
+	int state;   /* commands, connect, EHLO, DATA, body, closed */
+	int ev;      /* the event this call returns */
+	bool closed; /* the session's last reply is in down_out */
+	bool held;   /* lr.buf holds a command for the next call */
+	bool helo_done;
+	unsigned errors;         /* bad commands; 10 cost the session */
+	unsigned too_long;       /* over-long lines; 3 cost the session */
 	struct tp_linereader lr; /* MTA commands */
-	struct tp_linereader ur; /* upstream replies */
-	struct tp_reply ureply;
 	struct tp_gw_slot q[TP_GW_QUEUE]; /* MTA commands, oldest first */
 	unsigned qhead, qlen;
-	unsigned char expect[TP_GW_QUEUE]; /* upstream replies awaited */
-	unsigned short expect_slot[TP_GW_QUEUE];
+	size_t reserved; /* down_out room kept for the queued replies */
+	/* the MTA's transaction */
+	bool have_mail;                /* a MAIL was accepted (locally) */
+	bool mail_sent;                /* ... and sent upstream */
+	bool mail_utf8;                /* it has SMTPUTF8 */
+	bool mail_8bit;                /* its sender has a non-ASCII octet */
+	unsigned short txn;            /* counts MAILs accepted */
+	unsigned rcpt_ok;              /* RCPTs the upstream accepted (2xx) */
+	char mail[TP_GW_LINE_MAX + 1]; /* MAIL FROM as the MTA wrote it */
+	char rcpt[TP_GW_LINE_MAX + 1]; /* the RCPT waiting for CONNECT */
+	bool rcpt_8bit;                /* ... has a non-ASCII octet */
+	bool rcpt_held; /* ... goes after MAIL's reply (no PIPELINING) */
+	char mail_refusal[TP_GW_LOCAL]; /* the reply to every later RCPT */
+	char fixed[256];   /* the transaction's domain, "" if none */
+	int bstate;        /* end-of-data detector in the body */
+	bool body_discard; /* the upstream is gone: eat the body */
+	/* the upstream */
+	bool up_open;            /* an upstream session is open and greeted */
+	char up_domain[256];     /* the domain of the open upstream, or "" */
+	char up_peer[300];       /* its "host[ip]" */
+	unsigned up_caps;        /* TP_GW_UP_* of the open upstream */
+	struct tp_linereader ur; /* upstream replies */
+	struct tp_reply ureply;
+	unsigned char expect[TP_GW_EXPECT]; /* upstream replies awaited */
+	unsigned short etxn[TP_GW_EXPECT];  /* ... for which transaction */
 	unsigned ehead, elen;
-	int state;          /* greeting, session, waiting, body, closed */
-	bool helo_done;
-	bool have_mail;     /* a MAIL was accepted (locally) */
-	bool mail_sent;     /* ... and sent upstream */
-	char mail[TP_GW_LINE_MAX + 3]; /* MAIL FROM command as the MTA wrote */
-	char rcpt[TP_GW_LINE_MAX + 3]; /* the RCPT waiting for CONNECT */
-	char mail_refusal[512]; /* upstream's non-2xx to MAIL, one line */
-	char fixed[256];    /* the transaction's domain, "" if none */
-	char up_domain[256]; /* the domain of the open upstream, or "" */
-	bool up_open;       /* an upstream session is open and greeted */
-	char up_peer[300];  /* its "host[ip]" */
-	unsigned up_caps;   /* TP_GW_UP_* of the open upstream */
-	unsigned rcpt_ok;   /* RCPTs the upstream accepted (2xx) */
-	unsigned errors;    /* bad commands; 10 cost the session */
-	unsigned too_long;  /* over-long lines; 3 cost the session */
-	int bstate;         /* end-of-data detector in the body */
-	bool body_discard;  /* the upstream is gone: eat the body */
+	char up_refusal[TP_GW_LOCAL]; /* upstream's non-2xx to its MAIL */
+	char rbuf[TP_GW_REPLY_MAX];   /* the upstream reply being read */
+	size_t rlen, rlast;           /* its length, its last line */
+	bool rfull;                   /* later lines are dropped */
+	unsigned cut; /* replies cut short for room in down_out */
 };
 
 void tp_gw_init(struct tp_gw *g, const struct tp_gw_conf *conf);
@@ -120,20 +149,30 @@ void tp_gw_init(struct tp_gw *g, const struct tp_gw_conf *conf);
 void tp_gw_greeting(struct tp_gw *g);
 /*
  * tp_gw_client - MTA bytes.  Returns how many it took (fewer than len
- * when it waits for the upstream: a destination being reached, or a
- * DATA whose 354 has not come); *ev says what to do.  In a message body
+ * when it waits for the upstream: a destination being reached, a DATA
+ * whose 354 has not come, a reply owed as above; or for room in
+ * down_out/up_out; or after TP_GW_DISCONNECT, whose RCPT is not taken
+ * when it began in this call); *ev says what to do.  In a message body
  * it returns *body > 0: the first *body bytes taken are body bytes the
  * caller passes to the upstream as they are, after up_out (or drops,
- * when the upstream is gone: they still count as taken).
+ * when the upstream is gone: they still count as taken).  A call that
+ * ends a body takes nothing after its end line.  Call again after any
+ * upstream event that may have freed it (tp_gw_upstream, up_ready,
+ * up_failed, up_lost) while MTA input is left.
  */
-size_t tp_gw_client(struct tp_gw *g, const char *data, size_t len,
-    size_t *body, enum tp_gw_event *ev);
+size_t tp_gw_client(struct tp_gw *g, const char *data, size_t len, size_t *body,
+    enum tp_gw_event *ev);
 /*
  * tp_gw_upstream - upstream bytes (replies); all taken.  A reply goes to
  * the MTA as it comes (at most TP_GW_REPLY_MAX octets of it: later lines
- * are dropped, the last kept one made final).  Returns 0, or -1 when the
- * upstream broke SMTP (a malformed reply, a reply line over 2048 octets,
- * a reply nobody asked for that is not 421; caller: tp_gw_up_lost).
+ * are dropped, the last kept one made final; less when many replies
+ * come in one call and down_out is short of room).  Returns 0, or -1
+ * when the upstream broke SMTP (a malformed reply, a reply line over 2048
+ * octets, a reply nobody asked for that is not 421; caller:
+ * tp_gw_up_lost).  *ev: TP_GW_DISCONNECT when the upstream said 421 or
+ * refused HELO (the engine already counts it gone; bytes from it are
+ * ignored from then on), TP_GW_CLOSE when the MTA's last reply (221,
+ * 421) went out with this call.
  */
 int tp_gw_upstream(
     struct tp_gw *g, const char *data, size_t len, enum tp_gw_event *ev);
@@ -152,16 +191,18 @@ void tp_gw_up_ready(struct tp_gw *g, const char *peer, enum tp_gw_event *ev);
  * permanent 556/550 for null MX and a nonexistent domain) answers the
  * waiting RCPT; the domain is not fixed; MTA input goes on.
  */
-void tp_gw_up_failed(
-    struct tp_gw *g, const char *reply, enum tp_gw_event *ev);
+void tp_gw_up_failed(struct tp_gw *g, const char *reply, enum tp_gw_event *ev);
 /*
  * tp_gw_up_lost - the open upstream session ended (EOF, reset, timeout,
  * broken SMTP): every command waiting for it gets reply (no CRLF, "451
  * 4.4.2 mx[ip]: Lost connection while sending RCPT TO"; tp_gw_phase says
  * what was in progress), a body in progress is eaten up to its end and
- * its '.' gets reply too; the transaction is over, the MTA's session
+ * its '.' gets reply too; a transaction that reached the upstream is
+ * over for it: its later RCPTs and DATA get reply as well (a 503 or 554
+ * there would bounce what the upstream had accepted); the MTA's session
  * goes on without an upstream.  An upstream that closes with no command
- * waiting is just gone.
+ * waiting is just gone.  Nothing happens when the engine already counts
+ * it gone (after TP_GW_DISCONNECT).
  */
 void tp_gw_up_lost(struct tp_gw *g, const char *reply, enum tp_gw_event *ev);
 /* tp_gw_phase - what the upstream was doing, Postfix's words, or NULL. */

@@ -64,4 +64,19 @@ bool tp_smtp_printable(const char *s, size_t len);
  */
 bool tp_smtp_verb(const char *line, const char *verb, const char **arg);
 
+/* End-of-data detector states (RFC 5321 4.1.1.4); a body starts at a line. */
+enum tp_body_state {
+	TP_BODY_LINESTART = 0,
+	TP_BODY_DOT,   /* "." at the start of a line */
+	TP_BODY_DOTCR, /* ".\r" at the start of a line */
+	TP_BODY_MID,   /* inside a line */
+};
+/*
+ * tp_body_scan - look for the end-of-data line ("." alone, ended by CR LF
+ * or a bare LF) in the next bytes of a message body; *state carries the
+ * scan across calls.  Returns the length up to and including that line's
+ * LF, or 0 when data does not hold it.
+ */
+size_t tp_body_scan(int *state, const char *data, size_t len);
+
 #endif

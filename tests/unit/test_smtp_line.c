@@ -696,6 +696,52 @@ test_verb(void **state)
 	assert_false(tp_smtp_verb("DATAX", "DATA", &arg));
 }
 
+/* scan - tp_body_scan over s from a line start, in pieces of step. */
+static size_t
+scan(const char *s, size_t step)
+{
+	size_t len = strlen(s), off = 0, n;
+	int st = TP_BODY_LINESTART;
+
+	while (off < len) {
+		size_t k = step == 0 || len - off < step ? len - off : step;
+
+		if ((n = tp_body_scan(&st, s + off, k)) != 0)
+			return off + n;
+		off += k;
+	}
+	return 0;
+}
+
+/* The end-of-data line: "." alone, CRLF or bare LF, any split. */
+static void
+test_body_scan(void **state)
+{
+	static const struct {
+		const char *body;
+		size_t end; /* 0: no end line */
+	} cases[] = {
+	    {".\r\n", 3},
+	    {".\n", 2},
+	    {"a\r\n.\r\nQUIT\r\n", 6},
+	    {"a\n.\nQUIT\n", 4},
+	    {"..\r\n.x\r\n. \r\n", 0},
+	    {"a.\r\n", 0},
+	    {".\r\r\n.\r\n", 7},
+	    {"x\r.\r\n", 0},
+	    {"\n\n.\r\n", 5},
+	    {"", 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		for (size_t step = 0; step < 4; step++)
+			if (scan(cases[i].body, step) != cases[i].end)
+				fail_msg("\"%s\" step %zu: %zu, want %zu",
+				    cases[i].body, step,
+				    scan(cases[i].body, step), cases[i].end);
+}
+
 int
 main(void)
 {
@@ -718,6 +764,7 @@ main(void)
 	    cmocka_unit_test(test_reply_first_long),
 	    cmocka_unit_test(test_printable),
 	    cmocka_unit_test(test_verb),
+	    cmocka_unit_test(test_body_scan),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
