@@ -798,18 +798,8 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 		    "security = %s with an IP-literal connect needs match or "
 		    "nexthop",
 		    v[TP_K_SECURITY].raw);
-	if (gw) {
+	if (gw)
 		load_policy(cfg, r);
-		/*
-		 * Until the gateway's sessions are wired (spec 4.9), its
-		 * connections get conn.c's 421 4.7.0 and the MTA defers.
-		 */
-		r->unimplemented = true;
-		tp_config_diag(cfg, v[TP_K_MODE].line, true,
-		    "mode = gateway: the gateway's SMTP sessions are not "
-		    "implemented yet (each connection gets 421 4.7.0 and the "
-		    "MTA defers)");
-	}
 
 	tp_policy_protocols(
 	    v[TP_K_PROTOCOLS].raw, &r->proto_min, &r->proto_max, &why);

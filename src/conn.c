@@ -135,6 +135,7 @@ conn_free(struct tp_conn *c)
 	tp_side_release(c, &c->down);
 	tp_side_release(c, &c->up);
 	tp_dialogue_free(c);
+	tp_gateway_free(c);
 	free(c->filter);
 	tp_dest_free(c);
 	tp_metrics_add(&c->rt->stats->bytes_in, c->bytes_in);
@@ -222,6 +223,9 @@ tp_conn_on_eof(struct tp_conn *c, struct side *s)
 	case CS_RELAY:
 		tp_relay_eof(c, s);
 		return;
+	case CS_GW:
+		tp_gateway_eof(c, s);
+		return;
 	case CS_SMTP_UP:
 		if (!s->is_down) {
 			tp_dialogue_up_lost(c, false);
@@ -259,7 +263,7 @@ conn_on_timer(uv_timer_t *t)
 	case CS_HANDSHAKE:
 	case CS_STARTTLS_WAIT:
 		tp_metrics_handshake(c->rt->stats, 0, false, 0);
-		if (c->r->mode == TP_MODE_CLIENT) {
+		if (c->r->mode != TP_MODE_SERVER) {
 			tp_upstream_failed(c, TP_ETLS, "handshake timed out");
 		} else {
 			tp_conn_log(c, TP_LOG_INFO,
@@ -289,6 +293,9 @@ conn_on_timer(uv_timer_t *t)
 		uv_timer_start(
 		    t, conn_on_timer, idle - (now - c->last_active), 0);
 		break;
+	case CS_GW:
+		tp_gateway_on_timer(c);
+		break;
 	case CS_LINGER:
 		tp_conn_close(c, NULL);
 		break;
@@ -309,7 +316,7 @@ tp_conn_timer(struct tp_conn *c, uint64_t ms)
 static bool
 conn_can_reply(struct tp_conn *c)
 {
-	if (c->r->mode == TP_MODE_CLIENT)
+	if (c->r->mode != TP_MODE_SERVER)
 		return true;
 	if (c->down.ssl != NULL)
 		return SSL_is_init_finished(c->down.ssl);
@@ -334,40 +341,40 @@ tp_conn_fail(struct tp_conn *c, const char *reply)
 		tp_conn_close(c, NULL);
 		return;
 	}
-	if (reply == NULL && c->r->mode == TP_MODE_CLIENT) {
-		if (c->last_err == TP_EPROTO)
-			snprintf(line, sizeof(line), "%s", c->last_reply);
-		else if (c->last_err == TP_ETLS)
-			snprintf(line, sizeof(line),
-			    "421 4.7.5 Cannot start "
-			    "TLS: handshake failure");
-		else if (c->last_err == UV_ETIMEDOUT)
-			snprintf(line, sizeof(line),
-			    "421 4.4.2 Connection "
-			    "timed out: %s[%s]:%u",
-			    c->up_host, c->up_ip, c->up_port);
-		else if (c->last_err == UV_ECONNREFUSED)
-			snprintf(line, sizeof(line),
-			    "421 4.4.1 Connection "
-			    "refused by %s[%s]:%u",
-			    c->up_host, c->up_ip, c->up_port);
-		else if (c->last_err == UV_EAI_NONAME ||
-		    c->last_err == UV_EAI_AGAIN || c->last_err == UV_EAI_FAIL)
-			snprintf(line, sizeof(line),
-			    "421 4.4.3 Host or "
-			    "domain name not found. Name service error for "
-			    "name=%s: %s",
-			    c->up_host, c->last_why);
-		else
-			snprintf(line, sizeof(line),
-			    "421 4.4.1 Connection "
-			    "failed: %s[%s]:%u: %s",
-			    c->up_host, c->up_ip, c->up_port, c->last_why);
+	if (reply == NULL && c->gwy != NULL) {
+		/* a gateway's destination failed: the RCPT's reply, and the
+		 * MTA's session goes on */
+		tp_gateway_up_failed(c);
+		return;
+	}
+	if (reply == NULL && c->r->mode != TP_MODE_SERVER) {
+		tp_conn_fail_reply(c, line, sizeof(line));
 		reply = line;
 	} else if (reply == NULL) {
 		reply = "421 4.3.0 Server unavailable, try again later";
 	}
 	tp_conn_linger(c, reply);
+}
+
+/* tp_conn_fail_reply - Postfix's 421 for the last destination error. */
+void
+tp_conn_fail_reply(struct tp_conn *c, char *line, size_t len)
+{
+	if (c->last_err == TP_EPROTO)
+		snprintf(line, len, "%s", c->last_reply);
+	else if (c->last_err == TP_ETLS)
+		snprintf(
+		    line, len, "421 4.7.5 Cannot start TLS: handshake failure");
+	else if (c->last_err == UV_ETIMEDOUT)
+		snprintf(line, len, "421 4.4.2 Connection timed out: %s[%s]:%u",
+		    c->up_host, c->up_ip, c->up_port);
+	else if (c->last_err == UV_ECONNREFUSED)
+		snprintf(line, len, "421 4.4.1 Connection refused by %s[%s]:%u",
+		    c->up_host, c->up_ip, c->up_port);
+	else
+		snprintf(line, len,
+		    "421 4.4.1 Connection failed: %s[%s]:%u: %s", c->up_host,
+		    c->up_ip, c->up_port, c->last_why);
 }
 
 /*
@@ -424,8 +431,10 @@ conn_log_established(struct tp_conn *c, struct side *s, const char *trust)
 	else
 		tp_conn_log(c, TP_LOG_INFO,
 		    "%s TLS connection %s to "
-		    "%s[%s]:%u: %s",
-		    trust, how, c->up_host, c->up_ip, c->up_port, summary);
+		    "%s[%s]:%u: %s%s%s",
+		    trust, how, c->up_host, c->up_ip, c->up_port, summary,
+		    tp_gateway_domain(c) ? " for " : "",
+		    tp_gateway_domain(c) ? tp_gateway_domain(c) : "");
 	/* tls_loglevel 1: the peer's names; 2: its digest too (Postfix) */
 	tp_verify_describe(s->ssl, c->gen->cfg->g[TP_K_TLS_LOGLEVEL].n >= 2,
 	    summary, sizeof(summary));
@@ -442,13 +451,13 @@ conn_log_established(struct tp_conn *c, struct side *s, const char *trust)
 int
 tp_conn_level(const struct tp_conn *c)
 {
-	return c->dane != NULL ? c->dane->level : c->r->security;
+	return c->dane != NULL ? c->dane->level : c->security;
 }
 
 static bool
 conn_verified(struct tp_conn *c, struct side *s)
 {
-	const struct tp_verify *v = s->is_down ? NULL : c->rt->verify;
+	const struct tp_verify *v = s->is_down ? NULL : c->verify;
 	const char *trust;
 	char why[300];
 	int rc = tp_verify_check(
@@ -507,11 +516,14 @@ conn_tls_info(const SSL *ssl, int where, int ret)
 static const char *
 conn_sni(const struct tp_conn *c)
 {
-	const struct tp_cval *sn = &c->r->v[TP_K_SERVERNAME];
 	unsigned char a[16];
 
-	if (sn->set)
-		return strcmp(sn->raw, "none") == 0 ? NULL : sn->raw;
+	if (c->servername != NULL && strcmp(c->servername, "none") == 0)
+		return NULL;
+	if (c->servername != NULL && strcmp(c->servername, "nexthop") == 0)
+		return tp_gateway_domain(c) ? tp_gateway_domain(c) : c->up_host;
+	if (c->servername != NULL && strcmp(c->servername, "hostname") != 0)
+		return c->servername;
 	if (c->dane != NULL && c->dane->level == TP_SEC_DANE)
 		return c->dane->base;
 	if (inet_pton(AF_INET, c->up_host, a) == 1 ||
@@ -527,15 +539,15 @@ tp_conn_tls_begin(struct tp_conn *c, struct side *s)
 	s->bio.out = &s->out;
 	s->bio.pool = &c->w->pool;
 	s->bio.oom = false;
-	s->ssl = tp_tls_new(
-	    c->rt->ctx, &s->bio, s->is_down, s->is_down ? NULL : conn_sni(c));
+	s->ssl = tp_tls_new(s->is_down ? c->rt->ctx : c->ctx, &s->bio,
+	    s->is_down, s->is_down ? NULL : conn_sni(c));
 	if (s->ssl == NULL)
 		return -1;
 	SSL_set_app_data(s->ssl, c);
 	if (!s->is_down) {
 		tp_sesscache_attach(c, s);
-		if (tp_verify_prepare(
-			s->ssl, c->rt->verify, c->dane, c->up_host) < 0)
+		if (tp_verify_prepare_dest(s->ssl, c->verify, c->dane,
+			c->up_host, tp_gateway_domain(c)) < 0)
 			return -1;
 	}
 	if (c->gen->cfg->g[TP_K_TLS_LOGLEVEL].n >= 2) {
@@ -661,7 +673,11 @@ tp_conn_on_upstream(struct tp_conn *c)
 		tp_side_flush(&c->up);
 		return;
 	}
-	if (c->rt->ctx == NULL) {
+	if (c->r->mode == TP_MODE_GATEWAY) {
+		/* MX hosts speak STARTTLS; none: the greeting only */
+		c->plain = c->ctx == NULL;
+		tp_dialogue_client_begin(c);
+	} else if (c->ctx == NULL) {
 		tp_relay_start(c); /* security = none */
 	} else if (c->r->tls == TP_TLS_STARTTLS) {
 		tp_dialogue_client_begin(c);
@@ -751,7 +767,10 @@ tp_conn_admit(struct tp_conn *c)
 		    "available yet, try again later");
 		return;
 	}
-	if (c->r->mode == TP_MODE_CLIENT || c->rt->ctx == NULL) {
+	if (c->r->mode == TP_MODE_GATEWAY) {
+		if (tp_gateway_begin(c) < 0)
+			tp_conn_close(c, "out of memory");
+	} else if (c->r->mode == TP_MODE_CLIENT || c->rt->ctx == NULL) {
 		c->state = CS_CONNECT;
 		tp_upstream_next(c);
 	} else if (c->r->tls == TP_TLS_STARTTLS) {
@@ -782,6 +801,13 @@ tp_conn_accept(struct tp_worker *w, uv_stream_t *server, size_t route)
 	tp_gen_ref(c->gen);
 	c->rt = &c->gen->routes[route];
 	c->r = c->rt->cfg;
+	c->connect = c->r->connect;
+	c->nconnect = c->r->nconnect;
+	c->ctx = c->rt->ctx;
+	c->verify = c->rt->verify;
+	c->security = c->r->security;
+	if (c->r->v[TP_K_SERVERNAME].set)
+		c->servername = c->r->v[TP_K_SERVERNAME].raw;
 	c->down.conn = c->up.conn = c;
 	c->down.peer = &c->up;
 	c->up.peer = &c->down;

@@ -83,9 +83,9 @@ struct tp_dest {
 static bool
 dane_wanted(const struct tp_conn *c)
 {
-	return (c->r->security == TP_SEC_DANE ||
-		   c->r->security == TP_SEC_DANE_ONLY) &&
-	    c->rt->verify != NULL && c->rt->verify->ntlsa == 0;
+	return (c->security == TP_SEC_DANE ||
+		   c->security == TP_SEC_DANE_ONLY) &&
+	    c->verify != NULL && c->verify->ntlsa == 0;
 }
 
 static unsigned
@@ -168,7 +168,7 @@ host_no_tlsa(struct dest_host *h, int level, const char *why)
 {
 	struct tp_conn *c = h->d->c;
 
-	if (c->r->security == TP_SEC_DANE_ONLY) {
+	if (c->security == TP_SEC_DANE_ONLY) {
 		host_fail(h, why, TP_DANE_REFUSED);
 		return;
 	}
@@ -320,7 +320,7 @@ host_addrs_done(struct dest_host *h)
 		host_no_tlsa(h, TP_SEC_MAY, "no TLSA records found");
 		return;
 	}
-	if (!d->mx_secure && c->r->security == TP_SEC_DANE_ONLY) {
+	if (!d->mx_secure && c->security == TP_SEC_DANE_ONLY) {
 		host_fail(h, "non DNSSEC destination", TP_DANE_REFUSED);
 		return;
 	}
@@ -418,6 +418,7 @@ dest_on_mx(void *arg, const struct tp_dns_answer *a)
 		dest_settle(d);
 		return;
 	case TP_DNS_NXDOMAIN:
+		d->c->dest_perm = TP_DEST_NXDOMAIN;
 		dest_fail(d,
 		    "421 4.4.4 Host or domain name not found. Name service "
 		    "error for name=%s type=%s: Host not found",
@@ -441,6 +442,7 @@ dest_on_mx(void *arg, const struct tp_dns_answer *a)
 			(size_t)a->len[i], &mx[n]) == 0)
 			n++;
 	if (tp_dns_null_mx(mx, n)) {
+		d->c->dest_perm = TP_DEST_NULLMX;
 		dest_fail(d, "421 4.1.10 Domain %s does not accept mail%s",
 		    d->domain, " (nullMX)");
 		dest_settle(d);

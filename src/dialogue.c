@@ -358,12 +358,25 @@ client_input(struct tp_conn *c)
 			    "(STARTTLS not available), continuing in "
 			    "plaintext (security = may)",
 			    c->up_host, c->up_ip, c->up_port);
+		if (c->gwy != NULL) {
+			tp_gateway_up_ready(c);
+			break;
+		}
 		if (send_to(&c->down, s->greeting, strlen(s->greeting)) < 0 ||
 		    send_to(&c->down, "\r\n", 2) < 0)
 			return;
 		tp_relay_start(c);
 		break;
 	case TP_SMTPC_REFUSED:
+		if (c->gwy != NULL) {
+			/* Postfix: "host refused to talk to me", next MX */
+			snprintf(c->last_reply, sizeof(c->last_reply),
+			    "421 4.3.0 host %s[%s] refused to talk to me: "
+			    "%.*s",
+			    c->up_host, c->up_ip, (int)s->outlen - 2, s->out);
+			tp_upstream_failed(c, TP_EPROTO, c->last_reply + 10);
+			break;
+		}
 		/* Relay the refusal as is; answer the client's QUIT. */
 		tp_conn_log(c, TP_LOG_INFO,
 		    "%s[%s]:%u refused to talk to us: "
@@ -390,6 +403,10 @@ tp_dialogue_tls_done(struct tp_conn *c)
 {
 	const char *g = c->dlg->cl.greeting;
 
+	if (c->gwy != NULL) {
+		tp_gateway_up_ready(c);
+		return;
+	}
 	if (send_to(&c->down, g, strlen(g)) < 0 ||
 	    send_to(&c->down, "\r\n", 2) < 0)
 		return;
@@ -399,7 +416,7 @@ tp_dialogue_tls_done(struct tp_conn *c)
 void
 tp_dialogue_up_input(struct tp_conn *c)
 {
-	if (c->r->mode == TP_MODE_CLIENT)
+	if (c->r->mode != TP_MODE_SERVER)
 		client_input(c);
 	else
 		backend_input(c);

@@ -92,39 +92,16 @@ emit_down(void *arg, const char *data, size_t len)
 static int
 relay_plaintext(struct tp_conn *c, struct side *src)
 {
-	struct tp_chunk *k;
 	char why[160];
-	ssize_t n;
-	int state;
+	int rc = tp_side_plaintext(src, why, sizeof(why));
 
-	if (src->plain != NULL)
-		return 1;
-	if (src->ssl == NULL) {
-		src->plain = src->in;
-		src->in = NULL;
-		return src->plain != NULL;
-	}
-	if ((k = tp_chunk_get(&c->w->pool)) == NULL) {
-		tp_conn_close(c, "out of memory");
-		return -1;
-	}
-	n = tp_tls_read(
-	    src->ssl, k->data, TP_CHUNK_SIZE, &state, why, sizeof(why));
-	tp_side_flush(src); /* alerts, key updates */
-	if (n > 0) {
-		k->end = (uint32_t)n;
-		src->plain = k;
-		return 1;
-	}
-	tp_chunk_put(&c->w->pool, k);
-	if (state == TP_TLS_WANT)
-		return 0;
-	if (state == TP_TLS_EOF) {
+	if (rc == TP_SIDE_EOF)
 		tp_conn_on_eof(c, src);
-		return -1;
-	}
-	relay_tls_error(c, src, why);
-	return -1;
+	else if (rc == TP_SIDE_TLSERR)
+		relay_tls_error(c, src, why);
+	else if (rc == TP_SIDE_OOM)
+		tp_conn_close(c, "out of memory");
+	return rc < 0 ? -1 : rc;
 }
 
 /*

@@ -20,7 +20,7 @@
 
 struct sess_slot {
 	SSL_SESSION *sess;
-	char key[TP_HOST_MAX + 80];
+	char key[TP_HOST_MAX + 128];
 };
 
 struct tp_sesscache {
@@ -96,9 +96,10 @@ sess_key(struct tp_conn *c, char *key, size_t len)
 			r = (r ^ t->data[j]) * 16777619u;
 		h += r;
 	}
-	snprintf(key, len, "%s[%s]:%u/%d/%d/%08x", c->up_host, c->up_ip,
+	/* ... nor under another policy (a gateway's destinations) */
+	snprintf(key, len, "%s[%s]:%u/%d/%d/%08x/%p/%p", c->up_host, c->up_ip,
 	    c->up_port, d != NULL ? d->level : -1, d != NULL && d->trusted_only,
-	    (unsigned)h);
+	    (unsigned)h, (const void *)c->ctx, (const void *)c->verify);
 }
 
 static int

@@ -88,7 +88,12 @@ side_failed(struct tp_conn *c, struct side *s, const char *what, int err)
 		    side_quiet(c, s, err) ? TP_LOG_DEBUG : TP_LOG_INFO,
 		    "%s %s: %s", what, s->is_down ? "client" : "server",
 		    uv_strerror(err));
-	if (!s->is_down && s->eof && c->state == CS_RELAY) {
+	if (c->state == CS_GW && !s->is_down) {
+		if (!side_quiet(c, s, err) && !s->eof)
+			tp_gateway_up_lost(c, false, uv_strerror(err));
+		else
+			tp_conn_close_handle(c, (uv_handle_t *)&s->tcp);
+	} else if (!s->is_down && s->eof && c->state == CS_RELAY) {
 		/* It went first: what we still had for it is moot, and the
 		 * client may still be reading the last replies. */
 		tp_chunkq_clear(&s->out, &c->w->pool);
@@ -144,6 +149,9 @@ side_on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 	case CS_RELAY:
 		tp_relay_pump(s);
 		break;
+	case CS_GW:
+		tp_gateway_input(c, s);
+		break;
 	case CS_HANDSHAKE:
 		tp_conn_advance(c);
 		break;
@@ -190,6 +198,9 @@ tp_side_update_read(struct side *s)
 	case CS_RELAY:
 		want = idle && !s->blocked && !s->held;
 		break;
+	case CS_GW:
+		want = idle && !s->blocked;
+		break;
 	default:
 		want = false;
 		break;
@@ -216,6 +227,10 @@ side_on_shutdown(uv_shutdown_t *req, int status)
 	    uv_is_closing((uv_handle_t *)&s->tcp))
 		return;
 	s->shut_done = true;
+	if (c->state == CS_GW) {
+		tp_gateway_shutdown(c, s);
+		return;
+	}
 	/* Both directions finished (or our last word to a client that has
 	 * finished too): the session is over. */
 	if (c->state == CS_LINGER ? s->is_down && s->eof
@@ -308,8 +323,41 @@ side_on_write(uv_write_t *req, int status)
 	}
 	if (src->blocked && tp_side_backlog(s) <= TP_LOW_WATER) {
 		src->blocked = false;
-		tp_relay_pump(src);
+		if (c->state == CS_GW)
+			tp_gateway_resume(c);
+		else
+			tp_relay_pump(src);
 	}
+}
+
+int
+tp_side_plaintext(struct side *s, char *why, size_t len)
+{
+	struct tp_conn *c = s->conn;
+	struct tp_chunk *k;
+	ssize_t n;
+	int state;
+
+	if (s->plain != NULL)
+		return 1;
+	if (s->ssl == NULL) {
+		s->plain = s->in;
+		s->in = NULL;
+		return s->plain != NULL;
+	}
+	if ((k = tp_chunk_get(&c->w->pool)) == NULL)
+		return TP_SIDE_OOM;
+	n = tp_tls_read(s->ssl, k->data, TP_CHUNK_SIZE, &state, why, len);
+	tp_side_flush(s); /* alerts, key updates */
+	if (n > 0) {
+		k->end = (uint32_t)n;
+		s->plain = k;
+		return 1;
+	}
+	tp_chunk_put(&c->w->pool, k);
+	if (state == TP_TLS_WANT)
+		return 0;
+	return state == TP_TLS_EOF ? TP_SIDE_EOF : TP_SIDE_TLSERR;
 }
 
 int

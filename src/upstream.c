@@ -123,6 +123,8 @@ tp_upstream_closed(struct tp_conn *c)
 	} else if (c->retry) {
 		c->retry = false;
 		tp_upstream_next(c);
+	} else if (c->gwy != NULL) {
+		tp_gateway_up_closed(c);
 	}
 }
 
@@ -146,11 +148,11 @@ tp_upstream_next(struct tp_conn *c)
 			break;
 		}
 	}
-	if (c->cidx >= c->r->nconnect) {
+	if (c->cidx >= c->nconnect) {
 		tp_conn_fail(c, NULL);
 		return;
 	}
-	hp = &c->r->connect[c->cidx++];
+	hp = &c->connect[c->cidx++];
 	snprintf(c->up_host, sizeof(c->up_host), "%s", hp->host);
 	c->up_port = hp->port;
 	c->state = CS_CONNECT;

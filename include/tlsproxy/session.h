@@ -30,6 +30,7 @@ struct tp_filter;
 struct tp_dialogue;
 struct tp_dest;
 struct tp_dane;
+struct tp_gateway;
 
 #define TP_CONN_MAGIC 0x434f4e4eu
 #define TP_HIGH_WATER (256 * 1024)
@@ -44,6 +45,7 @@ enum tp_conn_state {
 	CS_SMTP_UP,   /* client: STARTTLS dialogue; server: backend greeting */
 	CS_HANDSHAKE, /* TLS handshake on the TLS side */
 	CS_RELAY,     /* copying both ways */
+	CS_GW,        /* gateway: the MTA and its engine (gateway.c) */
 	CS_LINGER,    /* sent a final reply or alert; waiting for EOF */
 };
 
@@ -98,9 +100,20 @@ struct tp_conn {
 	char peer_addr[80]; /* "ip:port" */
 	struct sockaddr_storage peer_ss, local_ss;
 	struct tp_dialogue *dlg;  /* SMTP/PROXY state before the relay */
+	struct tp_gateway *gwy;   /* gateway sessions: engine and state */
 	struct tp_filter *filter; /* in-tunnel STARTTLS rules */
+	/* the destination's TLS policy: the route's own, or on a gateway
+	 * the destination domain's (policy_file, else the route's) */
+	SSL_CTX *ctx;                   /* NULL: no TLS (security = none) */
+	const struct tp_verify *verify; /* NULL below fingerprint */
+	int security;                   /* enum tp_security */
+	const char *servername;         /* set: SNI to send; "none": none */
 	/* destination in progress */
-	size_t cidx;                /* next index in the connect list */
+	const struct tp_hostport *connect; /* the route's list, or the
+					      gateway's domain */
+	size_t nconnect;
+	size_t cidx;                /* next index in connect */
+	int dest_perm;              /* TP_DEST_NULLMX, TP_DEST_NXDOMAIN */
 	struct tp_dest *dest;       /* a name's hosts from DNS (dest.c) */
 	const struct tp_dane *dane; /* DNS's DANE verdict for this host */
 	struct sockaddr_storage up_ss;
@@ -124,6 +137,8 @@ void tp_conn_close_handle(struct tp_conn *c, uv_handle_t *h);
 void tp_conn_maybe_free(struct tp_conn *c);
 /* tp_conn_fail - a final reply (without CRLF) or NULL to derive it. */
 void tp_conn_fail(struct tp_conn *c, const char *reply);
+/* tp_conn_fail_reply - the 421 for the last destination error. */
+void tp_conn_fail_reply(struct tp_conn *c, char *out, size_t len);
 /* tp_conn_linger - drop the destination, end with reply (or none). */
 void tp_conn_linger(struct tp_conn *c, const char *reply);
 /* tp_conn_on_eof - a side has no more input. */
@@ -145,6 +160,15 @@ void tp_conn_admit(struct tp_conn *c);
 /* side.c */
 void tp_side_update_read(struct side *s);
 void tp_side_flush(struct side *s);
+/*
+ * tp_side_plaintext - the next plaintext bytes of s into s->plain (a TLS
+ * side decrypts): 1 some, 0 none for now, or TP_SIDE_EOF (close_notify),
+ * TP_SIDE_TLSERR (why says what), TP_SIDE_OOM.
+ */
+#define TP_SIDE_EOF    (-1)
+#define TP_SIDE_TLSERR (-2)
+#define TP_SIDE_OOM    (-3)
+int tp_side_plaintext(struct side *s, char *why, size_t len);
 /* tp_side_send - queue bytes; a TLS side encrypts them at the flush. */
 int tp_side_send(struct side *s, const char *data, size_t len);
 /* tp_side_backlog - bytes queued toward s and not yet written. */
@@ -191,6 +215,31 @@ void tp_relay_settle(struct tp_conn *c);
 void tp_relay_eof(struct tp_conn *c, struct side *s);
 /* tp_relay_lost - the upstream went away or timed out: a 421, then end. */
 void tp_relay_lost(struct tp_conn *c, bool timeout, const char *why);
+
+/* gateway.c */
+#define TP_DEST_NULLMX   1 /* the domain's null MX (RFC 7505) */
+#define TP_DEST_NXDOMAIN 2 /* the domain does not exist */
+/* tp_gateway_begin - the engine and its greeting; 0 or -1 (memory). */
+int tp_gateway_begin(struct tp_conn *c);
+/* tp_gateway_input - bytes arrived on s (CS_GW). */
+void tp_gateway_input(struct tp_conn *c, struct side *s);
+/* tp_gateway_resume - the upstream's backlog drained. */
+void tp_gateway_resume(struct tp_conn *c);
+/* tp_gateway_up_ready - the destination is reached and secured. */
+void tp_gateway_up_ready(struct tp_conn *c);
+/* tp_gateway_up_failed - every address failed (c->last_reply says). */
+void tp_gateway_up_failed(struct tp_conn *c);
+/* tp_gateway_up_lost - the upstream went, or timed out. */
+void tp_gateway_up_lost(struct tp_conn *c, bool timeout, const char *why);
+/* tp_gateway_up_closed - its handle finished closing. */
+void tp_gateway_up_closed(struct tp_conn *c);
+void tp_gateway_eof(struct tp_conn *c, struct side *s);
+/* tp_gateway_shutdown - our FIN on s went out. */
+void tp_gateway_shutdown(struct tp_conn *c, struct side *s);
+void tp_gateway_on_timer(struct tp_conn *c);
+/* tp_gateway_domain - the destination domain, for the log, or NULL. */
+const char *tp_gateway_domain(const struct tp_conn *c);
+void tp_gateway_free(struct tp_conn *c);
 
 /* dest.c */
 /*

@@ -12,8 +12,8 @@ mkdir -p "$dir"
 cfg=$dir/gw.ini
 pol=$dir/tls_policy
 out=$TP_TMP/t.out
-# a trust anchor of our own, and a forwarder nothing asks (no lookup is
-# made: the gateway's sessions are not wired yet)
+# a trust anchor of our own, and a forwarder nothing asks (no mail is
+# sent here)
 printf 'test. 3600 IN DS 12345 13 2 %s\n' \
     0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF \
     >"$dir/root.key"
