@@ -464,6 +464,13 @@ conn_verified(struct tp_conn *c, struct side *s)
 	    s->ssl, v, s->is_down ? NULL : c->dane, &trust, why, sizeof(why));
 
 	conn_log_established(c, s, trust);
+	/* a failure is counted once, when every MX host has failed */
+	if (!s->is_down && tp_gateway_domain(c) != NULL && rc == 0)
+		tp_metrics_domain(c->rt->stats, tp_gateway_domain(c),
+		    strcmp(trust, "Verified") == 0        ? TP_DR_VERIFIED
+			: strcmp(trust, "Trusted") == 0   ? TP_DR_TRUSTED
+			: strcmp(trust, "Untrusted") == 0 ? TP_DR_UNTRUSTED
+							  : TP_DR_ANONYMOUS);
 	tp_metrics_handshake(c->rt->stats, SSL_version(s->ssl),
 	    SSL_session_reused(s->ssl), (uv_hrtime() - c->hs_start) / 1000);
 	if (!s->is_down && c->dane != NULL)

@@ -23,6 +23,7 @@
 #include "tlsproxy/conn.h"
 #include "tlsproxy/gen.h"
 #include "tlsproxy/gen_policy.h"
+#include "tlsproxy/metrics.h"
 #include "tlsproxy/smtp_gateway.h"
 #include "tlsproxy/tls_policy.h"
 #include "tlsproxy/worker.h"
@@ -295,6 +296,8 @@ tp_gateway_up_failed(struct tp_conn *c)
 
 	gw_failed_reply(c, reply, sizeof(reply));
 	tp_conn_log(c, TP_LOG_INFO, "%s: %s", gy->gw.domain, reply);
+	tp_metrics_domain(c->rt->stats, gy->gw.domain,
+	    reply[0] == '5' ? TP_DR_REJECTED : TP_DR_DEFERRED);
 	tp_dest_free(c);
 	c->dane = NULL;
 	gy->connecting = false;
@@ -320,6 +323,8 @@ tp_gateway_up_ready(struct tp_conn *c)
 	c->last_active = uv_now(&c->w->loop);
 	tp_conn_timer(c, c->r->v[TP_K_IDLE_TIMEOUT].n);
 	snprintf(peer, sizeof(peer), "%s[%s]", c->up_host, c->up_ip);
+	if (c->up.ssl == NULL)
+		tp_metrics_domain(c->rt->stats, gy->gw.domain, TP_DR_PLAINTEXT);
 	tp_gw_up_ready(&gy->gw, peer, &ev);
 	if (gw_out(c) < 0)
 		return;

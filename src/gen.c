@@ -184,6 +184,7 @@ tp_gen_unref(struct tp_gen *g)
 		free(rt->fds);
 		if (rt->stats && atomic_fetch_sub(&rt->stats->refs, 1) == 1) {
 			free(rt->stats->name);
+			free(rt->stats->domains);
 			free(rt->stats);
 		}
 	}

@@ -5,6 +5,7 @@
  */
 #include "tlsproxy/metrics.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,35 @@ tp_metrics_dns(int type, int outcome, int dnssec)
 	    dnssec >= TP_DNSSEC_STATES)
 		return;
 	tp_metrics_add(&dns_lookups[t][outcome][dnssec], 1);
+}
+
+static pthread_mutex_t domains_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+tp_metrics_domain(struct tp_route_stats *st, const char *domain, int result)
+{
+	struct tp_domain_stats *d = NULL;
+	unsigned i, n;
+
+	if (result < 0 || result >= TP_DR_COUNT)
+		return;
+	pthread_mutex_lock(&domains_lock);
+	if (st->domains == NULL)
+		st->domains = calloc(TP_DOMAINS_MAX + 1, sizeof(*st->domains));
+	if (st->domains != NULL) {
+		n = atomic_load(&st->ndomains);
+		for (i = 0; i < n && strcmp(st->domains[i].name, domain); i++)
+			;
+		if (i == n && n < TP_DOMAINS_MAX) {
+			snprintf(st->domains[n].name,
+			    sizeof(st->domains[n].name), "%s", domain);
+			atomic_store(&st->ndomains, n + 1);
+		}
+		d = &st->domains[i < TP_DOMAINS_MAX ? i : TP_DOMAINS_MAX];
+	}
+	pthread_mutex_unlock(&domains_lock);
+	if (d != NULL)
+		tp_metrics_add(&d->res[result], 1);
 }
 
 void
@@ -156,6 +186,8 @@ tp_metrics_render(const struct tp_gen *g, size_t *len)
 	    "fingerprint", "tlsa", "other"};
 	static const char *dane[] = {"verified", "trusted", "mismatch",
 	    "no_tlsa", "unusable", "lookup_error", "refused"};
+	static const char *dr[] = {"verified", "trusted", "untrusted",
+	    "anonymous", "plaintext", "deferred", "rejected"};
 	struct out o = {malloc(8192), 0, 8192, false};
 	size_t i;
 	int k;
@@ -230,6 +262,32 @@ tp_metrics_render(const struct tp_gen *g, size_t *len)
 	EACH for (k = 0; k < TP_DANE_COUNT; k++)
 	    put(&o, "tlsproxy_dane_total{route=\"%s\",result=\"%s\"} %llu\n",
 		R->name, dane[k], LOAD(R->dane[k]));
+	family(&o, "gateway_destinations_total", "counter",
+	    "Gateway transactions per destination domain and outcome "
+	    "(the first 50 domains by name, then \"other\").");
+	EACH
+	{
+		/* the lock only guards the table's growth: take a count */
+		pthread_mutex_lock(&domains_lock);
+		unsigned nd = R->domains ? atomic_load(&R->ndomains) : 0;
+		bool other = R->domains != NULL;
+		pthread_mutex_unlock(&domains_lock);
+		for (unsigned d = 0; d < nd + other; d++)
+			for (k = 0; k < TP_DR_COUNT; k++) {
+				const struct tp_domain_stats *ds =
+				    &R->domains[d < nd ? d : TP_DOMAINS_MAX];
+				unsigned long long v = LOAD(ds->res[k]);
+
+				if (v > 0)
+					put(&o,
+					    "tlsproxy_gateway_destinations_"
+					    "total{route=\"%s\",domain="
+					    "\"%s\",result=\"%s\"} %llu\n",
+					    R->name,
+					    d < nd ? ds->name : "other", dr[k],
+					    v);
+			}
+	}
 #undef EACH
 #undef R
 	family(&o, "dns_lookups_total", "counter",

@@ -41,6 +41,24 @@ enum tp_dane_result {
 	TP_DANE_REFUSED,      /* dane-only without usable records */
 	TP_DANE_COUNT
 };
+/* What became of a gateway transaction's destination (metrics.c). */
+enum tp_dest_result {
+	TP_DR_VERIFIED, /* TLS, the level's checks passed: Verified */
+	TP_DR_TRUSTED,  /* TLS, Trusted (a chain or insecure-MX DANE) */
+	TP_DR_UNTRUSTED,
+	TP_DR_ANONYMOUS,
+	TP_DR_PLAINTEXT, /* may, and no STARTTLS: plaintext */
+	TP_DR_DEFERRED,  /* not reached or not secured: 4xx */
+	TP_DR_REJECTED,  /* null MX, no such domain: the gateway's 5xx */
+	TP_DR_COUNT
+};
+#define TP_DOMAINS_MAX 50 /* destination domains counted by name */
+
+struct tp_domain_stats {
+	char name[256]; /* "" for the slot that counts every other */
+	atomic_ullong res[TP_DR_COUNT];
+};
+
 enum tp_vf_reason {
 	TP_VF_UNTRUSTED,
 	TP_VF_NAME,
@@ -71,6 +89,10 @@ struct tp_route_stats {
 	atomic_ullong lat_bucket[TP_LAT_BUCKETS];
 	atomic_ullong lat_count, lat_sum_us;
 	atomic_ullong dane[TP_DANE_COUNT];
+	/* gateways: per destination domain, the first TP_DOMAINS_MAX
+	 * seen by name, the rest together (bounded cardinality) */
+	struct tp_domain_stats *domains; /* TP_DOMAINS_MAX + 1, or NULL */
+	atomic_uint ndomains;
 };
 
 /* tp_caps_set / tp_caps_get - the learned capabilities, thread-safe. */

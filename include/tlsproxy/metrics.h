@@ -24,6 +24,13 @@ void tp_metrics_add(_Atomic unsigned long long *counter, unsigned long long n);
 /* tp_metrics_dns - one DNS lookup: type (dns_parse.h), outcome and
  * DNSSEC status (dns.h enums).  Process-wide. */
 void tp_metrics_dns(int type, int outcome, int dnssec);
+/*
+ * tp_metrics_domain - what became of a gateway's destination domain
+ * (enum tp_dest_result): the first TP_DOMAINS_MAX domains are counted
+ * by name, every later one under domain="other".
+ */
+void tp_metrics_domain(
+    struct tp_route_stats *st, const char *domain, int result);
 /* tp_metrics_dane - a DANE result (enum tp_dane_result) on a route. */
 void tp_metrics_dane(struct tp_route_stats *st, int result);
 /*
