@@ -354,9 +354,10 @@ tp_gateway_up_lost(struct tp_conn *c, bool timeout, const char *why)
 	    c->up_ip, timeout ? "Conversation timed out" : "Lost connection",
 	    phase ? " while " : "", phase ? phase : "");
 	tp_gw_up_lost(&gy->gw, reply, &ev);
-	if (c->up.open)
+	if (c->up.open) {
 		tp_conn_close_handle(c, (uv_handle_t *)&c->up.tcp);
-	gy->disconnecting = true; /* until the handle is closed */
+		gy->disconnecting = true; /* until the handle is closed */
+	}
 	if (gw_out(c) < 0)
 		return;
 	gw_event(c, ev);
