@@ -234,6 +234,120 @@ def policy():
     # a bracketed key longer than a host name (found by libFuzzer)
     write(t, "long-key", b"[" + b"a" * 262 + b"] may\n" + b"x." * 140 +
           b"example may\n." + b"a" * 300 + b" may\n" + b"b." * 200)
+def gw_ops(session):
+    """Encode [(kind, bytes)] for fuzz_smtp_gateway: M MTA, U upstream,
+    L lost, A<n> how CONNECT is answered (0 ready, 1 451, 2 556)."""
+    out = bytearray()
+    for kind, data in session:
+        if kind == "L":
+            out.append(2)
+            continue
+        if kind == "A":
+            out.append(3 | (data << 2))
+            continue
+        for i in range(0, len(data), 64):
+            piece = data[i:i + 64]
+            out.append(((len(piece) - 1) << 2) | (1 if kind == "U" else 0))
+            out += piece
+    return bytes(out)
+
+
+def gateway():
+    t = "smtp_gateway"
+    ehlo_full = (b"250-mx.dst.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n"
+                 b"250-8BITMIME\r\n250-DSN\r\n250 SMTPUTF8\r\n")
+    ehlo_pipe = b"250-mx.dst.example\r\n250 PIPELINING\r\n"
+    ehlo_none = b"250-mx.dst.example\r\n250 ENHANCEDSTATUSCODES\r\n"
+    start = b"EHLO mta.example\r\nMAIL FROM:<s@src.example>\r\n"
+    happy = [
+        ("M", start + b"RCPT TO:<r@dst.example>\r\nRCPT TO:<x@other.example>"
+         b"\r\nDATA\r\n"),
+        ("U", ehlo_full), ("U", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n"),
+        ("M", b"Subject: x\r\n\r\n..dot\r\n.\r\nQUIT\r\n"),
+        ("U", b"250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n")]
+    write(t, "happy", b"\x00\x00" + gw_ops(happy))
+    write(t, "happy-bytewise", b"\x01\x01" + gw_ops(happy))
+    write(t, "happy-split", b"\x05\x00" + gw_ops(happy))
+    write(t, "two-transactions", b"\x06\x00" + gw_ops([
+        ("M", start + b"RCPT TO:<r@dst.example>\r\n"), ("U", ehlo_pipe),
+        ("U", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"), ("M", b"DATA\r\n"),
+        ("U", b"354 go\r\n"), ("M", b"body\r\n.\r\n"),
+        ("U", b"250 2.0.0 Ok\r\n"),
+        ("M", b"MAIL FROM:<t@src.example>\r\nRCPT TO:<z@dst.example>\r\n"),
+        ("U", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"),
+        ("M", b"RSET\r\n"), ("U", b"250 2.0.0 Ok\r\n"),
+        ("M", b"MAIL FROM:<u@src.example>\r\nRCPT TO:<o@other.example>\r\n"),
+        ("U", ehlo_full), ("U", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"),
+        ("M", b"QUIT\r\n")]))
+    write(t, "no-pipelining-params", b"\x02\x01" + gw_ops([
+        ("M", b"EHLO m\r\nMAIL FROM:<s@src.example> BODY=8BITMIME SIZE=10 "
+         b"RET=HDRS ENVID=x AUTH=<> SMTPUTF8 X-Y=1\r\nRCPT TO:<r@dst.example>"
+         b" NOTIFY=NEVER ORCPT=rfc822;r@dst.example\r\n"
+         b"RCPT TO:<q@dst.example>\r\nDATA\r\n"),
+        ("U", ehlo_none), ("U", b"250 2.1.0 Ok\r\n"), ("U", b"250 2.1.5 r\r\n"),
+        ("U", b"250 2.1.5 q\r\n"), ("U", b"354 go\r\n"),
+        ("M", b".\r\n"), ("U", b"250 ok\r\n")]))
+    write(t, "mail-refused", b"\x03\x00" + gw_ops([
+        ("M", start + b"RCPT TO:<a@dst.example>\r\nRCPT TO:<b@dst.example>\r\n"
+         b"DATA\r\nRCPT TO:<c@dst.example>\r\nRSET\r\n"),
+        ("U", ehlo_pipe),
+        ("U", b"553 5.7.1 rejected\r\n503 5.5.1 need MAIL\r\n"
+         b"503 5.5.1 need MAIL\r\n554 no\r\n250 2.0.0 Ok\r\n"),
+        ("M", start + b"RCPT TO:<a@dst.example>\r\n"),
+        ("U", b"421 4.7.0 too many connections\r\n"),
+        ("M", b"RCPT TO:<d@dst.example>\r\nDATA\r\n")]))
+    write(t, "up-failed", b"\x04\x00" + gw_ops([
+        ("A", 1), ("M", start + b"RCPT TO:<a@dst.example>\r\n"),
+        ("A", 2), ("M", b"RCPT TO:<b@null.example>\r\n"),
+        ("A", 0), ("M", b"RCPT TO:<c@dst.example>\r\nDATA\r\n"),
+        ("U", ehlo_full), ("U", b"250 ok\r\n250 ok\r\n354 go\r\n")]))
+    write(t, "lost-mid-body", b"\x07\x00" + gw_ops([
+        ("M", start + b"RCPT TO:<a@dst.example>\r\nDATA\r\n"),
+        ("U", ehlo_full), ("U", b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        ("M", b"Subject: half\r\n"), ("L", b""),
+        ("M", b"rest\r\n.\r\nRCPT TO:<b@dst.example>\r\n"),
+        ("M", b"MAIL FROM:<>\r\nRCPT TO:<c@dst.example>\r\n"),
+        ("U", ehlo_pipe), ("M", b"RCPT TO:<d@dst.example>\r\n"), ("L", b""),
+        ("M", b"DATA\r\nQUIT\r\n")]))
+    long_line = b"NOOP " + b"x" * 2100 + b"\r\n"
+    write(t, "long-lines", b"\x06\x00" + gw_ops([
+        ("M", b"EHLO m\r\n" + long_line + b"NOOP\r\n" + long_line +
+         b"MAIL FROM:<" + b"a" * 2050 + b">\r\n" + long_line + b"NOOP\r\n")]))
+    write(t, "errors", b"\x02\x00" + gw_ops([
+        ("M", b"FOO\r\nMAIL FROM:<a@b>\r\nRCPT TO:<a@b>\r\nDATA\r\nEHLO\r\n"
+         b"VRFY x\r\n\r\nSTARTTLS\r\nEHLO m\r\nMAIL FROM:x\r\nRCPT TO:<a>\r\n"
+         b"NOOP\r\n")]))
+    write(t, "hostile-upstream", b"\x03\x00" + gw_ops([
+        ("M", start + b"RCPT TO:<a@dst.example>\r\n"),
+        ("U", b"250-mx\r\n251 code change\r\n"),
+        ("M", b"RCPT TO:<b@dst.example>\r\n"), ("U", ehlo_full),
+        ("U", b"250 ok\r\n250 ok\r\n250 unsolicited\r\n"),
+        ("M", b"MAIL FROM:<>\r\nRCPT TO:<c@dst.example>\r\n"),
+        ("U", ehlo_pipe), ("U", b"250 " + b"y" * 2100 + b"\r\n"),
+        ("M", b"RCPT TO:<d@dst.example>\r\n"),
+        ("U", b"421 4.4.2 idle timeout\r\n")]))
+    # over TP_GW_REPLY_MAX; three at once compete for room in down_out
+    big = b"".join(b"250-%060d\r\n" % i for i in range(64)) + b"250 end\r\n"
+    write(t, "big-replies", b"\x00\x00" + gw_ops([
+        ("M", start + b"RCPT TO:<a@dst.example>\r\n" +
+         b"".join(b"RCPT TO:<r%d@dst.example>\r\n" % i for i in range(3)) +
+         b"NOOP\r\n" * 20),
+        ("U", ehlo_full), ("A", 0), ("U", b"250 ok\r\n" + big), ("A", 0),
+        ("U", big * 3)]))
+    write(t, "smtputf8", b"\x01\x00" + gw_ops([
+        ("M", b"EHLO m\r\nMAIL FROM:<j\xc3\xb6rg@src.example> SMTPUTF8\r\n"
+         b"RCPT TO:<r@dst.example>\r\nRCPT TO:<s@dst.example>\r\nRSET\r\n"
+         b"MAIL FROM:<s@src.example> SMTPUTF8\r\n"
+         b"RCPT TO:<\xc3\xa5@dst.example>\r\nRCPT TO:<r@dst.example>\r\n"),
+        ("U", ehlo_pipe), ("U", b"250 ok\r\n250 ok\r\n")]))
+    write(t, "helo-fallback", b"\x05\x01" + gw_ops([
+        ("M", start + b"RCPT TO:<a@dst.example>\r\n"),
+        ("U", b"502 5.5.2 Error: command not recognized\r\n"),
+        ("U", b"554 5.7.1 go away\r\n"),
+        ("M", b"RCPT TO:<a@dst.example>\r\n"), ("U", b"500 no\r\n"),
+        ("U", b"250 mx\r\n"), ("U", b"250 ok\r\n"), ("U", b"250 ok\r\n"),
+        ("M", b"EHLO again\r\n"), ("U", b"250 ok\r\n"),
+        ("M", b"QUIT\r\n")]))
 
 
 if __name__ == "__main__":
@@ -242,4 +356,5 @@ if __name__ == "__main__":
     server()
     filt()
     policy()
+    gateway()
     sys.exit(0)
