@@ -148,16 +148,19 @@ gw_pump_down(struct tp_conn *c)
 	struct tp_chunk *k;
 	size_t used, body;
 
-	while (!c->closing && !gw_busy(c) && (k = d->in) != NULL) {
+	/* The engine is asked even with no input: it may hold a command
+	 * it could not act on before (a RCPT waiting for a DISCONNECT). */
+	while (!c->closing && !gw_busy(c)) {
 		if (tp_side_backlog(&c->up) >= TP_HIGH_WATER ||
 		    tp_side_backlog(d) >= TP_HIGH_WATER) {
 			d->blocked = true;
 			break;
 		}
+		k = d->in;
 		body = 0;
 		ev = TP_GW_NONE;
-		used = tp_gw_client(
-		    g, k->data + k->start, k->end - k->start, &body, &ev);
+		used = tp_gw_client(g, k ? k->data + k->start : "",
+		    k ? k->end - k->start : 0, &body, &ev);
 		/* Body bytes first: what the engine queued came after them. */
 		if (body > 0 && c->up.open && !c->up.shut &&
 		    tp_side_send(&c->up, k->data + k->start, body) < 0) {
@@ -165,9 +168,11 @@ gw_pump_down(struct tp_conn *c)
 			return;
 		}
 		c->bytes_in += used;
-		k->start += (uint32_t)used;
-		if (k->start == k->end)
-			tp_side_discard_input(c, d);
+		if (k != NULL) {
+			k->start += (uint32_t)used;
+			if (k->start == k->end)
+				tp_side_discard_input(c, d);
+		}
 		if (gw_out(c) < 0)
 			return;
 		gw_event(c, ev);
