@@ -34,7 +34,8 @@ if echo "$out" | grep -Fq "configuration is valid (1 route, $ncpu worker$plural)
 else fail "-t: $ncpu worker$plural by default (nproc says $ncpu)" "output: $out"; fi
 
 start_proxy "$TP_TMP/auto.ini"
-if log_has ": started: 1 route, $ncpu worker$plural, "; then
+# ("started" comes right after the last "listening on")
+if wait_for_log ": started: 1 route, $ncpu worker$plural, " 5; then
 	pass "started with $ncpu worker$plural by default"
 else fail "started with $ncpu worker$plural by default" "$(grep 'started' "$PROXY_LOG")"; fi
 
