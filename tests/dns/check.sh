@@ -5,7 +5,8 @@
 # test. -> nsd, trust anchor DIR/test.ds), that every scenario of the lab
 # validates as the DANE tests expect: secure answers, the insecure
 # delegation, the BOGUS child, NXDOMAIN and NODATA proofs, the null MX, the
-# CNAME, the IPv6-only and dual-stack MX hosts, the signed child cache.test.
+# CNAME, the IPv6-only and dual-stack MX hosts, the hosts without TLSA of
+# the gateway test, the signed child cache.test.
 # (TLSA TTL 1), and that each TLSA record holds the digest it should (and
 # the certificates agree with lab.env).  Uses the running nsd if one answers on
 # LAB_DNSPORT (start_dns in tests/integration/lib.sh), else starts its own and
@@ -208,6 +209,21 @@ q AAAA mx.dual.test
 want "secure AAAA ::1" "has IPv6 address ::1 $sec"
 q TLSA "_$P._tcp.mx.dual.test"
 want "TLSA 3 1 1 lab1" "has TLSA record 3 1 1 $S1 $sec"
+
+# ---- plain.test, plainenc.test: a host without TLSA (on 127.0.0.5, where
+# 250-gateway runs a server without STARTTLS); down.test: refused
+q MX plain.test
+want "secure MX" "10 mx\\.plain\\.test\\. $sec"
+q MX plainenc.test
+want "secure MX (the same host)" "10 mx\\.plain\\.test\\. $sec"
+q A mx.plain.test
+want "secure A 127.0.0.5" "has address 127\\.0\\.0\\.5 $sec"
+q TLSA "_$P._tcp.mx.plain.test"
+want "no TLSA: NXDOMAIN (secure)" "$nx"
+q MX down.test
+want "secure MX" "10 mx\\.down\\.test\\. $sec"
+q A mx.down.test
+want "secure A 127.0.0.4 (nothing listens)" "has address 127\\.0\\.0\\.4 $sec"
 
 # ---- cache.test: a signed child (DS in test.), TLSA with TTL 1
 q MX cache.test

@@ -10,7 +10,8 @@
 #
 # Every MX host is 127.0.0.1, .2, .3 or ::1 (one upstream SMTP server per
 # address, listening on UPPORT, the port in every TLSA name
-# _UPPORT._tcp.HOST) or 127.0.0.4 (nothing listens there).  The certificates, ECDSA P-256 leaves
+# _UPPORT._tcp.HOST), 127.0.0.5 (a plaintext server, for the gateway's
+# test) or 127.0.0.4 (nothing listens there).  The certificates, ECDSA P-256 leaves
 # signed by the test CA (CAKEY, CACERT: tests/certs/mkcerts.sh's ca.key,
 # ca.pem), are made here, so that names, keys and TLSA records always agree:
 #   lab1.pem/.key   the servers on 127.0.0.1 and ::1; SAN every name below
@@ -49,6 +50,10 @@
 #     v6.test         MX 10 mx.v6.test; mx.v6 AAAA ::1 only, _P._tcp T lab1
 #     dual.test       MX 10 mx.dual.test; mx.dual A .4 (refused) and
 #                     AAAA ::1, _P._tcp T lab1
+#     plain.test      MX 10 mx.plain.test; mx.plain A .5, no TLSA (a server
+#                     without STARTTLS listens there in 250-gateway)
+#     plainenc.test   MX 10 mx.plain.test (the same host, another policy)
+#     down.test       MX 10 mx.down.test; mx.down A .4 only (refused)
 #     cache.test      NS ns.test. + DS: a signed child (below)
 #     insecure.test   NS ns.test., no DS: an insecure delegation
 #     bogus.test      NS ns.test. + DS: signed child whose RRSIGs expired
@@ -198,6 +203,11 @@ zone test. \
     "mx.dual A 127.0.0.4" \
     "mx.dual AAAA ::1" \
     "$p.mx.dual TLSA 3 1 1 $s1" \
+    "plain MX 10 mx.plain.test." \
+    "mx.plain A 127.0.0.5" \
+    "plainenc MX 10 mx.plain.test." \
+    "down MX 10 mx.down.test." \
+    "mx.down A 127.0.0.4" \
     "cache NS ns.test." \
     "$(ldns-key2ds -n -2 "$kc.key")" \
     "insecure NS ns.test." \
