@@ -768,6 +768,18 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 		    : r->mode == TP_MODE_SERVER                ? TP_SEC_MAY
 							       : TP_SEC_DANE;
 	r->security = v[TP_K_SECURITY].e;
+	/* MTA-STS: gateways by default; a client route only by a domain */
+	r->mta_sts = v[TP_K_MTA_STS].set ? v[TP_K_MTA_STS].n != 0 : gw;
+	if (r->mta_sts && r->mode == TP_MODE_CLIENT) {
+		bool mx = false;
+
+		for (size_t i = 0; i < r->nconnect; i++)
+			mx |= r->connect[i].mx;
+		if (!mx)
+			tp_config_diag(cfg, v[TP_K_MTA_STS].line, false,
+			    "mta_sts = yes needs connect = mx:DOMAIN (a "
+			    "policy is a domain's)");
+	}
 	if (r->mode == TP_MODE_SERVER && r->security > TP_SEC_ENCRYPT)
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
 		    "security = %s: server routes take none, may or encrypt",

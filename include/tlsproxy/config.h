@@ -105,6 +105,7 @@ struct tp_cfg_route {
 	int proto_min, proto_max;
 	unsigned max_connections;
 	bool unimplemented; /* a level or mode whose behaviour is not built */
+	bool mta_sts;       /* MTA-STS applies (gateway, mx: client route) */
 	char *unimplemented_what;
 	/* gateway: policy_file, parsed (policy_map.h); NULL without one */
 	struct tp_policy_map *policy;
