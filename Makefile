@@ -44,7 +44,8 @@ FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 # what the fuzz targets link: the pure SMTP and parsing modules
 FUZZ_OBJS = $(filter $(BUILD)/obj/smtp_% $(BUILD)/obj/parse.o \
 	    $(BUILD)/obj/proxy_proto.o $(BUILD)/obj/dns_parse.o \
-	    $(BUILD)/obj/policy_map.o $(BUILD)/obj/tls_policy.o,$(OBJS))
+	    $(BUILD)/obj/policy_map.o $(BUILD)/obj/tls_policy.o \
+	    $(BUILD)/obj/mta_sts.o,$(OBJS))
 
 # Debian packages: to build, and to run the tests and the benchmark.
 DEBS_BUILD = gcc make pkg-config libuv1-dev libssl-dev libinih-dev openssl \
@@ -89,7 +90,7 @@ fuzz:
 	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
 	    -D_GNU_SOURCE $$f src/smtp_*.c src/parse.c src/proxy_proto.c \
-	    src/dns_parse.c src/policy_map.c src/tls_policy.c \
+	    src/dns_parse.c src/policy_map.c src/tls_policy.c src/mta_sts.c \
 	    -o build/$$n-libfuzzer || exit 1; \
 	  mkdir -p build/corpus-$$n; \
 	  build/$$n-libfuzzer -max_total_time=$(FUZZ_SECONDS) \

@@ -350,6 +350,53 @@ def gateway():
         ("M", b"QUIT\r\n")]))
 
 
+STS_P1 = (b"version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\n"
+          b"mx: *.example.net\r\nmax_age: 604800\r\n")
+STS_P2 = (b"version: STSv1\nmode: testing\nmx: MX1.Example.COM.\n"
+          b"max_age: 86400")
+
+
+def sts_entry(domain, sid, fetched, text, length=None):
+    n = len(text) if length is None else length
+    return (b"policy %s %s %d %d\n" % (domain, sid, fetched, n) + text +
+            b"\n")
+
+
+def sts():
+    """mta_sts: every input is a policy, TXT lines and a cache file."""
+    t = "mta_sts"
+    write(t, "policy-crlf", STS_P1)
+    write(t, "policy-lf", STS_P2)
+    write(t, "policy-none", b"version: STSv1\nmode: none\nmax_age: 0\n")
+    write(t, "policy-dups", b"\nmode:testing\nmode: enforce\nversion:\t"
+          b"STSv1 \nmax_age: 31557600\nmax_age: x\nmx: a.example\n"
+          b"mx: a.example\nfoo_bar: caf\xc3\xa9\n\n")
+    write(t, "policy-bad", b"version: STSv1\nmode: enforce\n"
+          b"max_age: 31557601\nmx: m*.example\nmx: a..b\n"
+          b"key without colon\n\x00\r")
+    write(t, "policy-long-mx", b"version: STSv1\nmode: enforce\n"
+          b"max_age: 1\nmx: *." + b"a" * 63 + b"." + b"b" * 63 + b"." +
+          b"c" * 63 + b"." + b"d" * 61 + b"\n")
+    write(t, "txt-one", b"v=spf1 -all\nv=STSv1; id=20160831085700Z;\n"
+          b"hello")
+    write(t, "txt-two", b"\x05v=STSv1; id=abc\nv=STSv1;id=def; x=y")
+    write(t, "txt-bad", b"\x01v=STSv1; id=abcdefghijklmnopqrstuvwxyz0123456"
+          b"\nv=STSv1 ; id=a\nV=STSv1;\nv=STSv1; id=a; id=b")
+    write(t, "txt-ext", b"v=STSv1; ext=!#$%&'()*+,-./:<>?@[]^_`{|}~; "
+          b"id=" + b"9" * 32 + b";\t")
+    write(t, "cache-two", b"# tlsproxy MTA-STS policy cache\n\n" +
+          sts_entry(b"example.com", b"20160831085700Z", 1700000000,
+                    STS_P1) +
+          sts_entry(b"example.net", b"a1", 0, STS_P2))
+    write(t, "cache-damaged", b"garbage\n" +
+          sts_entry(b"example.com", b"x", 1, STS_P1, len(STS_P1) + 1) +
+          sts_entry(b"Example.ORG.", b"y", 2, STS_P2) +
+          sts_entry(b"bad_dom@in", b"z", 3, STS_P2) +
+          b"policy example.net id 5 64")
+    write(t, "cache-truncated", sts_entry(b"example.com", b"x", 1, STS_P1) +
+          sts_entry(b"example.net", b"y", 2, STS_P2)[:-20])
+
+
 if __name__ == "__main__":
     line()
     client()
@@ -357,4 +404,5 @@ if __name__ == "__main__":
     filt()
     policy()
     gateway()
+    sts()
     sys.exit(0)
