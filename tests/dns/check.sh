@@ -7,8 +7,10 @@
 # delegation, the BOGUS child, NXDOMAIN and NODATA proofs, the null MX, the
 # CNAME, the IPv6-only and dual-stack MX hosts, the hosts without TLSA of
 # the gateway test, the signed child cache.test.
-# (TLSA TTL 1), and that each TLSA record holds the digest it should (and
-# the certificates agree with lab.env).  Uses the running nsd if one answers on
+# (TLSA TTL 1), the MTA-STS domains (their _mta-sts TXT records, policy
+# host addresses, MX hosts, the signed child sts5.test. with TXT TTL 1 and
+# the policy tree), and that each TLSA record holds the digest it should
+# (and the certificates agree with lab.env).  Uses the running nsd if one answers on
 # LAB_DNSPORT (start_dns in tests/integration/lib.sh), else starts its own and
 # stops it (by its PID) at the end.  One line per check ("ok   ..." or
 # "FAIL ..."), then "lab: N checks, M failed"; exit status 1 if any failed.
@@ -78,8 +80,20 @@ if [ "$LAB_SPKI_WRONG" != "$LAB_SPKI1" ] && [ "$LAB_SPKI_WRONG" != "$LAB_SPKI2" 
 	ok "cert wrong.pem: a key no upstream serves"
 else bad "cert wrong.pem: shares a key with a served leaf"; fi
 sans=$(openssl x509 -in "$dir/lab1.pem" -noout -ext subjectAltName 2>/dev/null | tr -d '\n ')
-case $sans in *DNS:mx.good.test,*DNS:nomx.test,DNS:mx.v6.test,DNS:mx.dual.test,DNS:mx.cache.test) ok "cert lab1.pem: SAN mx.good.test ... nomx.test, mx.v6.test, mx.dual.test, mx.cache.test" ;;
+case $sans in *DNS:mx.good.test,*DNS:nomx.test,DNS:mx.v6.test,DNS:mx.dual.test,DNS:mx.cache.test,DNS:mx.sts1.test,DNS:mx.sts2.test,DNS:mx.sts5.test,DNS:mx.ststlsa.test) ok "cert lab1.pem: SAN mx.good.test ... nomx.test, mx.v6.test, mx.dual.test, mx.cache.test, mx.sts1/2/5.test, mx.ststlsa.test" ;;
 *) bad "cert lab1.pem: SAN '$sans'" ;; esac
+sans=$(openssl x509 -in "$dir/lab2.pem" -noout -ext subjectAltName 2>/dev/null | tr -d '\n ')
+case $sans in *mx.sts3.test* | *mx.sts4.test*) bad "cert lab2.pem: must not name mx.sts3.test or mx.sts4.test: '$sans'" ;;
+*) ok "cert lab2.pem: not valid for mx.sts3.test, mx.sts4.test" ;; esac
+for c in "stsweb DNS:mta-sts.sts1.test,DNS:mta-sts.sts2.test,DNS:mta-sts.sts3.test,DNS:mta-sts.sts4.test,DNS:mta-sts.sts5.test,DNS:mta-sts.ststlsa.test" \
+    "stswrong DNS:mta-sts.wrong.test"; do
+	f=${c%% *} want=${c#* }
+	sans=$(openssl x509 -in "$dir/$f.pem" -noout -ext subjectAltName 2>/dev/null | tr -d '\n ' | sed 's/^.*AlternativeName://')
+	if [ "$sans" = "$want" ] && openssl verify -CAfile "$LAB_CA" "$dir/$f.pem" >/dev/null 2>&1 &&
+	    [ -r "$dir/$f.key" ]; then
+		ok "cert $f.pem: signed by the test CA, SAN $want"
+	else bad "cert $f.pem: SAN '$sans' (want '$want'), or not signed by $LAB_CA"; fi
+done
 
 # ---- good.test: secure MX, secure host, matching TLSA 3 1 1
 q MX good.test
@@ -239,6 +253,52 @@ else bad "cache.test.zone.signed: no TLSA record with TTL 1"; fi
 if [ -n "${LAB_KEY_CACHE:-}" ] && [ -r "$dir/$LAB_KEY_CACHE.private" ]; then
 	ok "lab.env: LAB_KEY_CACHE names cache.test.'s key ($LAB_KEY_CACHE)"
 else bad "lab.env: LAB_KEY_CACHE '${LAB_KEY_CACHE:-}' has no $dir/\$LAB_KEY_CACHE.private"; fi
+
+# ---- MTA-STS: _mta-sts TXT, policy host addresses, MX hosts, policies
+# sts DOMAIN ID MXIP POLICYIP MODE: the domain's records and policy file
+sts() {
+	q TXT "_mta-sts.$1"
+	want "secure TXT v=STSv1; id=$2" "has TXT record \"v=STSv1; id=$2\" $sec"
+	q A "mta-sts.$1"
+	want "policy host: secure A $4" "has address $(printf '%s' "$4" | sed 's/\./\\./g') $sec"
+	q MX "$1"
+	want "secure MX 10 mx.$1" "mail is handled by 10 mx\.$(printf '%s' "$1" | sed 's/\./\\./g')\. $sec"
+	q A "mx.$1"
+	want "secure A $3" "has address $(printf '%s' "$3" | sed 's/\./\\./g') $sec"
+	_f=$LAB_STS_DIR/mta-sts.$1/mta-sts.txt
+	if [ -r "$_f" ] && [ "$(head -n 1 "$_f")" = "$(printf 'version: STSv1\r')" ] &&
+	    grep -q "^mode: $5.\$" "$_f" && grep -q '^max_age: 86400.$' "$_f" &&
+	    [ "$(grep -c "$(printf '\r')\$" "$_f")" = "$(wc -l <"$_f" | tr -d ' ')" ]; then
+		ok "policy mta-sts.$1/mta-sts.txt: STSv1, mode $5, CRLF lines"
+	else bad "policy $_f: missing, not mode $5, or not CRLF"; fi
+}
+sts sts1.test sts1id1 127.0.0.1 127.0.0.21 enforce
+sts sts2.test sts2id1 127.0.0.1 127.0.0.22 enforce
+sts sts3.test sts3id1 127.0.0.2 127.0.0.23 enforce
+sts sts4.test sts4id1 127.0.0.2 127.0.0.24 testing
+sts sts5.test s5id1 127.0.0.1 127.0.0.25 enforce
+sts ststlsa.test ststlsaid1 127.0.0.1 127.0.0.26 enforce
+for d in sts1 sts2 sts3 sts4 sts5; do
+	q TLSA "_$P._tcp.mx.$d.test"
+	want "no TLSA: NXDOMAIN (secure)" "$nx"
+done
+q TLSA "_$P._tcp.mx.ststlsa.test"
+want "secure TLSA 3 1 1 wrong (DANE fails)" "has TLSA record 3 1 1 $SW $sec"
+q TXT _mta-sts.good.test
+want "no MTA-STS for the DANE domains: NXDOMAIN (secure)" "$nx"
+if grep -Eq '^_mta-sts\.sts5\.test\.[[:space:]]+1[[:space:]]+IN[[:space:]]+TXT[[:space:]]' \
+    "$dir/sts5.test.zone.signed"; then
+	ok "sts5.test.zone.signed: the _mta-sts TXT has TTL 1"
+else bad "sts5.test.zone.signed: no _mta-sts TXT record with TTL 1"; fi
+if [ -n "${LAB_KEY_STS5:-}" ] && [ -r "$dir/$LAB_KEY_STS5.private" ]; then
+	ok "lab.env: LAB_KEY_STS5 names sts5.test.'s key ($LAB_KEY_STS5)"
+else bad "lab.env: LAB_KEY_STS5 '${LAB_KEY_STS5:-}' has no $dir/\$LAB_KEY_STS5.private"; fi
+for f in mta-sts.sts1.test:'^mx: \*\.sts1\.test.$' \
+    mta-sts.sts2.test:'^mx: \*\.test.$' mta-sts.sts5.test:'^mx: mx\.sts5\.test.$'; do
+	if grep -q "${f#*:}" "$LAB_STS_DIR/${f%%:*}/mta-sts.txt"; then
+		ok "policy ${f%%:*}: has /${f#*:}/"
+	else bad "policy ${f%%:*}: no /${f#*:}/"; fi
+done
 
 echo "lab: $n checks, $failed failed"
 [ "$failed" = 0 ]

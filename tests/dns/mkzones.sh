@@ -15,13 +15,20 @@
 # signed by the test CA (CAKEY, CACERT: tests/certs/mkcerts.sh's ca.key,
 # ca.pem), are made here, so that names, keys and TLSA records always agree:
 #   lab1.pem/.key   the servers on 127.0.0.1 and ::1; SAN every name below
-#                   that resolves to 127.0.0.1 or ::1 (mx.good.test first)
+#                   that resolves to 127.0.0.1 or ::1 (mx.good.test first;
+#                   mx.sts1.test, mx.sts2.test, mx.sts5.test and
+#                   mx.ststlsa.test last)
 #   lab2.pem/.key   the server on 127.0.0.2; SAN mx1.two.test, mx.bad.test,
 #                   mx1.twobad.test
 #   lab3.pem/.key   the server on 127.0.0.3; SAN mx.ta.test; lab3.pem is the
 #                   chain leaf + CA (DANE-TA needs the CA in the handshake)
 #   wrong.pem/.key  a key no server uses (SAN mx.bad.test): the TLSA records
 #                   that must not match publish its digest
+#   stsweb.pem/.key the MTA-STS policy hosts (tests/peers/sts_server.py):
+#                   SAN mta-sts.sts1.test ... mta-sts.sts5.test,
+#                   mta-sts.ststlsa.test
+#   stswrong.pem/.key  a policy host certificate for another name (SAN
+#                   mta-sts.wrong.test): sts_server.py's "badcert" switch
 # Their TLSA data (sha256 of the SubjectPublicKeyInfo, hex) are in
 # DIR/lab.env with the ports and the CA's path (sh syntax, ". DIR/lab.env"):
 # LAB_DIR LAB_CA LAB_DNSPORT LAB_UPPORT LAB_SPKI1 LAB_SPKI2 LAB_SPKI3
@@ -29,6 +36,8 @@
 # cache.test.'s signing key, to re-sign DIR/cache.test.zone after a change:
 #   cd DIR && ldns-signzone -f cache.test.zone.signed cache.test.zone \
 #       "$LAB_KEY_CACHE"
+# (LAB_KEY_STS5 likewise for sts5.test.zone), LAB_STS_DIR (the policy
+# tree below) and LAB_STS_ADDRS (the policy hosts' addresses).
 #
 # Zones (P = UPPORT; "T" = TLSA 3 1 1 of that leaf):
 #   test.  signed (CSK ECDSAP256SHA256), trust anchor DIR/test.ds (its DS)
@@ -54,6 +63,25 @@
 #                     without STARTTLS listens there in 250-gateway)
 #     plainenc.test   MX 10 mx.plain.test (the same host, another policy)
 #     down.test       MX 10 mx.down.test; mx.down A .4 only (refused)
+#   MTA-STS (RFC 8461; spec 4.10), no TLSA unless said; every domain D has
+#   _mta-sts.D TXT "v=STSv1; id=..." and mta-sts.D A 127.0.0.2x, the
+#   address of its policy host (sts_server.py serves them all on port 443):
+#     sts1.test       MX 10 mx.sts1.test (A .1, lab1 has the name);
+#                     id sts1id1, mta-sts A .21; policy enforce,
+#                     mx: *.sts1.test (matches)
+#     sts2.test       MX 10 mx.sts2.test (A .1, lab1 has the name);
+#                     id sts2id1, mta-sts A .22; policy enforce,
+#                     mx: mx.sts1.test, mx: *.test (a wildcard is one
+#                     label: mx.sts2.test is outside the patterns)
+#     sts3.test       MX 10 mx.sts3.test (A .2: lab2 is not valid for it);
+#                     id sts3id1, mta-sts A .23; enforce, mx: mx.sts3.test
+#     sts4.test       MX 10 mx.sts4.test (A .2: lab2 is not valid for it);
+#                     id sts4id1, mta-sts A .24; testing, mx: mx.sts4.test
+#     ststlsa.test    MX 10 mx.ststlsa.test (A .1, lab1 has the name),
+#                     _P._tcp.mx.ststlsa T wrong (DANE fails); id
+#                     ststlsaid1, mta-sts A .26; enforce,
+#                     mx: mx.ststlsa.test (MTA-STS alone would pass)
+#     sts5.test       NS ns.test. + DS: a signed child (below)
 #     cache.test      NS ns.test. + DS: a signed child (below)
 #     insecure.test   NS ns.test., no DS: an insecure delegation
 #     bogus.test      NS ns.test. + DS: signed child whose RRSIGs expired
@@ -66,6 +94,13 @@
 #                test, which changes its TLSA RRset and re-signs it
 #     cache.test      MX 10 mx.cache.test; mx A .1, _P._tcp.mx T lab1 with
 #                     TTL 1 (a resolver asks again a second later)
+#   sts5.test.  signed (its own CSK, LAB_KEY_STS5), for the MTA-STS test,
+#               which changes the policy id at runtime and re-signs it
+#     sts5.test       MX 10 mx.sts5.test; mx A .1 (lab1 has the name),
+#                     _mta-sts TXT "v=STSv1; id=s5id1" with TTL 1,
+#                     mta-sts A .25; policy enforce, mx: mx.sts5.test
+# The policy tree for tests/peers/sts_server.py: DIR/sts/mta-sts.D/
+# mta-sts.txt (CRLF lines, max_age 86400) for each D above.
 # Also DIR/nsd.conf (127.0.0.1@DNSPORT, state under DIR/run) and
 # DIR/unbound.conf (stub test. -> 127.0.0.1@DNSPORT, trust anchor test.ds)
 # for unbound-host -C and ub_ctx_config().
@@ -117,11 +152,15 @@ spki() {
 
 leaf lab1 mx.good.test mx.insecure.test mx.bogus.test mx.notlsa.test \
     mx2.two.test mx2.twodown.test mx2.twobad.test nomx.test mx.v6.test \
-    mx.dual.test mx.cache.test
+    mx.dual.test mx.cache.test mx.sts1.test mx.sts2.test mx.sts5.test \
+    mx.ststlsa.test
 leaf lab2 mx1.two.test mx.bad.test mx1.twobad.test
 leaf lab3 mx.ta.test
 cat "$cacert" >>lab3.pem
 leaf wrong mx.bad.test
+leaf stsweb mta-sts.sts1.test mta-sts.sts2.test mta-sts.sts3.test \
+    mta-sts.sts4.test mta-sts.sts5.test mta-sts.ststlsa.test
+leaf stswrong mta-sts.wrong.test
 s1=$(spki lab1.pem)
 s2=$(spki lab2.pem)
 s3=$(spki lab3.pem)
@@ -140,7 +179,31 @@ LAB_SPKI2=$s2
 LAB_SPKI3=$s3
 LAB_SPKI_CA=$sca
 LAB_SPKI_WRONG=$swrong
+LAB_STS_DIR='$dir/sts'
+LAB_STS_ADDRS='127.0.0.21 127.0.0.22 127.0.0.23 127.0.0.24 127.0.0.25 127.0.0.26'
 EOF
+
+# ---------------------------------------------------------------- MTA-STS policies
+
+# policy HOST MODE MX...: DIR/sts/HOST/mta-sts.txt (RFC 8461 3.2, CRLF)
+policy() {
+	mkdir -p "sts/$1"
+	_h=$1
+	_m=$2
+	shift 2
+	{
+		printf 'version: STSv1\r\nmode: %s\r\n' "$_m"
+		for _x in "$@"; do printf 'mx: %s\r\n' "$_x"; done
+		printf 'max_age: 86400\r\n'
+	} >"sts/$_h/mta-sts.txt"
+}
+rm -rf sts
+policy mta-sts.sts1.test enforce '*.sts1.test'
+policy mta-sts.sts2.test enforce mx.sts1.test '*.test'
+policy mta-sts.sts3.test enforce mx.sts3.test
+policy mta-sts.sts4.test testing mx.sts4.test
+policy mta-sts.sts5.test enforce mx.sts5.test
+policy mta-sts.ststlsa.test enforce mx.ststlsa.test
 
 # ---------------------------------------------------------------- zones
 
@@ -148,7 +211,9 @@ rm -f K*.key K*.private K*.ds ./*.zone ./*.signed
 kt=$(ldns-keygen -a ECDSAP256SHA256 -k test.)		# -k: SEP flag; one CSK
 kb=$(ldns-keygen -a ECDSAP256SHA256 -k bogus.test.)
 kc=$(ldns-keygen -a ECDSAP256SHA256 -k cache.test.)
+k5=$(ldns-keygen -a ECDSAP256SHA256 -k sts5.test.)
 echo "LAB_KEY_CACHE=$kc" >>lab.env
+echo "LAB_KEY_STS5=$k5" >>lab.env
 p=_$upport._tcp
 
 # zone ORIGIN RECORD...: a zone file on stdout, SOA and NS ns.test. first
@@ -210,6 +275,29 @@ zone test. \
     "mx.down A 127.0.0.4" \
     "cache NS ns.test." \
     "$(ldns-key2ds -n -2 "$kc.key")" \
+    "sts1 MX 10 mx.sts1.test." \
+    "mx.sts1 A 127.0.0.1" \
+    "_mta-sts.sts1 TXT \"v=STSv1; id=sts1id1\"" \
+    "mta-sts.sts1 A 127.0.0.21" \
+    "sts2 MX 10 mx.sts2.test." \
+    "mx.sts2 A 127.0.0.1" \
+    "_mta-sts.sts2 TXT \"v=STSv1; id=sts2id1\"" \
+    "mta-sts.sts2 A 127.0.0.22" \
+    "sts3 MX 10 mx.sts3.test." \
+    "mx.sts3 A 127.0.0.2" \
+    "_mta-sts.sts3 TXT \"v=STSv1; id=sts3id1\"" \
+    "mta-sts.sts3 A 127.0.0.23" \
+    "sts4 MX 10 mx.sts4.test." \
+    "mx.sts4 A 127.0.0.2" \
+    "_mta-sts.sts4 TXT \"v=STSv1; id=sts4id1\"" \
+    "mta-sts.sts4 A 127.0.0.24" \
+    "ststlsa MX 10 mx.ststlsa.test." \
+    "mx.ststlsa A 127.0.0.1" \
+    "$p.mx.ststlsa TLSA 3 1 1 $swrong" \
+    "_mta-sts.ststlsa TXT \"v=STSv1; id=ststlsaid1\"" \
+    "mta-sts.ststlsa A 127.0.0.26" \
+    "sts5 NS ns.test." \
+    "$(ldns-key2ds -n -2 "$k5.key")" \
     "insecure NS ns.test." \
     "bogus NS ns.test." \
     "$(ldns-key2ds -n -2 "$kb.key")" >test.zone
@@ -226,12 +314,18 @@ zone cache.test. \
     "@ MX 10 mx.cache.test." \
     "mx A 127.0.0.1" \
     "$p.mx 1 TLSA 3 1 1 $s1" >cache.test.zone
+zone sts5.test. \
+    "@ MX 10 mx.sts5.test." \
+    "mx A 127.0.0.1" \
+    "_mta-sts 1 TXT \"v=STSv1; id=s5id1\"" \
+    "mta-sts A 127.0.0.25" >sts5.test.zone
 
 ldns-signzone -f test.zone.signed test.zone "$kt"
 # expired signatures: validators find bogus.test. BOGUS
 ldns-signzone -i 20200101000000 -e 20200201000000 \
     -f bogus.test.zone.signed bogus.test.zone "$kb"
 ldns-signzone -f cache.test.zone.signed cache.test.zone "$kc"
+ldns-signzone -f sts5.test.zone.signed sts5.test.zone "$k5"
 printf '%s\n' "$(ldns-key2ds -n -2 "$kt.key")" >test.ds	# the trust anchor
 grep -Eq '^test\.[[:space:]].*[[:space:]]DS[[:space:]]' test.ds ||
     { echo "mkzones: no DS in test.ds" >&2; exit 1; }
@@ -268,6 +362,9 @@ zone:
 zone:
   name: cache.test.
   zonefile: cache.test.zone.signed
+zone:
+  name: sts5.test.
+  zonefile: sts5.test.zone.signed
 EOF
 cat >unbound.conf <<EOF
 # unbound-host -C $dir/unbound.conf (or ub_ctx_config): the lab only
