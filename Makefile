@@ -31,7 +31,7 @@ CFLAGS  += -std=c11 $(WARN) $(SANFLAGS) -MMD -MP
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # libunbound's .pc wants libevent's: link it directly
-LDLIBS  += $(PKG_LIBS) -lunbound -lpthread
+LDLIBS  += $(PKG_LIBS) -lunbound -lcurl -lpthread
 LDFLAGS += $(SANFLAGS)
 
 SRCS    = $(wildcard src/*.c)
@@ -49,7 +49,7 @@ FUZZ_OBJS = $(filter $(BUILD)/obj/smtp_% $(BUILD)/obj/parse.o \
 
 # Debian packages: to build, and to run the tests and the benchmark.
 DEBS_BUILD = gcc make pkg-config libuv1-dev libssl-dev libinih-dev openssl \
-	     libunbound-dev
+	     libunbound-dev libcurl4-openssl-dev
 DEBS_TEST  = libcmocka-dev swaks postfix stunnel4 haproxy python3 curl procps testssl.sh \
 	     iproute2 libnet-ssleay-perl libio-socket-ssl-perl man-db \
 	     nsd ldnsutils unbound-host dns-root-data

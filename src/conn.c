@@ -29,6 +29,7 @@
 #include "tlsproxy/gen.h"
 #include "tlsproxy/log.h"
 #include "tlsproxy/metrics.h"
+#include "tlsproxy/mta_sts.h"
 #include "tlsproxy/proxy_proto.h"
 #include "tlsproxy/session.h"
 #include "tlsproxy/smtp_filter.h"
@@ -448,6 +449,63 @@ conn_log_established(struct tp_conn *c, struct side *s, const char *trust)
  * Postfix would give ("not trusted" for the chain, "not verified" for
  * names, fingerprints and TLSA), and the next address is tried.
  */
+void
+tp_conn_tlsrpt_domain(
+    struct tp_conn *c, const char *domain, int policy, int result)
+{
+	if (domain != NULL)
+		tp_metrics_tlsrpt(
+		    c->rt->stats, domain, policy, result < 0 ? 0 : result + 1);
+}
+
+void
+tp_conn_tlsrpt(struct tp_conn *c, int result)
+{
+	const char *domain = tp_gateway_domain(c);
+
+	tp_conn_tlsrpt_domain(
+	    c, domain ? domain : c->rpt_domain, c->rpt_policy, result);
+}
+
+/* rpt_result - the RFC 8460 result type of a failed check (tls_verify's
+ * reasons). */
+static int
+rpt_result(const char *why)
+{
+	if (strstr(why, "name mismatch"))
+		return TP_MTA_STS_RESULT_CERTIFICATE_HOST_MISMATCH;
+	if (strstr(why, "expired") || strstr(why, "not yet valid"))
+		return TP_MTA_STS_RESULT_CERTIFICATE_EXPIRED;
+	if (strstr(why, "untrusted") || strstr(why, "issuer"))
+		return TP_MTA_STS_RESULT_CERTIFICATE_NOT_TRUSTED;
+	return TP_MTA_STS_RESULT_VALIDATION_FAILURE;
+}
+
+/* sts_testing - a testing policy: what would have failed (RFC 8461 5). */
+static void
+sts_testing(struct tp_conn *c, SSL *ssl)
+{
+	long res = SSL_get_verify_result(ssl);
+	int fail = -1;
+
+	if (!c->sts_match)
+		fail = TP_MTA_STS_RESULT_VALIDATION_FAILURE;
+	else if (SSL_version(ssl) < TLS1_2_VERSION)
+		fail = TP_MTA_STS_RESULT_VALIDATION_FAILURE;
+	else if (res == X509_V_ERR_HOSTNAME_MISMATCH)
+		fail = TP_MTA_STS_RESULT_CERTIFICATE_HOST_MISMATCH;
+	else if (res == X509_V_ERR_CERT_HAS_EXPIRED)
+		fail = TP_MTA_STS_RESULT_CERTIFICATE_EXPIRED;
+	else if (res != X509_V_OK)
+		fail = TP_MTA_STS_RESULT_CERTIFICATE_NOT_TRUSTED;
+	if (fail >= 0)
+		tp_conn_log(c, TP_LOG_INFO,
+		    "MTA-STS testing: would fail: %s (%s[%s]:%u)",
+		    tp_mta_sts_result_name(fail), c->up_host, c->up_ip,
+		    c->up_port);
+	tp_conn_tlsrpt(c, fail);
+}
+
 int
 tp_conn_level(const struct tp_conn *c)
 {
@@ -464,6 +522,12 @@ conn_verified(struct tp_conn *c, struct side *s)
 	    s->ssl, v, s->is_down ? NULL : c->dane, &trust, why, sizeof(why));
 
 	conn_log_established(c, s, trust);
+	if (!s->is_down) {
+		if (c->sts_mode == TP_MTA_STS_MODE_TESTING)
+			sts_testing(c, s->ssl);
+		else
+			tp_conn_tlsrpt(c, rc == 0 ? -1 : rpt_result(why));
+	}
 	/* a failure is counted once, when every MX host has failed */
 	if (!s->is_down && tp_gateway_domain(c) != NULL && rc == 0)
 		tp_metrics_domain(c->rt->stats, tp_gateway_domain(c),
@@ -555,6 +619,16 @@ tp_conn_tls_begin(struct tp_conn *c, struct side *s)
 		tp_sesscache_attach(c, s);
 		if (tp_verify_prepare_dest(s->ssl, c->verify, c->dane,
 			c->up_host, tp_gateway_domain(c)) < 0)
+			return -1;
+		/* RFC 8461 4.2: TLS 1.2 or later under an enforce policy;
+		 * testing: the MX name checked, for what would fail */
+		if (c->sts_mode == TP_MTA_STS_MODE_ENFORCE &&
+		    !SSL_set_min_proto_version(s->ssl, TLS1_2_VERSION))
+			return -1;
+		if (c->sts_mode == TP_MTA_STS_MODE_TESTING &&
+		    c->security != TP_SEC_VERIFY &&
+		    c->security != TP_SEC_SECURE &&
+		    !SSL_add1_host(s->ssl, c->up_host))
 			return -1;
 	}
 	if (c->gen->cfg->g[TP_K_TLS_LOGLEVEL].n >= 2) {
@@ -813,6 +887,7 @@ tp_conn_accept(struct tp_worker *w, uv_stream_t *server, size_t route)
 	c->ctx = c->rt->ctx;
 	c->verify = c->rt->verify;
 	c->security = c->r->security;
+	c->sts_wanted = c->r->mta_sts && c->r->mode == TP_MODE_CLIENT;
 	if (c->r->v[TP_K_SERVERNAME].set)
 		c->servername = c->r->v[TP_K_SERVERNAME].raw;
 	c->down.conn = c->up.conn = c;

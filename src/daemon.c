@@ -30,6 +30,7 @@
 #include "tlsproxy/priv.h"
 #include "tlsproxy/probe.h"
 #include "tlsproxy/stats.h"
+#include "tlsproxy/sts.h"
 #include "tlsproxy/tls_ctx.h"
 #include "tlsproxy/tls_io.h"
 #include "tlsproxy/worker.h"
@@ -266,6 +267,10 @@ daemon_reload(void)
 	}
 	for (size_t i = 0; i < g->cfg->ndiags; i++)
 		tp_log(TP_LOG_WARNING, "%s", g->cfg->diags[i]);
+	/* the cache file may have moved; its entries merge by fetch time */
+	tp_sts_cache_load(g->cfg->g[TP_K_MTA_STS_CACHE].set
+		? g->cfg->g[TP_K_MTA_STS_CACHE].s
+		: NULL);
 	configure_log(g->cfg);
 	for (unsigned i = 0; i < d.nworkers; i++)
 		tp_worker_publish(&d.workers[i], g);
@@ -314,6 +319,7 @@ tp_daemon_run(const char *path)
 
 	tp_tls_init();
 	tp_tls_io_init();
+	tp_sts_init();
 	signal(SIGPIPE, SIG_IGN);
 	d.path = path;
 	d.gen = tp_gen_build(path, NULL);
@@ -341,6 +347,9 @@ tp_daemon_run(const char *path)
 		    nofile, was);
 	else
 		tp_log(TP_LOG_INFO, "open files limit %llu", nofile);
+	tp_sts_cache_load(cfg->g[TP_K_MTA_STS_CACHE].set
+		? cfg->g[TP_K_MTA_STS_CACHE].s
+		: NULL);
 	d.nworkers = cfg->workers;
 	if (bind_listeners(d.gen, d.nworkers) < 0)
 		return 1;
@@ -390,6 +399,7 @@ tp_daemon_run(const char *path)
 	free(d.socks);
 	tp_gen_unref(d.gen);
 	uv_loop_close(d.loop);
+	tp_sts_done();
 	tp_log(TP_LOG_INFO, "stopped");
 	return 0;
 }

@@ -17,10 +17,15 @@
  *   usable TLSA                DANE: the certificate must match
  * The TLSA base domain is the CNAME-expanded host name when its address
  * records are secure, else (or on NODATA there) the name as listed (RFC
- * 7671 7); it is also the SNI.  All lookups for an entry run in parallel
- * before the first connect; at most TP_DEST_ADDRS addresses are tried and
- * TP_DEST_SESSIONS sessions made (Postfix's smtp_mx_address_limit,
- * smtp_mx_session_limit).  Worker thread only.
+ * 7671 7); it is also the SNI.  With mta_sts, the domain's MTA-STS policy
+ * (sts.c) is looked up beside the MX records and applies to each host
+ * without usable DANE (RFC 8461 2: DANE first): enforce - the MX name
+ * must match a policy pattern (else the host is skipped, 4.7.5) and the
+ * server must pass `secure` against the MX name with TLS 1.2 or later;
+ * testing - the route's level, what would have failed is logged.  All lookups
+ * for an entry run in parallel before the first connect; at most TP_DEST_ADDRS
+ * addresses are tried and TP_DEST_SESSIONS sessions made (Postfix's
+ * smtp_mx_address_limit, smtp_mx_session_limit).  Worker thread only.
  */
 #include "tlsproxy/session.h"
 
@@ -37,6 +42,8 @@
 #include "tlsproxy/dns_parse.h"
 #include "tlsproxy/gen.h"
 #include "tlsproxy/metrics.h"
+#include "tlsproxy/mta_sts.h"
+#include "tlsproxy/sts.h"
 #include "tlsproxy/tls_policy.h"
 #include "tlsproxy/tls_verify.h"
 #include "tlsproxy/worker.h"
@@ -77,6 +84,12 @@ struct tp_dest {
 	unsigned tried;  /* addresses handed out */
 	unsigned sessions;
 	uint32_t rng;
+	/* MTA-STS (mta_sts): the domain's policy, or NULL */
+	struct tp_sts_query *qsts;
+	struct tp_sts *sts;
+	struct tp_verify *sts_verify; /* enforce: secure, the MX name */
+	int base_security;            /* the level without the policy */
+	const struct tp_verify *base_verify;
 };
 
 /* dane_wanted - the route verifies TLSA records from DNS. */
@@ -461,6 +474,38 @@ dest_on_mx(void *arg, const struct tp_dns_answer *a)
 	dest_settle(d);
 }
 
+static void
+dest_on_sts(void *arg, struct tp_sts *sts, int fail)
+{
+	struct tp_dest *d = arg;
+	struct tp_conn *c = d->c;
+
+	d->qsts = NULL;
+	d->pending--;
+	if (fail >= 0)
+		tp_conn_tlsrpt_domain(
+		    c, d->domain, TP_MTA_STS_POLICY_STS, fail);
+	if (sts != NULL && sts->pol->mode == TP_MTA_STS_MODE_NONE) {
+		tp_sts_release(sts);
+		sts = NULL;
+	}
+	d->sts = sts;
+	if (sts != NULL) {
+		tp_conn_log(c, TP_LOG_INFO,
+		    "MTA-STS policy for %s: mode %s, "
+		    "id %s",
+		    d->domain, tp_mta_sts_mode_name(sts->pol->mode),
+		    sts->pol->id);
+		if (sts->pol->mode == TP_MTA_STS_MODE_ENFORCE) {
+			/* RFC 8461 4.2: WebPKI, the MX host's name */
+			d->sts_verify = tp_verify_new(TP_SEC_SECURE, d->domain);
+			if (d->sts_verify != NULL)
+				tp_verify_add_match(d->sts_verify, "hostname");
+		}
+	}
+	dest_settle(d);
+}
+
 int
 tp_dest_start(struct tp_conn *c, const struct tp_hostport *hp)
 {
@@ -484,11 +529,70 @@ tp_dest_start(struct tp_conn *c, const struct tp_hostport *hp)
 		host_add(d, d->domain);
 		return d->pending > 0 ? 0 : -1;
 	}
+	d->base_security = c->security;
+	d->base_verify = c->verify;
 	d->qmx = tp_dns_lookup(c->w, d->domain, TP_DNS_MX, dest_on_mx, d);
 	if (d->qmx == NULL)
 		return -1;
 	d->pending++;
+	if (c->sts_wanted) {
+		const struct tp_cval *ca = &c->r->v[TP_K_CA_FILE];
+
+		d->qsts = tp_sts_lookup(
+		    c->w, d->domain, ca->set ? ca->s : NULL, dest_on_sts, d);
+		if (d->qsts != NULL)
+			d->pending++;
+	}
 	return 0;
+}
+
+/* host_dane_usable - DNSSEC TLSA records decide for this host. */
+static bool
+host_dane_usable(const struct dest_host *h)
+{
+	return h->use_dane && h->dane.level == TP_SEC_DANE;
+}
+
+/* sts_refuses - an enforce policy, no DANE, and h is not a policy MX. */
+static bool
+sts_refuses(const struct tp_dest *d, const struct dest_host *h)
+{
+	return d->sts != NULL && d->sts->pol->mode == TP_MTA_STS_MODE_ENFORCE &&
+	    !host_dane_usable(h) &&
+	    tp_mta_sts_policy_match(d->sts->pol, h->name) == NULL;
+}
+
+/*
+ * dest_apply_sts - the level this host gets: DANE when it has usable
+ * records (an MTA-STS policy never overrides it, RFC 8461 2), else an
+ * enforce policy's `secure` against the MX name, else the route's; the
+ * report's policy type goes with it.
+ */
+static void
+dest_apply_sts(struct tp_dest *d, const struct dest_host *h)
+{
+	struct tp_conn *c = d->c;
+
+	c->security = d->base_security;
+	c->verify = d->base_verify;
+	c->sts_mode = TP_MTA_STS_MODE_NONE;
+	c->sts_match = true;
+	c->rpt_domain = d->mx ? d->domain : NULL;
+	c->rpt_policy = TP_MTA_STS_POLICY_NO_POLICY_FOUND;
+	if (host_dane_usable(h)) {
+		c->rpt_policy = TP_MTA_STS_POLICY_TLSA;
+		return;
+	}
+	if (d->sts == NULL)
+		return;
+	c->rpt_policy = TP_MTA_STS_POLICY_STS;
+	c->sts_mode = d->sts->pol->mode;
+	c->sts_match = tp_mta_sts_policy_match(d->sts->pol, h->name) != NULL;
+	if (c->sts_mode == TP_MTA_STS_MODE_ENFORCE && d->sts_verify != NULL) {
+		c->security = TP_SEC_SECURE;
+		c->verify = d->sts_verify;
+		c->dane = NULL;
+	}
 }
 
 int
@@ -512,6 +616,25 @@ tp_dest_next(struct tp_conn *c)
 			c->last_err = TP_EPROTO;
 			tp_conn_log(c, TP_LOG_INFO, "%s", reply_text(h->fail));
 			tp_metrics_dane(c->rt->stats, h->result);
+			tp_conn_tlsrpt_domain(c, d->domain,
+			    TP_MTA_STS_POLICY_TLSA,
+			    h->result == TP_DANE_LOOKUP_ERROR
+				? TP_MTA_STS_RESULT_DNSSEC_INVALID
+				: TP_MTA_STS_RESULT_DANE_REQUIRED);
+			continue;
+		}
+		if (d->ai == 0 && sts_refuses(d, h)) {
+			/* RFC 8461 4.1: not one of the policy's MX hosts */
+			snprintf(c->last_reply, sizeof(c->last_reply),
+			    "421 4.7.5 MTA-STS policy for %s: MX host %s does "
+			    "not match the policy's mx patterns",
+			    d->domain, h->name);
+			c->last_err = TP_EPROTO;
+			tp_conn_log(
+			    c, TP_LOG_INFO, "%s", reply_text(c->last_reply));
+			tp_conn_tlsrpt_domain(c, d->domain,
+			    TP_MTA_STS_POLICY_STS,
+			    TP_MTA_STS_RESULT_VALIDATION_FAILURE);
 			continue;
 		}
 		if (d->ai == 0 && h->naddrs == 0) {
@@ -530,6 +653,7 @@ tp_dest_next(struct tp_conn *c)
 		memcpy(&c->up_ss, &h->addrs[d->ai], sizeof(c->up_ss));
 		c->up_port = d->port;
 		c->dane = h->use_dane ? &h->dane : NULL;
+		dest_apply_sts(d, h);
 		d->ai++;
 		d->tried++;
 		return 1;
@@ -552,6 +676,13 @@ tp_dest_free(struct tp_conn *c)
 	if (d == NULL)
 		return;
 	tp_dns_cancel(d->qmx);
+	tp_sts_cancel(d->qsts);
+	tp_sts_release(d->sts);
+	if (c->verify == d->sts_verify && d->sts_verify != NULL) {
+		c->verify = d->base_verify;
+		c->security = d->base_security;
+	}
+	tp_verify_free(d->sts_verify);
 	for (unsigned i = 0; i < d->nhosts; i++) {
 		tp_dns_cancel(d->hosts[i].qa);
 		tp_dns_cancel(d->hosts[i].qaaaa);

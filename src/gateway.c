@@ -79,6 +79,8 @@ gw_connect(struct tp_conn *c)
 	c->verify = p->verify;
 	c->security = p->security;
 	c->servername = p->servername;
+	/* an entry of policy_file is the admin's choice, used as is (4.10) */
+	c->sts_wanted = c->r->mta_sts && p->key == NULL;
 	memset(&gy->hp, 0, sizeof(gy->hp));
 	snprintf(gy->hp.host, sizeof(gy->hp.host), "%s", gy->gw.domain);
 	gy->hp.port = (uint16_t)c->r->v[TP_K_PORT].n;

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "tlsproxy/config.h"
 #include "tlsproxy/gen_policy.h"
 #include "tlsproxy/parse.h"
@@ -64,6 +66,27 @@ stats_find_or_new(const struct tp_gen *old, const char *name)
 	}
 	atomic_init(&st->refs, 1);
 	return st;
+}
+
+/* gen_trust_anchors - ca_file/ca_path, else the system's, into ctx. */
+static void
+gen_trust_anchors(
+    struct tp_config *cfg, const struct tp_cfg_route *r, SSL_CTX *ctx)
+{
+	const struct tp_cval *cf = &r->v[TP_K_CA_FILE],
+			     *cp = &r->v[TP_K_CA_PATH];
+
+	if (!cf->set && !cp->set) {
+		SSL_CTX_set_default_verify_paths(ctx);
+		return;
+	}
+	if (!SSL_CTX_load_verify_locations(
+		ctx, cf->set ? cf->s : NULL, cp->set ? cp->s : NULL)) {
+		tp_config_diag(cfg, cf->set ? cf->line : cp->line, false,
+		    "cannot load trust anchors from %s",
+		    cf->set ? cf->raw : cp->raw);
+		ERR_clear_error();
+	}
 }
 
 /* gen_smtp_names - hostname, banner ($hostname expanded), EHLO name. */
@@ -142,6 +165,10 @@ tp_gen_build(const char *path, const struct tp_gen *old)
 				tp_tls_io_client_cache(rt->ctx);
 			if (rt->ctx != NULL)
 				rt->verify = tp_verify_build(cfg, r, rt->ctx);
+			/* MTA-STS checks the WebPKI chain whatever the level */
+			if (rt->ctx != NULL && r->mta_sts &&
+			    r->security < TP_SEC_VERIFY)
+				gen_trust_anchors(cfg, r, rt->ctx);
 		}
 		rt->stats = stats_find_or_new(old, r->name);
 		/* Port 0 (the OS picks): one socket per route, kept by name. */

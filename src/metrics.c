@@ -47,14 +47,14 @@ tp_metrics_dns(int type, int outcome, int dnssec)
 
 static pthread_mutex_t domains_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void
-tp_metrics_domain(struct tp_route_stats *st, const char *domain, int result)
+/* domain_slot - the counters of domain (the first TP_DOMAINS_MAX by
+ * name, then "other"); NULL when out of memory. */
+static struct tp_domain_stats *
+domain_slot(struct tp_route_stats *st, const char *domain)
 {
 	struct tp_domain_stats *d = NULL;
 	unsigned i, n;
 
-	if (result < 0 || result >= TP_DR_COUNT)
-		return;
 	pthread_mutex_lock(&domains_lock);
 	if (st->domains == NULL)
 		st->domains = calloc(TP_DOMAINS_MAX + 1, sizeof(*st->domains));
@@ -70,8 +70,28 @@ tp_metrics_domain(struct tp_route_stats *st, const char *domain, int result)
 		d = &st->domains[i < TP_DOMAINS_MAX ? i : TP_DOMAINS_MAX];
 	}
 	pthread_mutex_unlock(&domains_lock);
-	if (d != NULL)
+	return d;
+}
+
+void
+tp_metrics_domain(struct tp_route_stats *st, const char *domain, int result)
+{
+	struct tp_domain_stats *d;
+
+	if (result >= 0 && result < TP_DR_COUNT &&
+	    (d = domain_slot(st, domain)) != NULL)
 		tp_metrics_add(&d->res[result], 1);
+}
+
+void
+tp_metrics_tlsrpt(
+    struct tp_route_stats *st, const char *domain, int policy, int result)
+{
+	struct tp_domain_stats *d;
+
+	if (policy >= 0 && policy < TP_RPT_POLICIES && result >= 0 &&
+	    result < TP_RPT_RESULTS && (d = domain_slot(st, domain)) != NULL)
+		tp_metrics_add(&d->rpt[policy][result], 1);
 }
 
 void
@@ -188,6 +208,12 @@ tp_metrics_render(const struct tp_gen *g, size_t *len)
 	    "no_tlsa", "unusable", "lookup_error", "refused"};
 	static const char *dr[] = {"verified", "trusted", "untrusted",
 	    "anonymous", "plaintext", "deferred", "rejected"};
+	static const char *rpt_policy[] = {"tlsa", "sts", "no-policy-found"};
+	static const char *rpt_result[] = {"success", "starttls-not-supported",
+	    "certificate-host-mismatch", "certificate-expired",
+	    "certificate-not-trusted", "validation-failure", "tlsa-invalid",
+	    "dnssec-invalid", "dane-required", "sts-policy-fetch-error",
+	    "sts-policy-invalid", "sts-webpki-invalid"};
 	struct out o = {malloc(8192), 0, 8192, false};
 	size_t i;
 	int k;
@@ -287,6 +313,38 @@ tp_metrics_render(const struct tp_gen *g, size_t *len)
 					    d < nd ? ds->name : "other", dr[k],
 					    v);
 			}
+	}
+	family(&o, "tlsrpt_results_total", "counter",
+	    "TLS outcomes per destination domain as RFC 8460 reports them: "
+	    "policy type and result type (mx: routes and gateways).");
+	EACH
+	{
+		pthread_mutex_lock(&domains_lock);
+		unsigned nd = R->domains ? atomic_load(&R->ndomains) : 0;
+		bool other = R->domains != NULL;
+		pthread_mutex_unlock(&domains_lock);
+		for (unsigned d = 0; d < nd + other; d++) {
+			const struct tp_domain_stats *ds =
+			    &R->domains[d < nd ? d : TP_DOMAINS_MAX];
+
+			for (int pt = 0; pt < TP_RPT_POLICIES; pt++)
+				for (k = 0; k < TP_RPT_RESULTS; k++) {
+					unsigned long long v =
+					    LOAD(ds->rpt[pt][k]);
+
+					if (v > 0)
+						put(&o,
+						    "tlsproxy_tlsrpt_results_"
+						    "total{route=\"%s\",domain="
+						    "\"%s\",policy_type=\"%s\","
+						    "result_type=\"%s\"} "
+						    "%llu\n",
+						    R->name,
+						    d < nd ? ds->name : "other",
+						    rpt_policy[pt],
+						    rpt_result[k], v);
+				}
+		}
 	}
 #undef EACH
 #undef R

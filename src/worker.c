@@ -14,6 +14,7 @@
 #include "tlsproxy/common.h"
 #include "tlsproxy/conn.h"
 #include "tlsproxy/dns.h"
+#include "tlsproxy/sts.h"
 #include "tlsproxy/gen.h"
 #include "tlsproxy/listener.h"
 #include "tlsproxy/log.h"
@@ -23,6 +24,7 @@
 static void
 worker_finish(struct tp_worker *w)
 {
+	tp_sts_worker_finish(w);
 	tp_dns_worker_finish(w);
 	if (!uv_is_closing((uv_handle_t *)&w->async))
 		uv_close((uv_handle_t *)&w->async, NULL);

@@ -52,11 +52,16 @@ enum tp_dest_result {
 	TP_DR_REJECTED,  /* null MX, no such domain: the gateway's 5xx */
 	TP_DR_COUNT
 };
-#define TP_DOMAINS_MAX 50 /* destination domains counted by name */
+#define TP_DOMAINS_MAX  50 /* destination domains counted by name */
+/* TLS-RPT (RFC 8460 4.3): policy types tlsa, sts, no-policy-found; result
+ * types success and the eleven failures (mta_sts.h names them) */
+#define TP_RPT_POLICIES 3
+#define TP_RPT_RESULTS  12
 
 struct tp_domain_stats {
 	char name[256]; /* "" for the slot that counts every other */
 	atomic_ullong res[TP_DR_COUNT];
+	atomic_ullong rpt[TP_RPT_POLICIES][TP_RPT_RESULTS];
 };
 
 enum tp_vf_reason {

@@ -31,6 +31,13 @@ void tp_metrics_dns(int type, int outcome, int dnssec);
  */
 void tp_metrics_domain(
     struct tp_route_stats *st, const char *domain, int result);
+/*
+ * tp_metrics_tlsrpt - a TLS outcome toward domain as RFC 8460 reports it:
+ * policy 0 tlsa, 1 sts, 2 no-policy-found; result 0 success, else an RFC
+ * 8460 failure type (mta_sts.h's order).  Same domain table.
+ */
+void tp_metrics_tlsrpt(
+    struct tp_route_stats *st, const char *domain, int policy, int result);
 /* tp_metrics_dane - a DANE result (enum tp_dane_result) on a route. */
 void tp_metrics_dane(struct tp_route_stats *st, int result);
 /*

@@ -108,6 +108,11 @@ struct tp_conn {
 	const struct tp_verify *verify; /* NULL below fingerprint */
 	int security;                   /* enum tp_security */
 	const char *servername;         /* set: SNI to send; "none": none */
+	bool sts_wanted;        /* look up the domain's MTA-STS policy */
+	int sts_mode;           /* this host: enum tp_mta_sts_mode */
+	bool sts_match;         /* ... and it matches the policy's mx */
+	const char *rpt_domain; /* TLS-RPT: the destination domain, or NULL */
+	int rpt_policy; /* ... policy type (enum tp_mta_sts_policy_type) */
 	/* destination in progress */
 	const struct tp_hostport *connect; /* the route's list, or the
 					      gateway's domain */
@@ -151,6 +156,14 @@ void tp_conn_advance(struct tp_conn *c);
 void tp_conn_on_upstream(struct tp_conn *c);
 /* tp_conn_set_peer - format peer_ip/peer_addr from peer_ss. */
 void tp_conn_set_peer(struct tp_conn *c);
+/*
+ * tp_conn_tlsrpt - count a TLS outcome toward the destination domain as RFC
+ * 8460 reports it (result: enum tp_mta_sts_result, or -1 for success);
+ * _domain with an explicit domain and policy type.
+ */
+void tp_conn_tlsrpt(struct tp_conn *c, int result);
+void tp_conn_tlsrpt_domain(
+    struct tp_conn *c, const char *domain, int policy, int result);
 /* tp_conn_level - the security level for this destination host: the
  * route's, or what DNS made of dane (may, encrypt, dane; spec 4.8). */
 int tp_conn_level(const struct tp_conn *c);

@@ -20,6 +20,7 @@ struct tp_conn;
 struct tp_listener;
 struct tp_sesscache;
 struct tp_dns;
+struct tp_sts_curl;
 
 #define TP_WORKER_MAGIC 0x574b5230u
 
@@ -38,6 +39,7 @@ struct tp_worker {
 	uint32_t next_sid;
 	struct tp_sesscache *sesscache; /* client TLS sessions (conn.c) */
 	struct tp_dns *dns;             /* resolver contexts (dns.c) */
+	struct tp_sts_curl *sts;        /* MTA-STS fetches (sts.c) */
 	bool stopping;
 	/* inbox, under lock */
 	pthread_mutex_t lock;
