@@ -523,14 +523,15 @@ tp_dest_start(struct tp_conn *c, const struct tp_hostport *hp)
 		d->rng = 1;
 	c->state = CS_CONNECT;
 	uv_timer_stop(&c->timer); /* every lookup has dns_timeout */
+	/* the level without an MTA-STS policy (dest_apply_sts) */
+	d->base_security = c->security;
+	d->base_verify = c->verify;
 	if (!hp->mx) {
 		/* [host]: a statically validated MX of itself (Postfix) */
 		d->mx_secure = true;
 		host_add(d, d->domain);
 		return d->pending > 0 ? 0 : -1;
 	}
-	d->base_security = c->security;
-	d->base_verify = c->verify;
 	d->qmx = tp_dns_lookup(c->w, d->domain, TP_DNS_MX, dest_on_mx, d);
 	if (d->qmx == NULL)
 		return -1;
