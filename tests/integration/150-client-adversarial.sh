@@ -55,7 +55,17 @@ up silent --on-ehlo silent
 mute=$(free_port)
 spawn "$TP_TMP/mute.out" "$PY" "$TP_PEERS/fake_server.py" "$mute" silent
 wait_file "$TP_TMP/mute.out" 5 ready || bail "fake_server mute" "not ready"
-refused=$(free_port)
+# a port held bound but not listening: refused, and no later free_port
+# (nor another peer) can take it
+spawn "$TP_TMP/refused.out" "$PY" -c '
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print("port=%d" % s.getsockname()[1], flush=True)
+time.sleep(3600)
+'
+wait_file "$TP_TMP/refused.out" 5 '^port=' || bail "refused port" "no port"
+refused=$(sed -n 's/^port=//p' "$TP_TMP/refused.out")
 
 route() { # NAME SECURITY UPSTREAM-PORT [EXTRA]
 	printf '\n[%s]\nmode = client\ntls = starttls\nsecurity = %s\n' "$1" "$2"
