@@ -148,6 +148,12 @@ want "secure A" "has address 127\\.0\\.0\\.1 $sec"
 q TLSA "_$P._tcp.mx.notlsa.test"
 want "no TLSA: NXDOMAIN (secure)" "$nx"
 
+# ---- unusable.test: secure, only an unusable (PKIX-EE) TLSA record
+q MX unusable.test
+want "secure MX" "10 mx\\.unusable\\.test\\. $sec"
+q TLSA "_$P._tcp.mx.unusable.test"
+want "TLSA 1 1 1 (secure)" "TLSA record 1 1 1 .* $sec"
+
 # ---- two.test, twodown.test, twobad.test: two MX hosts
 q MX two.test
 want "secure MX 10 mx1" "10 mx1\\.two\\.test\\. $sec"

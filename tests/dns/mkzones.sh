@@ -46,6 +46,8 @@
 #     ta.test         MX 10 mx.ta.test;    mx.ta A .3, TLSA 2 1 1 CA SPKI
 #     hostbogus.test  MX 10 mx.bogus.test (secure MX, host in a bogus zone)
 #     notlsa.test     MX 10 mx.notlsa.test; mx.notlsa A .1, no TLSA (NXDOMAIN)
+#     unusable.test   MX 10 mx.unusable.test; mx.unusable A .1, only a
+#                     PKIX-EE TLSA 1 1 1 lab1 (secure, unusable: RFC 7672 3.1)
 #     two.test        MX 10 mx1.two.test (A .2, T lab2),
 #                     MX 20 mx2.two.test (A .1, T lab1)
 #     twodown.test    MX 10 mx1.twodown.test (A .4: refused, T lab1),
@@ -238,6 +240,9 @@ zone test. \
     "hostbogus MX 10 mx.bogus.test." \
     "notlsa MX 10 mx.notlsa.test." \
     "mx.notlsa A 127.0.0.1" \
+    "unusable MX 10 mx.unusable.test." \
+    "mx.unusable A 127.0.0.1" \
+    "$p.mx.unusable TLSA 1 1 1 $s1" \
     "two MX 10 mx1.two.test." \
     "two MX 20 mx2.two.test." \
     "mx1.two A 127.0.0.2" \

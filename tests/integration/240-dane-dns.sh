@@ -44,6 +44,9 @@
 #     no connection upstream
 #   notlsa: notlsa.test (no TLSA) -> delivered, not Verified; notlsa-only
 #     (dane-only) -> 421 4.7.5
+#   unusable: unusable.test (secure, only PKIX-EE 1 1 1) -> dane acts as
+#     encrypt: delivered over TLS, not Verified, log "all TLSA records
+#     unusable"; unusable-only (dane-only) -> 421 4.7.5
 #   two: two.test, both up -> Verified mx1.two.test[127.0.0.2] (preference)
 #   twodown: preferred MX on 127.0.0.4 (refused) -> Verified
 #     mx2.twodown.test[127.0.0.1]
@@ -163,6 +166,8 @@ CFG=$TP_TMP/dane.ini
 	route hostexpired hostbogus.test
 	route notlsa notlsa.test
 	route notlsa-only notlsa.test dane-only
+	route unusable unusable.test
+	route unusable-only unusable.test dane-only
 	route two two.test
 	route twodown twodown.test
 	route twobad twobad.test
@@ -232,11 +237,11 @@ wait_dialogs() {
 
 V6ROUTES=
 if [ "$HAVE6" = 1 ]; then V6ROUTES="v6 dual"; fi
-for r in good ta insecure half notlsa two twodown twobad nomx cname static \
+for r in good ta insecure half notlsa unusable two twodown twobad nomx cname static \
     secure verify $V6ROUTES; do
 	session "$r" "$r"
 done
-for r in bad insecure-only half-only expired hostexpired notlsa-only nullmx \
+for r in bad insecure-only half-only expired hostexpired notlsa-only unusable-only nullmx \
     nxdomain; do
 	refusal "$r" "$r"
 done
@@ -359,6 +364,12 @@ check "hostexpired: no upstream connection" [ "$(nconns hostexpired)" = 0 ]
 # ---- no TLSA records
 delivered notlsa notlsa "$U1" "$NOTV" 'mx\.notlsa\.test' 127.0.0.1
 refused notlsa-only '^421 4\.7\.5 '
+
+# ---- secure TLSA, none usable: encrypt (dane), refused (dane-only)
+delivered unusable unusable "$U1" "$NOTV" 'mx\.unusable\.test' 127.0.0.1
+check "unusable: log: all TLSA records unusable" \
+    log_has "unusable/[^:]+: .*all TLSA records unusable"
+refused unusable-only '^421 4\.7\.5 '
 
 # ---- two MX hosts
 delivered two two "$U2" Verified 'mx1\.two\.test' 127.0.0.2
