@@ -75,17 +75,6 @@ xcalloc(size_t n, size_t sz)
 	return p;
 }
 
-static void *
-xrealloc(void *p, size_t n, size_t sz)
-{
-	p = realloc(p, (n ? n : 1) * sz);
-	if (p == NULL) {
-		fprintf(stderr, "tlsproxy: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
 /* vdiag - record "FILE:LINE: [warning: ]message" (FILE NULL: the INI). */
 static void
 vdiag(struct tp_config *cfg, const char *file, int line, bool warning,
@@ -107,7 +96,7 @@ vdiag(struct tp_config *cfg, const char *file, int line, bool warning,
 		fprintf(stderr, "tlsproxy: out of memory\n");
 		exit(1);
 	}
-	cfg->diags = xrealloc(cfg->diags, cfg->ndiags + 1, sizeof(char *));
+	cfg->diags = tp_xrealloc(cfg->diags, cfg->ndiags + 1, sizeof(char *));
 	cfg->diags[cfg->ndiags++] = out;
 	if (warning)
 		cfg->nwarnings++;
@@ -340,7 +329,7 @@ route_get(struct tp_config *cfg, const char *name, int line)
 			return &cfg->routes[i];
 	if (cfg->nroutes >= MAX_ROUTES)
 		return NULL;
-	cfg->routes = xrealloc(cfg->routes, cfg->nroutes + 1, sizeof(*r));
+	cfg->routes = tp_xrealloc(cfg->routes, cfg->nroutes + 1, sizeof(*r));
 	r = &cfg->routes[cfg->nroutes++];
 	memset(r, 0, sizeof(*r));
 	r->name = tp_xstrdup(name);
@@ -372,8 +361,8 @@ find_key_any(const char *name)
 static void
 cval_add(struct tp_cval *v, const char *value, int line)
 {
-	v->list = xrealloc(v->list, v->nlist + 1, sizeof(char *));
-	v->lines = xrealloc(v->lines, v->nlist + 1, sizeof(int));
+	v->list = tp_xrealloc(v->list, v->nlist + 1, sizeof(char *));
+	v->lines = tp_xrealloc(v->lines, v->nlist + 1, sizeof(int));
 	v->list[v->nlist] = tp_xstrdup(value);
 	v->lines[v->nlist] = line;
 	v->nlist++;
@@ -565,7 +554,7 @@ config_read_line(char *str, int num, void *stream)
 				break;
 			}
 		}
-		rd->sections = xrealloc(
+		rd->sections = tp_xrealloc(
 		    rd->sections, rd->nsections + 1, sizeof(*rd->sections));
 		rd->sections[rd->nsections].name = tp_xstrdup(s);
 		rd->sections[rd->nsections].line = rd->line;
@@ -738,7 +727,7 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 	p = gw ? "" : v[TP_K_CONNECT].raw;
 	while (tp_list_next(&p, item, sizeof(item)) > 0) {
 		r->connect =
-		    xrealloc(r->connect, r->nconnect + 1, sizeof(*r->connect));
+		    tp_xrealloc(r->connect, r->nconnect + 1, sizeof(*r->connect));
 		tp_parse_dest(item, &r->connect[r->nconnect], &why);
 		if (r->connect[r->nconnect].mx && r->mode != TP_MODE_CLIENT)
 			tp_config_diag(cfg, v[TP_K_CONNECT].line, false,

@@ -12,6 +12,7 @@
  * Pure: no libuv, no OpenSSL, no libunbound.  Main thread only; config.c
  * calls it.
  */
+#include "tlsproxy/common.h"
 #include "tlsproxy/config_dns.h"
 
 #include <arpa/inet.h>
@@ -33,21 +34,10 @@
 #define DNSKEY_WHY "bad DNSKEY record (expected FLAGS 3 ALGORITHM BASE64-KEY)"
 #define MAX_TOKENS 512 /* fields of one anchor record */
 
-static void *
-xrealloc(void *p, size_t n, size_t sz)
-{
-	p = realloc(p, (n ? n : 1) * sz);
-	if (p == NULL) {
-		fprintf(stderr, "tlsproxy: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
 static void
 strv_add(char ***v, size_t *n, const char *s)
 {
-	*v = xrealloc(*v, *n + 1, sizeof(char *));
+	*v = tp_xrealloc(*v, *n + 1, sizeof(char *));
 	(*v)[(*n)++] = tp_xstrdup(s);
 }
 
@@ -320,7 +310,7 @@ join(char **tok, int i, int ntok, const char *ok)
 			return NULL;
 		n += strlen(tok[j]);
 	}
-	out = xrealloc(NULL, n + 1, 1);
+	out = tp_xrealloc(NULL, n + 1, 1);
 	out[0] = '\0';
 	for (int j = i; j < ntok; j++)
 		strcat(out, tok[j]);
@@ -385,7 +375,7 @@ anchor_rr(struct anchor *a, const char *owner, const char *ttl, char **tok,
 		exit(1);
 	}
 	free(data);
-	a->rrs = xrealloc(a->rrs, a->n + 1, sizeof(char *));
+	a->rrs = tp_xrealloc(a->rrs, a->n + 1, sizeof(char *));
 	a->rrs[a->n++] = rr;
 	return 0;
 }
@@ -495,7 +485,7 @@ anchor_parse(struct anchor *a, char *text, int *line)
 			rlen = 0;
 		}
 		ll = strlen(p);
-		rec = xrealloc(rec, rlen + ll + 2, 1);
+		rec = tp_xrealloc(rec, rlen + ll + 2, 1);
 		if (rlen > 0)
 			rec[rlen++] = ' ';
 		memcpy(rec + rlen, p, ll + 1);
@@ -532,7 +522,7 @@ tp_config_dns_read_anchor(
 		snprintf(why, len, "cannot read: %s", strerror(errno));
 		return -1;
 	}
-	text = xrealloc(NULL, TP_DNS_MAX_TA_SIZE + 1, 1);
+	text = tp_xrealloc(NULL, TP_DNS_MAX_TA_SIZE + 1, 1);
 	n = fread(text, 1, TP_DNS_MAX_TA_SIZE + 1, f);
 	err = ferror(f) ? errno : 0;
 	fclose(f);
@@ -619,7 +609,7 @@ dns_stubs(struct tp_config *cfg)
 			return;
 		}
 		cfg->dns_stubs =
-		    xrealloc(cfg->dns_stubs, cfg->ndns_stubs + 1, sizeof(*s));
+		    tp_xrealloc(cfg->dns_stubs, cfg->ndns_stubs + 1, sizeof(*s));
 		s = &cfg->dns_stubs[cfg->ndns_stubs++];
 		memset(s, 0, sizeof(*s));
 		s->zone = tp_xstrdup(zone);

@@ -6,6 +6,7 @@
  * generation; freed with it.  Main thread for building and freeing;
  * lookups from any worker.
  */
+#include "tlsproxy/common.h"
 #include "tlsproxy/gen_policy.h"
 
 #include <stdio.h>
@@ -36,17 +37,6 @@ struct tp_gw_policies {
 	struct gw_ctx *ctxs; /* owned, shared by the policies */
 	size_t nctxs;
 };
-
-static void *
-xrealloc(void *p, size_t n, size_t sz)
-{
-	p = realloc(p, (n ? n : 1) * sz);
-	if (p == NULL) {
-		fprintf(stderr, "tlsproxy: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
 
 /*
  * gw_ctx_get - the context for settings P: one already built with the
@@ -88,7 +78,7 @@ gw_ctx_get(struct tp_config *cfg, const struct tp_cfg_route *r,
 	}
 	if (r->v[TP_K_SESSION_CACHE].n)
 		tp_tls_io_client_cache(ctx);
-	gp->ctxs = xrealloc(gp->ctxs, gp->nctxs + 1, sizeof(*gp->ctxs));
+	gp->ctxs = tp_xrealloc(gp->ctxs, gp->nctxs + 1, sizeof(*gp->ctxs));
 	c = &gp->ctxs[gp->nctxs++];
 	c->ctx = ctx;
 	c->proto_min = p->proto_min;
@@ -128,7 +118,7 @@ gw_verify(struct tp_gw_policies *gp, int level, const struct tp_pm_entry *e)
 		tp_verify_add_tlsa(v, e->tlsa[i].usage, e->tlsa[i].selector,
 		    e->tlsa[i].mtype, e->tlsa[i].data, e->tlsa[i].len);
 	gp->verifies =
-	    xrealloc(gp->verifies, gp->nverifies + 1, sizeof(*gp->verifies));
+	    tp_xrealloc(gp->verifies, gp->nverifies + 1, sizeof(*gp->verifies));
 	gp->verifies[gp->nverifies++] = v;
 	return v;
 }
@@ -160,7 +150,7 @@ entry_params(const struct tp_cfg_route *r, const struct tp_pm_entry *e,
 struct tp_gw_policies *
 tp_gen_policy_build(struct tp_config *cfg, const struct tp_cfg_route *r)
 {
-	struct tp_gw_policies *gp = xrealloc(NULL, 1, sizeof(*gp));
+	struct tp_gw_policies *gp = tp_xrealloc(NULL, 1, sizeof(*gp));
 	const struct tp_policy_map *m = r->policy;
 	struct tp_tls_params p;
 	char prefix[300];
@@ -176,7 +166,7 @@ tp_gen_policy_build(struct tp_config *cfg, const struct tp_cfg_route *r)
 	gp->def.verify = gw_verify(gp, r->security, NULL);
 	if (m == NULL || m->n == 0)
 		return gp;
-	gp->pols = xrealloc(NULL, m->n, sizeof(*gp->pols));
+	gp->pols = tp_xrealloc(NULL, m->n, sizeof(*gp->pols));
 	memset(gp->pols, 0, m->n * sizeof(*gp->pols));
 	for (size_t i = 0; i < m->n; i++) {
 		const struct tp_pm_entry *e = &m->e[i];

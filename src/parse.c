@@ -397,3 +397,38 @@ tp_list_next(const char **p, char *buf, size_t len)
 	buf[n] = '\0';
 	return 1;
 }
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+long
+tp_parse_hex(const char *s, unsigned char *out, size_t max)
+{
+	size_t n = 0;
+	int hi = -1, v;
+
+	for (; *s; s++) {
+		if (*s == ':' || *s == ' ')
+			continue;
+		if ((v = hexval(*s)) < 0)
+			return -1;
+		if (hi < 0) {
+			hi = v;
+			continue;
+		}
+		if (n >= max)
+			return -1;
+		out[n++] = (unsigned char)(hi << 4 | v);
+		hi = -1;
+	}
+	return hi < 0 ? (long)n : -1;
+}

@@ -21,6 +21,7 @@
  * error at the later line (postmap only warns and keeps the first).
  * Pure; main thread at load, lookups from any thread.
  */
+#include "tlsproxy/common.h"
 #include "tlsproxy/policy_map.h"
 
 #include <ctype.h>
@@ -40,17 +41,6 @@
 
 #define LEVELS_WHY                                                             \
 	"none, may, encrypt, fingerprint, verify, secure, dane or dane-only"
-
-static void *
-xrealloc(void *p, size_t n, size_t sz)
-{
-	p = realloc(p, (n ? n : 1) * sz);
-	if (p == NULL) {
-		fprintf(stderr, "tlsproxy: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
 
 /* One logical line: the text and where each physical line starts in it. */
 struct seg {
@@ -154,7 +144,7 @@ index_add(struct tp_policy_map *m, size_t idx)
 		size_t *old = m->slots, nold = m->nslots;
 
 		m->nslots = nold ? 2 * nold : 64;
-		m->slots = xrealloc(NULL, m->nslots, sizeof(size_t));
+		m->slots = tp_xrealloc(NULL, m->nslots, sizeof(size_t));
 		memset(m->slots, 0, m->nslots * sizeof(size_t));
 		for (size_t i = 0; i < nold; i++)
 			if (old[i] != 0)
@@ -374,7 +364,7 @@ trim(const char *s, size_t n)
 		s++, n--;
 	while (n > 0 && isspace((unsigned char)s[n - 1]))
 		n--;
-	out = xrealloc(NULL, n + 1, 1);
+	out = tp_xrealloc(NULL, n + 1, 1);
 	memcpy(out, s, n);
 	out[n] = '\0';
 	return out;
@@ -433,39 +423,6 @@ nameval(const char *tok, size_t n, char **name, char **value, const char **why)
 	return 0;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* unhex - hex (colons skipped) into out; bytes, or -1 (odd, bad, long). */
-static long
-unhex(const char *s, unsigned char *out, size_t max)
-{
-	size_t n = 0;
-	int hi = -1, v;
-
-	for (; *s; s++) {
-		if (*s == ':')
-			continue;
-		if ((v = hexval(*s)) < 0 || (hi >= 0 && n >= max))
-			return -1;
-		if (hi < 0) {
-			hi = v;
-			continue;
-		}
-		out[n++] = (unsigned char)(hi << 4 | v);
-		hi = -1;
-	}
-	return hi < 0 ? (long)n : -1;
-}
-
 /* split - the items of S between any of the bytes of SEP, in turn. */
 static char *
 split(char **s, const char *sep)
@@ -510,7 +467,7 @@ add_match(struct parser *p, struct tp_pm_entry *e, int line, char *value)
 			    p->key, echo(ev, sizeof(ev), t, strlen(t)));
 			continue;
 		}
-		e->match = xrealloc(e->match, e->nmatch + 1, sizeof(char *));
+		e->match = tp_xrealloc(e->match, e->nmatch + 1, sizeof(char *));
 		e->match[e->nmatch++] = tp_xstrdup(t);
 	}
 }
@@ -525,9 +482,9 @@ add_digests(struct parser *p, struct tp_pm_entry *e, int line, const char *attr,
 	long n;
 
 	while ((t = split(&s, "| \t,")) != NULL) {
-		n = unhex(t, md, sizeof(md));
+		n = tp_parse_hex(t, md, sizeof(md));
 		if (n == 20 || n == 32) {
-			e->fps = xrealloc(e->fps, e->nfps + 1, sizeof(*e->fps));
+			e->fps = tp_xrealloc(e->fps, e->nfps + 1, sizeof(*e->fps));
 			memcpy(e->fps[e->nfps].md, md, (size_t)n);
 			e->fps[e->nfps++].len = (unsigned char)n;
 			continue;
@@ -585,10 +542,10 @@ add_tlsa(struct parser *p, struct tp_pm_entry *e, int line, char *value)
 			continue;
 		}
 		hl = strlen(rec + off);
-		e->tlsa = xrealloc(e->tlsa, e->ntlsa + 1, sizeof(*e->tlsa));
+		e->tlsa = tp_xrealloc(e->tlsa, e->ntlsa + 1, sizeof(*e->tlsa));
 		r = &e->tlsa[e->ntlsa];
-		r->data = xrealloc(NULL, hl / 2 + 1, 1);
-		n = unhex(rec + off, r->data, hl / 2 + 1);
+		r->data = tp_xrealloc(NULL, hl / 2 + 1, 1);
+		n = tp_parse_hex(rec + off, r->data, hl / 2 + 1);
 		if (n <= 0 || (mt == 1 && n != 32) || (mt == 2 && n != 64)) {
 			say(p, line, false,
 			    "%s: tlsa: \"%s\": the data is not hex of the "
@@ -847,7 +804,7 @@ entry(struct parser *p)
 		    dup->line);
 		return;
 	}
-	p->seen.e = xrealloc(p->seen.e, p->seen.n + 1, sizeof(*p->seen.e));
+	p->seen.e = tp_xrealloc(p->seen.e, p->seen.n + 1, sizeof(*p->seen.e));
 	memset(&p->seen.e[p->seen.n], 0, sizeof(*p->seen.e));
 	p->seen.e[p->seen.n].key = tp_xstrdup(key);
 	p->seen.e[p->seen.n].line = line;
@@ -914,7 +871,7 @@ entry(struct parser *p)
 		return;
 	}
 	e.key = tp_xstrdup(key);
-	m->e = xrealloc(m->e, m->n + 1, sizeof(*m->e));
+	m->e = tp_xrealloc(m->e, m->n + 1, sizeof(*m->e));
 	m->e[m->n] = e;
 	index_add(m, m->n);
 	m->n++;
@@ -926,13 +883,13 @@ logical_add(struct parser *p, const char *text, size_t n, int line)
 {
 	if (p->nsegs == p->segcap) {
 		p->segcap = p->segcap ? 2 * p->segcap : 8;
-		p->segs = xrealloc(p->segs, p->segcap, sizeof(*p->segs));
+		p->segs = tp_xrealloc(p->segs, p->segcap, sizeof(*p->segs));
 	}
 	p->segs[p->nsegs].off = p->len;
 	p->segs[p->nsegs++].line = line;
 	if (p->len + n + 1 > p->cap) {
 		p->cap = (p->len + n + 1) * 2;
-		p->buf = xrealloc(p->buf, p->cap, 1);
+		p->buf = tp_xrealloc(p->buf, p->cap, 1);
 	}
 	/* postmap joins the lines as they are (a continuation starts with
 	 * white space, which keeps the words apart) */
@@ -954,7 +911,7 @@ struct tp_policy_map *
 tp_policy_map_parse(
     const char *text, size_t len, tp_pm_diag_fn *diag, void *arg)
 {
-	struct tp_policy_map *m = xrealloc(NULL, 1, sizeof(*m));
+	struct tp_policy_map *m = tp_xrealloc(NULL, 1, sizeof(*m));
 	struct parser p = {.m = m, .diag = diag, .arg = arg};
 	const char *s = text, *end = text + len, *nl, *c;
 	size_t n;
@@ -1013,7 +970,7 @@ tp_policy_map_load(
 		snprintf(why, len, "cannot read: %s", strerror(errno));
 		return NULL;
 	}
-	text = xrealloc(NULL, TP_PM_MAX_SIZE + 1, 1);
+	text = tp_xrealloc(NULL, TP_PM_MAX_SIZE + 1, 1);
 	n = fread(text, 1, TP_PM_MAX_SIZE + 1, f);
 	err = ferror(f) ? errno : 0;
 	fclose(f);

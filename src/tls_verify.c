@@ -14,6 +14,7 @@
  * Names come from subjectAltName DNS entries, the CN only when there are
  * none (OpenSSL's X509_check_host).  OpenSSL only; no libuv.
  */
+#include "tlsproxy/common.h"
 #include "tlsproxy/tls_verify.h"
 
 #include <stdio.h>
@@ -28,57 +29,10 @@
 #include "tlsproxy/parse.h"
 #include "tlsproxy/tls_policy.h"
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* unhex - hex digits (colons and spaces skipped) into out; length or -1. */
-static long
-unhex(const char *s, unsigned char *out, size_t max)
-{
-	size_t n = 0;
-	int hi = -1, v;
-
-	for (; *s; s++) {
-		if (*s == ':' || *s == ' ')
-			continue;
-		if ((v = hexval(*s)) < 0)
-			return -1;
-		if (hi < 0) {
-			hi = v;
-			continue;
-		}
-		if (n >= max)
-			return -1;
-		out[n++] = (unsigned char)(hi << 4 | v);
-		hi = -1;
-	}
-	return hi < 0 ? (long)n : -1;
-}
-
-static void *
-xrealloc(void *p, size_t n, size_t sz)
-{
-	p = realloc(p, (n ? n : 1) * sz);
-	if (p == NULL) {
-		fprintf(stderr, "tlsproxy: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
 struct tp_verify *
 tp_verify_new(int security, const char *nexthop)
 {
-	struct tp_verify *v = xrealloc(NULL, 1, sizeof(*v));
+	struct tp_verify *v = tp_xrealloc(NULL, 1, sizeof(*v));
 
 	memset(v, 0, sizeof(*v));
 	v->security = security;
@@ -91,7 +45,7 @@ tp_verify_add_match(struct tp_verify *v, const char *word)
 {
 	struct tp_vname *n;
 
-	v->names = xrealloc(v->names, v->nnames + 1, sizeof(*v->names));
+	v->names = tp_xrealloc(v->names, v->nnames + 1, sizeof(*v->names));
 	n = &v->names[v->nnames++];
 	n->name = NULL;
 	if (strcmp(word, "hostname") == 0) {
@@ -111,7 +65,7 @@ tp_verify_add_fp(struct tp_verify *v, const unsigned char *md, size_t len)
 {
 	if (len != 20 && len != 32)
 		return;
-	v->fps = xrealloc(v->fps, v->nfps + 1, sizeof(*v->fps));
+	v->fps = tp_xrealloc(v->fps, v->nfps + 1, sizeof(*v->fps));
 	memcpy(v->fps[v->nfps].md, md, len);
 	v->fps[v->nfps++].len = (unsigned char)len;
 }
@@ -122,12 +76,12 @@ tp_verify_add_tlsa(struct tp_verify *v, unsigned usage, unsigned selector,
 {
 	struct tp_tlsa *t;
 
-	v->tlsa = xrealloc(v->tlsa, v->ntlsa + 1, sizeof(*v->tlsa));
+	v->tlsa = tp_xrealloc(v->tlsa, v->ntlsa + 1, sizeof(*v->tlsa));
 	t = &v->tlsa[v->ntlsa++];
 	t->usage = (unsigned char)usage;
 	t->selector = (unsigned char)selector;
 	t->mtype = (unsigned char)mtype;
-	t->data = xrealloc(NULL, len, 1);
+	t->data = tp_xrealloc(NULL, len, 1);
 	memcpy(t->data, data, len);
 	t->len = len;
 }
@@ -192,7 +146,7 @@ tp_verify_build(
 				  : "");
 	/* fingerprints */
 	for (size_t i = 0; i < vv[TP_K_FINGERPRINT].nlist; i++) {
-		if (unhex(vv[TP_K_FINGERPRINT].list[i], md, 32) != 32) {
+		if (tp_parse_hex(vv[TP_K_FINGERPRINT].list[i], md, 32) != 32) {
 			tp_config_diag(cfg, vv[TP_K_FINGERPRINT].lines[i],
 			    false, "fingerprint: not a sha256 digest");
 			continue;
@@ -206,9 +160,9 @@ tp_verify_build(
 		int off = 0;
 		long n;
 
-		data = xrealloc(NULL, strlen(rec), 1);
+		data = tp_xrealloc(NULL, strlen(rec), 1);
 		if (sscanf(rec, "%u %u %u %n", &u, &s, &m, &off) != 3 ||
-		    (n = unhex(rec + off, data, strlen(rec))) <= 0) {
+		    (n = tp_parse_hex(rec + off, data, strlen(rec))) <= 0) {
 			tp_config_diag(cfg, vv[TP_K_TLSA].lines[i], false,
 			    "tlsa: bad record");
 			free(data);

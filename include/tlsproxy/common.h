@@ -8,6 +8,8 @@
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #define TP_VERSION "0.1.0"
 
@@ -28,5 +30,17 @@
 #else
 #define TP_CHECK_MAGIC(p, m) assert((p) != NULL && (p)->magic == (m))
 #endif
+
+/* tp_xrealloc - realloc of n items of sz bytes (at least 1); exits on ENOMEM. */
+static inline void *
+tp_xrealloc(void *p, size_t n, size_t sz)
+{
+	p = realloc(p, (n ? n : 1) * sz);
+	if (p == NULL) {
+		fprintf(stderr, "tlsproxy: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
 
 #endif

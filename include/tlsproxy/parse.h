@@ -67,4 +67,11 @@ char *tp_xstrdup(const char *s);
 /* tp_strcaseeq - ASCII case-insensitive equality. */
 bool tp_strcaseeq(const char *a, const char *b);
 
+/*
+ * tp_parse_hex - hex digits of S (':' and ' ' between them skipped) into
+ * OUT, at most MAX bytes: the byte count, or -1 (a bad digit, an odd count,
+ * more than MAX bytes).
+ */
+long tp_parse_hex(const char *s, unsigned char *out, size_t max);
+
 #endif

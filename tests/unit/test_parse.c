@@ -730,6 +730,24 @@ test_strcaseeq(void **state)
 	assert_false(tp_strcaseeq("a", "b"));
 }
 
+/* tp_parse_hex: colons and spaces between digits, both cases; bad, odd, long refused. */
+static void
+test_hex(void **state)
+{
+	unsigned char b[4];
+
+	(void)state;
+	assert_int_equal(tp_parse_hex("0aFf", b, sizeof(b)), 2);
+	assert_int_equal(b[0], 0x0a);
+	assert_int_equal(b[1], 0xff);
+	assert_int_equal(tp_parse_hex("01:02 03:04", b, sizeof(b)), 4);
+	assert_int_equal(b[3], 0x04);
+	assert_int_equal(tp_parse_hex("", b, sizeof(b)), 0);
+	assert_int_equal(tp_parse_hex("abc", b, sizeof(b)), -1);
+	assert_int_equal(tp_parse_hex("0g", b, sizeof(b)), -1);
+	assert_int_equal(tp_parse_hex("0102030405", b, sizeof(b)), -1);
+}
+
 int
 main(void)
 {
@@ -760,6 +778,7 @@ main(void)
 	    cmocka_unit_test(test_list_next_single),
 	    cmocka_unit_test(test_list_next_small_buf),
 	    cmocka_unit_test(test_strcaseeq),
+	    cmocka_unit_test(test_hex),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
