@@ -134,7 +134,8 @@ conn_free(struct tp_conn *c)
 	struct tp_worker *w = c->w;
 
 	tp_side_release(c, &c->down);
-	tp_side_release(c, &c->up);
+	tp_side_release(c, c->up);
+	free(c->up);
 	tp_dialogue_free(c);
 	tp_gateway_free(c);
 	free(c->filter);
@@ -172,7 +173,7 @@ conn_on_handle_closed(uv_handle_t *h)
 	struct tp_conn *c = conn_of(h);
 
 	c->nopen--;
-	if ((uv_handle_t *)&c->up.tcp == h)
+	if ((uv_handle_t *)&c->up->tcp == h)
 		tp_upstream_closed(c);
 	tp_conn_maybe_free(c);
 }
@@ -201,8 +202,8 @@ tp_conn_close(struct tp_conn *c, const char *reason)
 	tp_dest_free(c); /* no DNS answer comes after this */
 	tp_conn_close_handle(c, (uv_handle_t *)&c->timer);
 	tp_conn_close_handle(c, (uv_handle_t *)&c->down.tcp);
-	if (c->up.open)
-		tp_conn_close_handle(c, (uv_handle_t *)&c->up.tcp);
+	if (c->up->open)
+		tp_conn_close_handle(c, (uv_handle_t *)&c->up->tcp);
 }
 
 void
@@ -386,8 +387,8 @@ tp_conn_fail_reply(struct tp_conn *c, char *line, size_t len)
 void
 tp_conn_linger(struct tp_conn *c, const char *reply)
 {
-	if (c->up.open)
-		tp_conn_close_handle(c, (uv_handle_t *)&c->up.tcp);
+	if (c->up->open)
+		tp_conn_close_handle(c, (uv_handle_t *)&c->up->tcp);
 	c->retry = c->retry_same = false;
 	c->state = CS_LINGER;
 	tp_dialogue_free(c);
@@ -658,7 +659,7 @@ tp_conn_tls_begin(struct tp_conn *c, struct side *s)
 void
 tp_conn_advance(struct tp_conn *c)
 {
-	struct side *s = c->r->mode == TP_MODE_SERVER ? &c->down : &c->up;
+	struct side *s = c->r->mode == TP_MODE_SERVER ? &c->down : c->up;
 	char why[160];
 	int rc;
 
@@ -736,7 +737,7 @@ conn_send_proxy_header(struct tp_conn *c)
 	n = tp_proxy_encode(version, &c->peer_ss, &c->local_ss,
 	    ssl != NULL && SSL_is_init_finished(ssl) ? &tls : NULL, hdr,
 	    sizeof(hdr));
-	if (n > 0 && tp_side_send(&c->up, hdr, (size_t)n) < 0)
+	if (n > 0 && tp_side_send(c->up, hdr, (size_t)n) < 0)
 		tp_conn_close(c, "out of memory");
 }
 
@@ -751,7 +752,7 @@ tp_conn_on_upstream(struct tp_conn *c)
 			tp_dialogue_backend_begin(c);
 		else
 			tp_relay_start(c);
-		tp_side_flush(&c->up);
+		tp_side_flush(c->up);
 		return;
 	}
 	if (c->r->mode == TP_MODE_GATEWAY) {
@@ -762,7 +763,7 @@ tp_conn_on_upstream(struct tp_conn *c)
 		tp_relay_start(c); /* security = none */
 	} else if (c->r->tls == TP_TLS_STARTTLS) {
 		tp_dialogue_client_begin(c);
-	} else if (tp_conn_tls_begin(c, &c->up) < 0) {
+	} else if (tp_conn_tls_begin(c, c->up) < 0) {
 		tp_conn_close(c, "out of memory");
 	} else {
 		tp_conn_advance(c);
@@ -872,8 +873,9 @@ tp_conn_accept(struct tp_worker *w, uv_stream_t *server, size_t route)
 	struct tp_conn *c = calloc(1, sizeof(*c));
 	int len;
 
-	if (c == NULL) {
+	if (c == NULL || (c->up = calloc(1, sizeof(*c->up))) == NULL) {
 		tp_log(TP_LOG_WARNING, "accept: out of memory");
+		free(c);
 		return;
 	}
 	c->magic = TP_CONN_MAGIC;
@@ -890,9 +892,9 @@ tp_conn_accept(struct tp_worker *w, uv_stream_t *server, size_t route)
 	c->sts_wanted = c->r->mta_sts && c->r->mode == TP_MODE_CLIENT;
 	if (c->r->v[TP_K_SERVERNAME].set)
 		c->servername = c->r->v[TP_K_SERVERNAME].raw;
-	c->down.conn = c->up.conn = c;
-	c->down.peer = &c->up;
-	c->up.peer = &c->down;
+	c->down.conn = c->up->conn = c;
+	c->down.peer = c->up;
+	c->up->peer = &c->down;
 	c->down.is_down = true;
 	c->started = c->last_active = uv_now(&w->loop);
 	snprintf(c->sid, sizeof(c->sid), "%02x%06x", (unsigned)w->index & 0xff,

@@ -220,7 +220,7 @@ tp_dialogue_backend_begin(struct tp_conn *c)
 	tp_smtpb_init(&c->dlg->be, c->go_plain ? c->dlg->srv.helo : NULL);
 	c->state = CS_SMTP_UP;
 	smtp_timer(c);
-	tp_side_update_read(&c->up);
+	tp_side_update_read(c->up);
 }
 
 static void
@@ -248,23 +248,23 @@ static void
 backend_input(struct tp_conn *c)
 {
 	struct tp_smtpb *b = &c->dlg->be;
-	struct tp_chunk *k = c->up.in;
+	struct tp_chunk *k = c->up->in;
 	const char *p = k->data + k->start;
 	size_t n = k->end - k->start;
 	enum tp_smtpb_action a = tp_smtpb_input(b, &p, &n);
 
 	k->start = (uint32_t)(p - k->data);
 	if (k->start == k->end)
-		tp_side_discard_input(c, &c->up);
+		tp_side_discard_input(c, c->up);
 	switch (a) {
 	case TP_SMTPB_MORE:
 		smtp_timer(c);
-		tp_side_update_read(&c->up);
+		tp_side_update_read(c->up);
 		break;
 	case TP_SMTPB_SEND:
-		if (send_to(&c->up, b->out, b->outlen) == 0) {
+		if (send_to(c->up, b->out, b->outlen) == 0) {
 			smtp_timer(c);
-			tp_side_update_read(&c->up);
+			tp_side_update_read(c->up);
 		}
 		break;
 	case TP_SMTPB_REFUSED:
@@ -306,7 +306,7 @@ tp_dialogue_client_begin(struct tp_conn *c)
 	c->dlg->cl.plain_only = c->plain;
 	c->state = CS_SMTP_UP;
 	smtp_timer(c);
-	tp_side_update_read(&c->up);
+	tp_side_update_read(c->up);
 }
 
 /* client_failed - this upstream cannot be used: remember the 421. */
@@ -324,28 +324,28 @@ static void
 client_input(struct tp_conn *c)
 {
 	struct tp_smtpc *s = &c->dlg->cl;
-	struct tp_chunk *k = c->up.in;
+	struct tp_chunk *k = c->up->in;
 	const char *p = k->data + k->start;
 	size_t n = k->end - k->start;
 	enum tp_smtpc_action a = tp_smtpc_input(s, &p, &n);
 
 	k->start = (uint32_t)(p - k->data);
 	if (k->start == k->end)
-		tp_side_discard_input(c, &c->up);
+		tp_side_discard_input(c, c->up);
 	switch (a) {
 	case TP_SMTPC_MORE:
 		smtp_timer(c);
-		tp_side_update_read(&c->up);
+		tp_side_update_read(c->up);
 		break;
 	case TP_SMTPC_SEND:
-		if (send_to(&c->up, s->out, s->outlen) == 0) {
+		if (send_to(c->up, s->out, s->outlen) == 0) {
 			smtp_timer(c);
-			tp_side_update_read(&c->up);
+			tp_side_update_read(c->up);
 		}
 		break;
 	case TP_SMTPC_STARTTLS:
-		tp_side_discard_input(c, &c->up); /* empty by construction */
-		if (tp_conn_tls_begin(c, &c->up) < 0) {
+		tp_side_discard_input(c, c->up); /* empty by construction */
+		if (tp_conn_tls_begin(c, c->up) < 0) {
 			tp_conn_close(c, "out of memory");
 			return;
 		}
@@ -385,7 +385,7 @@ client_input(struct tp_conn *c)
 		    s->out);
 		if (send_to(&c->down, s->out, s->outlen) < 0)
 			return;
-		tp_conn_close_handle(c, (uv_handle_t *)&c->up.tcp);
+		tp_conn_close_handle(c, (uv_handle_t *)&c->up->tcp);
 		c->answer_quit = true;
 		c->state = CS_LINGER;
 		tp_conn_timer(c, c->r->v[TP_K_SMTP_TIMEOUT].n);

@@ -52,13 +52,13 @@ gw_out(struct tp_conn *c)
 		tp_side_flush(&c->down);
 	}
 	if (g->up_len > 0) {
-		if (c->up.open && !c->up.shut &&
-		    tp_side_send(&c->up, g->up_out, g->up_len) < 0)
+		if (c->up->open && !c->up->shut &&
+		    tp_side_send(c->up, g->up_out, g->up_len) < 0)
 			goto oom;
 		g->up_len = 0;
 	}
-	if (c->up.open)
-		tp_side_flush(&c->up); /* commands, body bytes */
+	if (c->up->open)
+		tp_side_flush(c->up); /* commands, body bytes */
 	return c->closing ? -1 : 0;
 oom:
 	tp_conn_close(c, "out of memory");
@@ -113,16 +113,16 @@ gw_event(struct tp_conn *c, enum tp_gw_event ev)
 	case TP_GW_DISCONNECT:
 		/* The QUIT is queued: FIN after it, then the handle goes
 		 * (side.c calls tp_gateway_shutdown). */
-		if (c->up.open) {
+		if (c->up->open) {
 			gy->disconnecting = true;
-			tp_side_end(&c->up);
+			tp_side_end(c->up);
 		}
 		break;
 	case TP_GW_CLOSE:
 		gy->ending = true;
 		tp_side_end(&c->down);
-		if (c->up.open && !c->up.shut)
-			tp_side_end(&c->up);
+		if (c->up->open && !c->up->shut)
+			tp_side_end(c->up);
 		tp_conn_timer(c, TP_LINGER_MS);
 		break;
 	default:
@@ -153,7 +153,7 @@ gw_pump_down(struct tp_conn *c)
 	/* The engine is asked even with no input: it may hold a command
 	 * it could not act on before (a RCPT waiting for a DISCONNECT). */
 	while (!c->closing && !gw_busy(c)) {
-		if (tp_side_backlog(&c->up) >= TP_HIGH_WATER ||
+		if (tp_side_backlog(c->up) >= TP_HIGH_WATER ||
 		    tp_side_backlog(d) >= TP_HIGH_WATER) {
 			d->blocked = true;
 			break;
@@ -164,8 +164,8 @@ gw_pump_down(struct tp_conn *c)
 		used = tp_gw_client(g, k ? k->data + k->start : "",
 		    k ? k->end - k->start : 0, &body, &ev);
 		/* Body bytes first: what the engine queued came after them. */
-		if (body > 0 && c->up.open && !c->up.shut &&
-		    tp_side_send(&c->up, k->data + k->start, body) < 0) {
+		if (body > 0 && c->up->open && !c->up->shut &&
+		    tp_side_send(c->up, k->data + k->start, body) < 0) {
 			tp_conn_close(c, "out of memory");
 			return;
 		}
@@ -190,7 +190,7 @@ static void
 gw_pump_up(struct tp_conn *c)
 {
 	struct tp_gw *g = &c->gwy->gw;
-	struct side *u = &c->up;
+	struct side *u = c->up;
 	struct tp_chunk *k;
 	enum tp_gw_event ev;
 	char why[160];
@@ -330,13 +330,13 @@ tp_gateway_up_ready(struct tp_conn *c)
 	c->last_active = uv_now(&c->w->loop);
 	tp_conn_timer(c, c->r->v[TP_K_IDLE_TIMEOUT].n);
 	snprintf(peer, sizeof(peer), "%s[%s]", c->up_host, c->up_ip);
-	if (c->up.ssl == NULL)
+	if (c->up->ssl == NULL)
 		tp_metrics_domain(c->rt->stats, gy->gw.domain, TP_DR_PLAINTEXT);
 	tp_gw_up_ready(&gy->gw, peer, &ev);
 	if (gw_out(c) < 0)
 		return;
 	gw_event(c, ev);
-	tp_side_update_read(&c->up);
+	tp_side_update_read(c->up);
 	gw_pump_up(c); /* bytes that came with the end of the handshake */
 }
 
@@ -361,8 +361,8 @@ tp_gateway_up_lost(struct tp_conn *c, bool timeout, const char *why)
 	    c->up_ip, timeout ? "Conversation timed out" : "Lost connection",
 	    phase ? " while " : "", phase ? phase : "");
 	tp_gw_up_lost(&gy->gw, reply, &ev);
-	if (c->up.open) {
-		tp_conn_close_handle(c, (uv_handle_t *)&c->up.tcp);
+	if (c->up->open) {
+		tp_conn_close_handle(c, (uv_handle_t *)&c->up->tcp);
 		gy->disconnecting = true; /* until the handle is closed */
 	}
 	if (gw_out(c) < 0)
@@ -398,7 +398,7 @@ tp_gateway_eof(struct tp_conn *c, struct side *s)
 		return;
 	}
 	if (gy->disconnecting || gy->ending) {
-		tp_conn_close_handle(c, (uv_handle_t *)&c->up.tcp);
+		tp_conn_close_handle(c, (uv_handle_t *)&c->up->tcp);
 		return;
 	}
 	tp_gateway_up_lost(c, false, "connection closed");
@@ -411,10 +411,10 @@ tp_gateway_shutdown(struct tp_conn *c, struct side *s)
 
 	if (!s->is_down) {
 		if (gy->disconnecting || gy->ending)
-			tp_conn_close_handle(c, (uv_handle_t *)&c->up.tcp);
+			tp_conn_close_handle(c, (uv_handle_t *)&c->up->tcp);
 		return;
 	}
-	if (gy->ending && !c->up.open)
+	if (gy->ending && !c->up->open)
 		tp_conn_close(c, NULL);
 }
 
@@ -438,7 +438,7 @@ tp_gateway_on_timer(struct tp_conn *c)
 		tp_conn_timer(c, idle - (now - c->last_active));
 		return;
 	}
-	if (c->up.open && !tp_gw_idle(&gy->gw)) {
+	if (c->up->open && !tp_gw_idle(&gy->gw)) {
 		/* the upstream is the quiet one */
 		tp_gateway_up_lost(c, true, "idle timeout");
 		c->last_active = now;

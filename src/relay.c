@@ -74,7 +74,7 @@ emit_up(void *arg, const char *data, size_t len)
 {
 	struct tp_conn *c = arg;
 
-	return tp_side_send(&c->up, data, len);
+	return tp_side_send(c->up, data, len);
 }
 
 static int
@@ -166,7 +166,7 @@ relay_step(struct tp_conn *c, struct side *src, bool *resume_down)
 void
 tp_relay_settle(struct tp_conn *c)
 {
-	struct side *d = &c->down, *u = &c->up;
+	struct side *d = &c->down, *u = c->up;
 
 	if (c->closing || c->state != CS_RELAY)
 		return;
@@ -214,7 +214,7 @@ tp_relay_eof(struct tp_conn *c, struct side *s)
 	struct tp_filter *f = c->filter;
 
 	if (!s->is_down) {
-		if (!c->up.shut &&
+		if (!c->up->shut &&
 		    (tp_filter_waiting(f) || tp_filter_phase(f) != NULL ||
 			!tp_filter_bye(f))) {
 			tp_relay_lost(c, false, "connection closed");
@@ -314,9 +314,9 @@ tp_relay_start(struct tp_conn *c)
 	/* Bytes that came with the end of the handshake or dialogue. */
 	tp_relay_pump(&c->down);
 	if (!c->closing && c->state == CS_RELAY)
-		tp_relay_pump(&c->up);
+		tp_relay_pump(c->up);
 	if (c->closing || c->state != CS_RELAY)
 		return;
 	tp_side_update_read(&c->down);
-	tp_side_update_read(&c->up);
+	tp_side_update_read(c->up);
 }

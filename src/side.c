@@ -125,7 +125,7 @@ side_on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
 	struct tp_conn *c = conn_of((uv_handle_t *)stream);
 	struct side *s =
-	    (uv_stream_t *)&c->down.tcp == stream ? &c->down : &c->up;
+	    (uv_stream_t *)&c->down.tcp == stream ? &c->down : c->up;
 	struct tp_chunk *k = buf->base ? tp_chunk_from_data(buf->base) : NULL;
 
 	if (n <= 0 || c->closing) {
@@ -234,8 +234,8 @@ side_on_shutdown(uv_shutdown_t *req, int status)
 	/* Both directions finished (or our last word to a client that has
 	 * finished too): the session is over. */
 	if (c->state == CS_LINGER ? s->is_down && s->eof
-				  : c->down.eof && c->up.eof &&
-		    c->down.shut_done && c->up.shut_done)
+				  : c->down.eof && c->up->eof &&
+		    c->down.shut_done && c->up->shut_done)
 		tp_conn_close(c, NULL);
 }
 

@@ -54,12 +54,12 @@ tp_upstream_failed(struct tp_conn *c, int err, const char *why)
 	c->state = CS_CONNECT;
 	uv_timer_stop(&c->timer);
 	tp_dialogue_free(c);
-	if (!c->up.open) {
+	if (!c->up->open) {
 		tp_upstream_next(c);
 		return;
 	}
 	c->retry = true;
-	tp_conn_close_handle(c, (uv_handle_t *)&c->up.tcp);
+	tp_conn_close_handle(c, (uv_handle_t *)&c->up->tcp);
 }
 
 static void
@@ -74,7 +74,7 @@ upstream_on_connect(uv_connect_t *req, int status)
 		return;
 	}
 	uv_timer_stop(&c->timer);
-	uv_tcp_nodelay(&c->up.tcp, 1);
+	uv_tcp_nodelay(&c->up->tcp, 1);
 	tp_dest_session(c);
 	tp_conn_on_upstream(c);
 }
@@ -94,13 +94,13 @@ upstream_try(struct tp_conn *c, const struct sockaddr *sa)
 	else
 		uv_ip4_name(
 		    (const struct sockaddr_in *)sa, c->up_ip, sizeof(c->up_ip));
-	uv_tcp_init(&c->w->loop, &c->up.tcp);
-	c->up.tcp.data = c;
-	c->up.open = true;
+	uv_tcp_init(&c->w->loop, &c->up->tcp);
+	c->up->tcp.data = c;
+	c->up->open = true;
 	c->nopen++;
 	c->state = CS_CONNECT;
 	tp_conn_timer(c, c->r->v[TP_K_CONNECT_TIMEOUT].n);
-	rc = uv_tcp_connect(&c->creq, &c->up.tcp,
+	rc = uv_tcp_connect(&c->creq, &c->up->tcp,
 	    (const struct sockaddr *)&c->up_ss, upstream_on_connect);
 	if (rc < 0)
 		tp_upstream_failed(c, rc, uv_strerror(rc));
@@ -109,7 +109,7 @@ upstream_try(struct tp_conn *c, const struct sockaddr *sa)
 void
 tp_upstream_closed(struct tp_conn *c)
 {
-	struct side *s = &c->up;
+	struct side *s = c->up;
 
 	s->open = false;
 	tp_side_release(c, s);

@@ -81,7 +81,10 @@ struct tp_conn {
 	const struct tp_route_rt *rt;
 	const struct tp_cfg_route *r;
 	struct tp_conn *next, *prev;
-	struct side down, up;
+	struct side down; /* the accepted side */
+	struct side *up;  /* the destination: its own allocation, so that
+			     a reused connection outlives the session
+			     (pool.c) */
 	uv_timer_t timer;
 	uv_connect_t creq;
 	enum tp_conn_state state;
