@@ -26,7 +26,7 @@
 /* Postfix's answer to a client that may not speak for someone else. */
 #define REPLY_AUTHZ "550 5.7.0 Error: insufficient authorization"
 
-enum { C_CMD, C_DATA_WAIT, C_BODY, C_BDAT, C_SKIP };
+enum { C_CMD, C_DATA_WAIT, C_BODY, C_BDAT, C_SKIP, C_DONE };
 /* What a queued reply answers; L_* are answered by the proxy. */
 enum {
 	K_OTHER,
@@ -40,8 +40,11 @@ enum {
 	K_DOT, /* end of data: "." or BDAT LAST */
 	K_RSET,
 	K_QUIT,
+	K_REUSE, /* the RSET that stands for the client's QUIT */
 	L_STARTTLS = -1,
 	L_AUTHZ = -2,
+	L_REPLAY_EHLO = -3,
+	L_REPLAY_HELO = -4,
 };
 
 void
@@ -170,6 +173,8 @@ tp_filter_client(struct tp_filter *f, const char *data, size_t len,
 		const char *p = data + used;
 		size_t left = len - used;
 
+		if (f->cstate == C_DONE)
+			return len; /* after a QUIT that became RSET */
 		if (f->cstate == C_SKIP) {
 			/* The rest of a long line we answered: dropped. */
 			lf = memchr(p, '\n', left);
@@ -224,16 +229,38 @@ tp_filter_client(struct tp_filter *f, const char *data, size_t len,
 			continue; /* need more of the line */
 		kind =
 		    classify(f, f->cbuf, f->clen, f->cbuf[f->clen - 1] == '\n');
+		if (f->replay && kind != L_STARTTLS && kind != L_AUTHZ) {
+			/* a reused connection: the first command only */
+			f->replay = false;
+			if (kind == K_EHLO) {
+				kind = L_REPLAY_EHLO;
+				f->chunking = f->replay_chunking;
+			} else if (kind == K_HELO) {
+				kind = L_REPLAY_HELO;
+				f->chunking = false;
+			}
+		}
 		if (f->cbuf[f->clen - 1] != '\n') {
 			if (kind < 0)
 				f->cstate = C_SKIP;
 			else
 				f->cpass = true;
 		}
+		if (kind == K_QUIT && (f->flags & TP_FILTER_REUSE)) {
+			/* spec 4.7: RSET in its place; nothing after it */
+			f->clen = 0;
+			f->quit = true;
+			f->cstate = C_DONE;
+			if (to_server(arg, "RSET\r\n", 6) < 0)
+				return (size_t)-1;
+			push(f, K_REUSE);
+			continue;
+		}
 		if (kind < 0) {
-			const char *reply = kind == L_STARTTLS
-			    ? f->starttls_reply
-			    : REPLY_AUTHZ;
+			const char *reply = kind == L_STARTTLS ? f->starttls_reply
+			    : kind == L_AUTHZ		   ? REPLY_AUTHZ
+			    : kind == L_REPLAY_EHLO	   ? f->replay_ehlo
+						   : f->replay_helo;
 
 			f->clen = 0;
 			if (f->qlen > 0)
@@ -354,6 +381,10 @@ reply_done(struct tp_filter *f, bool *resume)
 	kind = f->q[f->qhead];
 	f->qhead = (f->qhead + 1) % TP_FILTER_QUEUE;
 	f->qlen--;
+	if (kind == K_REUSE) {
+		f->swallow = false;
+		f->reuse = f->rcode == 250 ? 1 : -1;
+	}
 	if (kind == K_DATA) {
 		/* 354: the body follows; its end queues the final reply. */
 		f->cstate = f->rcode == 354 ? C_BODY : C_CMD;
@@ -379,6 +410,9 @@ line_start(struct tp_filter *f, tp_filter_emit to_client, void *arg)
 	    : 0;
 	f->rmid = true;
 	f->rlinelen = f->rlen;
+	f->swallow = f->qlen > 0 && f->q[f->qhead] == K_REUSE;
+	if (f->swallow)
+		return 0; /* the RSET's reply is ours */
 	if (!f->ebuffering && f->qlen > 0 && f->q[f->qhead] == K_EHLO &&
 	    f->rcode == 250) {
 		f->ebuffering = f->efirst = true;
@@ -403,6 +437,11 @@ tp_filter_server(struct tp_filter *f, const char *data, size_t len,
 		const char *p = data + used;
 		size_t left = len - used;
 
+		if (f->reuse != 0) {
+			/* spoke after the RSET's reply: not to be reused */
+			f->reuse = -1;
+			break;
+		}
 		if (!f->rmid) {
 			while (f->rlen < 4 && left > 0 && *p != '\n') {
 				f->rbuf[f->rlen++] = *p++;
@@ -424,7 +463,9 @@ tp_filter_server(struct tp_filter *f, const char *data, size_t len,
 			return TP_FILTER_EPROTO;
 		}
 		f->rlinelen += n;
-		if (f->ebuffering) {
+		if (f->swallow) {
+			/* not for the client */
+		} else if (f->ebuffering) {
 			if (ehlo_bytes(f, p, n, to_client, arg) < 0)
 				return -1;
 		} else if (to_client(arg, p, n) < 0) {
@@ -489,6 +530,7 @@ tp_filter_phase(const struct tp_filter *f)
 		case K_RSET:
 			return "sending RSET";
 		case K_QUIT:
+		case K_REUSE:
 			return "sending QUIT";
 		default:
 			return "waiting for a reply";
@@ -509,4 +551,32 @@ bool
 tp_filter_bye(const struct tp_filter *f)
 {
 	return f->bye;
+}
+
+int
+tp_filter_reuse(const struct tp_filter *f)
+{
+	return f->reuse;
+}
+
+void
+tp_filter_replay(
+    struct tp_filter *f, const char *ehlo, const char *helo, bool chunking)
+{
+	f->replay = true;
+	f->replay_ehlo = ehlo;
+	f->replay_helo = helo;
+	f->replay_chunking = chunking;
+}
+
+int
+tp_filter_replying(const struct tp_filter *f)
+{
+	if (f->qlen == 0)
+		return 0;
+	if (f->q[f->qhead] == K_GREETING)
+		return TP_FILTER_R_GREETING;
+	if (f->q[f->qhead] == K_EHLO && f->ebuffering)
+		return TP_FILTER_R_EHLO;
+	return 0;
 }

@@ -24,6 +24,12 @@ typedef int (*tp_filter_emit)(void *arg, const char *data, size_t len);
 /* tp_filter_init flags */
 #define TP_FILTER_GREETING 0x1 /* the server's greeting comes through */
 #define TP_FILTER_SERVER   0x2 /* a server route: the client is untrusted */
+/*
+ * Connection reuse (spec 4.7): the client's QUIT goes to the server as
+ * RSET, whose reply the client never sees (tp_filter_reuse says what it
+ * was); whatever the client sends after its QUIT is dropped.
+ */
+#define TP_FILTER_REUSE 0x4
 
 /* tp_filter_server: the server broke SMTP (f->why). */
 #define TP_FILTER_EPROTO (-2)
@@ -65,6 +71,14 @@ struct tp_filter {
 	bool efirst;     /* the current line is the reply's first */
 	bool epass;      /* the current line is too long to keep */
 	bool chunking;   /* the last EHLO reply offered CHUNKING */
+	/* connection reuse */
+	bool swallow;        /* the current reply is the RSET's: dropped */
+	bool quit;           /* the client sent QUIT (TP_FILTER_REUSE) */
+	int reuse;           /* tp_filter_reuse */
+	bool replay;             /* tp_filter_replay: the first command */
+	const char *replay_ehlo; /* ... is answered: our EHLO reply */
+	const char *replay_helo; /* ... and HELO reply */
+	bool replay_chunking;    /* the replayed EHLO reply has CHUNKING */
 };
 
 void tp_filter_init(
@@ -102,5 +116,30 @@ const char *tp_filter_phase(const struct tp_filter *f);
 bool tp_filter_end_of_data(const struct tp_filter *f);
 /* tp_filter_bye - the server's last reply said it closes (221, 421). */
 bool tp_filter_bye(const struct tp_filter *f);
+/*
+ * tp_filter_reuse - under TP_FILTER_REUSE, after the client's QUIT: 0 the
+ * RSET's reply is not in yet (or there was no QUIT), 1 it was 250 and the
+ * server said nothing more (the connection may be reused), -1 anything
+ * else.  The client is owed its 221, which the filter does not write.
+ */
+int tp_filter_reuse(const struct tp_filter *f);
+/*
+ * tp_filter_replay - a reused connection (spec 4.7): the server has had
+ * its greeting and EHLO, so the client's first EHLO is answered with
+ * ehlo and a first HELO with helo (each whole replies without the last
+ * CRLF, as the client of the connection's first session saw them;
+ * chunking: ehlo offers CHUNKING); any other first command goes through.
+ * The strings must outlive the filter's use of them.
+ */
+void tp_filter_replay(
+    struct tp_filter *f, const char *ehlo, const char *helo, bool chunking);
+/*
+ * tp_filter_replying - what the reply now being passed to the client
+ * answers: TP_FILTER_R_GREETING, TP_FILTER_R_EHLO (a 250 to EHLO, as
+ * rewritten), or 0; for keeping them (connection reuse).
+ */
+#define TP_FILTER_R_GREETING 1
+#define TP_FILTER_R_EHLO     2
+int tp_filter_replying(const struct tp_filter *f);
 
 #endif

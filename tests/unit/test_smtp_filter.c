@@ -923,6 +923,162 @@ test_property_random_pieces(void **state)
 	}
 }
 
+/*
+ * Connection reuse (spec 4.7): QUIT goes up as RSET, its 250 is never
+ * shown to the client, nothing after the QUIT is forwarded; a pipelined
+ * ".", QUIT keeps the order of replies.
+ */
+static void
+test_reuse_quit(void **state)
+{
+	(void)state;
+	start_flags(TP_FILTER_GREETING | TP_FILTER_REUSE);
+	server("220 mx ESMTP\r\n");
+	client("EHLO c\r\n");
+	server("250-mx\r\n250 8BITMIME\r\n");
+	assert_int_equal(tp_filter_reuse(&S.f), 0);
+	client("MAIL FROM:<a@b>\r\n");
+	server("250 2.1.0 Ok\r\n");
+	S.tsl = S.tcl = 0;
+	S.ts[0] = S.tc[0] = '\0';
+	/* the end of a message and QUIT in one write, and more after it */
+	client("NOOP\r\nQUIT\r\nMAIL FROM:<x@y>\r\n");
+	ts_is("NOOP\r\nRSET\r\n");
+	assert_int_equal(S.pendl, 0); /* what came after QUIT: dropped */
+	assert_true(tp_filter_waiting(&S.f));
+	assert_string_equal(tp_filter_phase(&S.f), "waiting for a reply");
+	server("250 2.0.0 Ok\r\n");
+	tc_is("250 2.0.0 Ok\r\n");
+	assert_int_equal(tp_filter_reuse(&S.f), 0);
+	/* the RSET's reply, fed in pieces: the client sees none of it */
+	server("25");
+	server("0 2.0.0 O");
+	assert_int_equal(tp_filter_reuse(&S.f), 0);
+	server("k\r\n");
+	tc_is("250 2.0.0 Ok\r\n");
+	assert_int_equal(tp_filter_reuse(&S.f), 1);
+	assert_false(tp_filter_waiting(&S.f));
+	assert_true(tp_filter_boundary(&S.f));
+	assert_false(tp_filter_bye(&S.f));
+	/* more from the client is dropped, nothing is forwarded */
+	client("RSET\r\n");
+	ts_is("NOOP\r\nRSET\r\n");
+	/* the server speaking after it: not to be reused */
+	server("421 4.4.2 bye\r\n");
+	tc_is("250 2.0.0 Ok\r\n");
+	assert_int_equal(tp_filter_reuse(&S.f), -1);
+
+	/* RSET refused (or a multi-line non-250): -1, unseen */
+	start_flags(TP_FILTER_REUSE);
+	client("QUIT\r\n");
+	ts_is("RSET\r\n");
+	server("502-no\r\n502 5.5.1 no RSET\r\n");
+	tc_is("");
+	assert_int_equal(tp_filter_reuse(&S.f), -1);
+
+	/* without the flag QUIT is QUIT */
+	start();
+	client("QUIT\r\n");
+	ts_is("QUIT\r\n");
+	server("221 2.0.0 Bye\r\n");
+	tc_is("221 2.0.0 Bye\r\n");
+	assert_int_equal(tp_filter_reuse(&S.f), 0);
+	assert_true(tp_filter_bye(&S.f));
+
+	/* QUIT in a message body is content */
+	start_flags(TP_FILTER_REUSE);
+	client("DATA\r\n");
+	server("354 go\r\n");
+	client("QUIT\r\n.\r\n");
+	ts_is("DATA\r\nQUIT\r\n.\r\n");
+	server("250 queued\r\n");
+	assert_int_equal(tp_filter_reuse(&S.f), 0);
+	tc_is("354 go\r\n250 queued\r\n");
+}
+
+/*
+ * A reused connection: the first EHLO (or HELO) is answered from what the
+ * first session saw, never sent up; STARTTLS stays refused; any other
+ * first command goes through; later EHLOs go to the server.
+ */
+static void
+test_reuse_replay(void **state)
+{
+	const char *ehlo_r = "250-mx.example\r\n250-CHUNKING\r\n250 8BITMIME";
+
+	(void)state;
+	start_flags(TP_FILTER_REUSE);
+	tp_filter_replay(&S.f, ehlo_r, "250 mx.example", true);
+	client("EHLO c\r\n");
+	ts_is("");
+	tc_is("250-mx.example\r\n250-CHUNKING\r\n250 8BITMIME\r\n");
+	/* CHUNKING was offered: BDAT's chunk passes by count */
+	client("MAIL FROM:<a@b>\r\n");
+	server("250 ok\r\n");
+	client("BDAT 6 LAST\r\nQUIT\r\n");
+	ts_is("MAIL FROM:<a@b>\r\nBDAT 6 LAST\r\nQUIT\r\n");
+	server("250 done\r\n");
+	tc_is("250-mx.example\r\n250-CHUNKING\r\n250 8BITMIME\r\n250 ok\r\n"
+	      "250 done\r\n");
+	/* a later EHLO goes up */
+	client("EHLO again\r\n");
+	ts_is("MAIL FROM:<a@b>\r\nBDAT 6 LAST\r\nQUIT\r\nEHLO again\r\n");
+
+	/* HELO: the one-line answer, and no CHUNKING */
+	start_flags(TP_FILTER_REUSE);
+	tp_filter_replay(&S.f, ehlo_r, "250 mx.example", true);
+	client("HELO c\r\nMAIL FROM:<a@b>\r\n");
+	tc_is("250 mx.example\r\n");
+	ts_is("MAIL FROM:<a@b>\r\n");
+	assert_false(S.f.chunking);
+
+	/* STARTTLS first: refused, and the replay still waits for EHLO */
+	start_flags(TP_FILTER_REUSE);
+	tp_filter_replay(&S.f, ehlo_r, "250 mx.example", true);
+	client("STARTTLS\r\nEHLO c\r\n");
+	ts_is("");
+	tc_is(ANSWER "\r\n250-mx.example\r\n250-CHUNKING\r\n250 8BITMIME\r\n");
+
+	/* NOOP first: through, and then EHLO goes up too */
+	start_flags(TP_FILTER_REUSE);
+	tp_filter_replay(&S.f, ehlo_r, "250 mx.example", true);
+	client("NOOP\r\n");
+	ts_is("NOOP\r\n");
+	server("250 ok\r\n");
+	client("EHLO c\r\n");
+	ts_is("NOOP\r\nEHLO c\r\n");
+
+	/* QUIT first: the RSET, unseen */
+	start_flags(TP_FILTER_REUSE);
+	tp_filter_replay(&S.f, ehlo_r, "250 mx.example", true);
+	client("QUIT\r\n");
+	ts_is("RSET\r\n");
+	server("250 ok\r\n");
+	tc_is("");
+	assert_int_equal(tp_filter_reuse(&S.f), 1);
+}
+
+/* What is being relayed: the greeting, then the (rewritten) EHLO reply. */
+static void
+test_replying(void **state)
+{
+	(void)state;
+	start_flags(TP_FILTER_GREETING);
+	assert_int_equal(tp_filter_replying(&S.f), TP_FILTER_R_GREETING);
+	server("220 mx\r\n");
+	assert_int_equal(tp_filter_replying(&S.f), 0);
+	client("EHLO c\r\n");
+	assert_int_equal(tp_filter_replying(&S.f), 0);
+	server("250-mx\r\n");
+	assert_int_equal(tp_filter_replying(&S.f), TP_FILTER_R_EHLO);
+	server("250 STARTTLS\r\n");
+	assert_int_equal(tp_filter_replying(&S.f), 0);
+	tc_is("220 mx\r\n250 mx\r\n");
+	client("EHLO d\r\n");
+	server("550 no\r\n");
+	assert_int_equal(tp_filter_replying(&S.f), 0);
+}
+
 int
 main(void)
 {
@@ -948,6 +1104,9 @@ main(void)
 	    cmocka_unit_test(test_reply_limits),
 	    cmocka_unit_test(test_property_whole),
 	    cmocka_unit_test(test_property_random_pieces),
+	    cmocka_unit_test(test_reuse_quit),
+	    cmocka_unit_test(test_reuse_replay),
+	    cmocka_unit_test(test_replying),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
