@@ -11,8 +11,9 @@
  * around '=' and any inline comment; CRLF line ends stay CRLF.  The file
  * is replaced by writing a temporary file in the same directory and
  * rename()-ing it over the original, so a reader sees the old or the new
- * file, never half of one.  Called by tool_tls.c on the main thread of
- * the `tls` command; no OpenSSL, no libuv.
+ * file, never half of one.  Called by tool_tls_route.c (reading) and
+ * tool_tls_rewrite.c (the rewrite) on the main thread of the `tls`
+ * command; no OpenSSL, no libuv.
  */
 #include "tlsproxy/tool_ini.h"
 

@@ -1,9 +1,9 @@
 /*
  * tool_x509.c - the keys, certificates, CSRs, TLSA records and files that
- * `tlsproxy tls` (tool_tls.c) makes.
+ * `tlsproxy tls` (tool_tls*.c) makes.
  *
  * Keys are RSA (2048, 3072, 4096 bits) or ECDSA (prime256v1, secp384r1,
- * secp521r1), as tool_tls.c parses -a and -b.  Certificates are
+ * secp521r1), as tool_tls_args.c parses -a and -b.  Certificates are
  * self-signed, X.509v3, with a random positive 128-bit serial, CN the
  * first hostname, a DNS subjectAltName per hostname, extended key usage
  * serverAuth and clientAuth, CA:FALSE and a subject key id, valid for 100
@@ -21,7 +21,7 @@
  *
  * Runs on the main thread of the short-lived `tls` process; no event
  * loop.  Prints nothing but TLSA records: failures come back as text in
- * the caller's why buffer, and tool_tls.c words the messages.
+ * the caller's why buffer, and tool_tls*.c word the messages.
  */
 #include "tlsproxy/tool_x509.h"
 
@@ -224,7 +224,7 @@ static STACK_OF(X509_EXTENSION) *
 
 	if (exts == NULL)
 		return NULL;
-	/* Hostnames are DNS names (tool_tls.c checks): no ',' nor ':', at
+	/* Hostnames are DNS names (tool_tls_args.c checks): no ',' nor ':', at
 	 * most 253 octets, so each "DNS:name," fits in 260. */
 	for (int i = 0; i < nhosts; i++)
 		o += (size_t)snprintf(san + o, sizeof(san) - o, "%sDNS:%s",
@@ -369,7 +369,7 @@ open_new(const char *dir, const char *prefix, const char *stamp, mode_t mode,
 		*name = NULL;
 		return -1;
 	}
-	/* As tool_tls.c resolves a relative name: "." adds nothing. */
+	/* As tool_tls_route.c resolves a relative name: "." adds nothing. */
 	if (strcmp(dir, ".") == 0)
 		*path = strdup(*name);
 	else if (asprintf(path, "%s/%s", dir, *name) < 0)

@@ -2,6 +2,7 @@
  * tool_tls.h - `tlsproxy [-c FILE] tls SUBCOMMAND ...` (spec 7), after
  * Postfix's `postfix tls`: key and certificate management for routes.
  * Runs in the foreground, no event loop; OpenSSL and the config only.
+ * Made of tool_tls*.c; what those files share is tool_tls_int.h.
  */
 #ifndef TLSPROXY_TOOL_TLS_H
 #define TLSPROXY_TOOL_TLS_H
