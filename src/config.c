@@ -726,8 +726,8 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 		    v[TP_K_ACCEPT].raw);
 	p = gw ? "" : v[TP_K_CONNECT].raw;
 	while (tp_list_next(&p, item, sizeof(item)) > 0) {
-		r->connect =
-		    tp_xrealloc(r->connect, r->nconnect + 1, sizeof(*r->connect));
+		r->connect = tp_xrealloc(
+		    r->connect, r->nconnect + 1, sizeof(*r->connect));
 		tp_parse_dest(item, &r->connect[r->nconnect], &why);
 		if (r->connect[r->nconnect].mx && r->mode != TP_MODE_CLIENT)
 			tp_config_diag(cfg, v[TP_K_CONNECT].line, false,
@@ -769,6 +769,9 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 			    "mta_sts = yes needs connect = mx:DOMAIN (a "
 			    "policy is a domain's)");
 	}
+	if (gw && v[TP_K_CONNECTION_REUSE].n)
+		tp_config_diag(cfg, v[TP_K_CONNECTION_REUSE].line, true,
+		    "connection_reuse is not implemented on gateways yet");
 	if (r->mode == TP_MODE_SERVER && r->security > TP_SEC_ENCRYPT)
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
 		    "security = %s: server routes take none, may or encrypt",

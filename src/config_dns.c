@@ -608,8 +608,8 @@ dns_stubs(struct tp_config *cfg)
 			    "dns_stub: at most %d zones", TP_DNS_MAX_STUBS);
 			return;
 		}
-		cfg->dns_stubs =
-		    tp_xrealloc(cfg->dns_stubs, cfg->ndns_stubs + 1, sizeof(*s));
+		cfg->dns_stubs = tp_xrealloc(
+		    cfg->dns_stubs, cfg->ndns_stubs + 1, sizeof(*s));
 		s = &cfg->dns_stubs[cfg->ndns_stubs++];
 		memset(s, 0, sizeof(*s));
 		s->zone = tp_xstrdup(zone);

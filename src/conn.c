@@ -26,6 +26,7 @@
 
 #include "tlsproxy/common.h"
 #include "tlsproxy/config.h"
+#include "tlsproxy/connpool.h"
 #include "tlsproxy/gen.h"
 #include "tlsproxy/log.h"
 #include "tlsproxy/metrics.h"
@@ -139,6 +140,7 @@ conn_free(struct tp_conn *c)
 	tp_dialogue_free(c);
 	tp_gateway_free(c);
 	free(c->filter);
+	tp_reuse_free(c->reuse);
 	tp_dest_free(c);
 	tp_metrics_add(&c->rt->stats->bytes_in, c->bytes_in);
 	tp_metrics_add(&c->rt->stats->bytes_out, c->bytes_out);

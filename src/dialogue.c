@@ -19,6 +19,7 @@
 
 #include "tlsproxy/common.h"
 #include "tlsproxy/config.h"
+#include "tlsproxy/connpool.h"
 #include "tlsproxy/conn.h"
 #include "tlsproxy/gen.h"
 #include "tlsproxy/proxy_proto.h"
@@ -410,6 +411,9 @@ tp_dialogue_tls_done(struct tp_conn *c)
 	if (send_to(&c->down, g, strlen(g)) < 0 ||
 	    send_to(&c->down, "\r\n", 2) < 0)
 		return;
+	tp_reuse_begin(c);
+	if (c->reuse != NULL)
+		tp_reuse_greeting(c->reuse, g);
 	tp_relay_start(c);
 }
 

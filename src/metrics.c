@@ -261,6 +261,19 @@ tp_metrics_render(const struct tp_gen *g, size_t *len)
 	    "Failed connections to the destination (each address tried).");
 	EACH put(&o, "tlsproxy_connect_failures_total{route=\"%s\"} %llu\n",
 	    R->name, LOAD(R->connect_failures));
+	family(&o, "reuse_idle", "gauge",
+	    "Upstream connections kept idle for reuse (connection_reuse).");
+	EACH put(&o, "tlsproxy_reuse_idle{route=\"%s\"} %u\n", R->name,
+	    atomic_load_explicit(&R->pooled, memory_order_relaxed));
+	family(&o, "reuse_total", "counter",
+	    "Sessions served over a kept upstream connection.");
+	EACH put(&o, "tlsproxy_reuse_total{route=\"%s\"} %llu\n", R->name,
+	    LOAD(R->reused));
+	family(&o, "reuse_expired_total", "counter",
+	    "Kept upstream connections closed without reuse (idle time, "
+	    "server closed or spoke, reload).");
+	EACH put(&o, "tlsproxy_reuse_expired_total{route=\"%s\"} %llu\n",
+	    R->name, LOAD(R->pool_closed));
 	family(&o, "rejects_total", "counter",
 	    "Sessions ended with the proxy's own 421.");
 	EACH put(&o, "tlsproxy_rejects_total{route=\"%s\"} %llu\n", R->name,

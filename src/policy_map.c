@@ -484,7 +484,8 @@ add_digests(struct parser *p, struct tp_pm_entry *e, int line, const char *attr,
 	while ((t = split(&s, "| \t,")) != NULL) {
 		n = tp_parse_hex(t, md, sizeof(md));
 		if (n == 20 || n == 32) {
-			e->fps = tp_xrealloc(e->fps, e->nfps + 1, sizeof(*e->fps));
+			e->fps =
+			    tp_xrealloc(e->fps, e->nfps + 1, sizeof(*e->fps));
 			memcpy(e->fps[e->nfps].md, md, (size_t)n);
 			e->fps[e->nfps++].len = (unsigned char)n;
 			continue;

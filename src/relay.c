@@ -21,6 +21,7 @@
 
 #include "tlsproxy/common.h"
 #include "tlsproxy/config.h"
+#include "tlsproxy/connpool.h"
 #include "tlsproxy/conn.h"
 #include "tlsproxy/gen.h"
 #include "tlsproxy/smtp_filter.h"
@@ -81,7 +82,12 @@ static int
 emit_down(void *arg, const char *data, size_t len)
 {
 	struct tp_conn *c = arg;
+	int which;
 
+	/* what the first session's client sees, for later ones (4.7) */
+	if (c->reuse != NULL && !c->reused &&
+	    (which = tp_filter_replying(c->filter)) != 0)
+		tp_reuse_keep(c->reuse, which, data, len);
 	return tp_side_send(&c->down, data, len);
 }
 
@@ -196,6 +202,13 @@ tp_relay_pump(struct side *src)
 	/* What the step before an EOF passed on still goes out. */
 	if (c->closing || c->state != CS_RELAY)
 		return;
+	if (c->filter->quit && tp_filter_reuse(c->filter) != 0) {
+		/* the RSET for the client's QUIT is answered */
+		tp_side_flush(&c->down);
+		if (!c->closing)
+			tp_reuse_quit(c);
+		return;
+	}
 	tp_side_flush(dst);
 	tp_side_update_read(src);
 	tp_relay_settle(c);
@@ -243,6 +256,13 @@ tp_relay_lost(struct tp_conn *c, bool timeout, const char *why)
 
 	if (c->closing || c->state != CS_RELAY)
 		return;
+	if (f->quit) {
+		/* the client said goodbye: its 221 is ours to give */
+		tp_conn_log(c, TP_LOG_DEBUG, "%s[%s]:%u after QUIT: %s",
+		    c->up_host, c->up_ip, c->up_port, why);
+		tp_reuse_quit(c);
+		return;
+	}
 	if (timeout && !tp_filter_waiting(f)) {
 		/* The client is the quiet one (Postfix smtpd's words). */
 		snprintf(line, sizeof(line),
@@ -290,10 +310,13 @@ tp_relay_start(struct tp_conn *c)
 
 	/* The greeting comes through the tunnel unless we replayed it
 	 * (client STARTTLS) or consumed it (server STARTTLS). */
-	if (c->r->tls == TP_TLS_IMPLICIT || c->rt->ctx == NULL)
+	if ((c->r->tls == TP_TLS_IMPLICIT || c->rt->ctx == NULL) && !c->reused)
 		flags |= TP_FILTER_GREETING;
 	if (c->r->mode == TP_MODE_SERVER)
 		flags |= TP_FILTER_SERVER;
+	tp_reuse_begin(c);
+	if (c->reuse != NULL)
+		flags |= TP_FILTER_REUSE;
 	/* Postfix's answers to a STARTTLS it cannot take. */
 	if (c->r->mode == TP_MODE_SERVER && c->go_plain)
 		starttls = REPLY_PLAIN_STARTTLS;
@@ -307,6 +330,9 @@ tp_relay_start(struct tp_conn *c)
 		return;
 	}
 	tp_filter_init(c->filter, starttls, flags);
+	if (c->reused)
+		tp_filter_replay(c->filter, c->reuse->ehlo, c->reuse->helo,
+		    c->reuse->chunking);
 	tp_dialogue_free(c);
 	c->state = CS_RELAY;
 	c->last_active = uv_now(&c->w->loop);

@@ -73,12 +73,12 @@ sess_slot(struct tp_conn *c)
 }
 
 /*
- * sess_key - the destination and the rules it was verified under: a
+ * tp_sesscache_key - the destination and the rules it was verified under: a
  * session verified against one TLSA answer is never resumed under
  * another (a resumed session keeps its old verification result).
  */
-static void
-sess_key(struct tp_conn *c, char *key, size_t len)
+void
+tp_sesscache_key(const struct tp_conn *c, char *key, size_t len)
 {
 	const struct tp_dane *d = c->dane;
 	uint32_t h = 0;
@@ -113,7 +113,7 @@ sesscache_on_new_session(void *arg, SSL_SESSION *sess)
 	if (slot->sess != NULL)
 		SSL_SESSION_free(slot->sess);
 	slot->sess = sess;
-	sess_key(c, slot->key, sizeof(slot->key));
+	tp_sesscache_key(c, slot->key, sizeof(slot->key));
 	return 1;
 }
 
@@ -128,7 +128,7 @@ tp_sesscache_attach(struct tp_conn *c, struct side *s)
 	slot = sess_slot(c);
 	s->bio.on_session = sesscache_on_new_session;
 	s->bio.arg = c;
-	sess_key(c, key, sizeof(key));
+	tp_sesscache_key(c, key, sizeof(key));
 	if (slot != NULL && slot->sess != NULL && strcmp(slot->key, key) == 0)
 		SSL_set_session(s->ssl, slot->sess);
 }

@@ -257,10 +257,11 @@ tp_filter_client(struct tp_filter *f, const char *data, size_t len,
 			continue;
 		}
 		if (kind < 0) {
-			const char *reply = kind == L_STARTTLS ? f->starttls_reply
-			    : kind == L_AUTHZ		   ? REPLY_AUTHZ
-			    : kind == L_REPLAY_EHLO	   ? f->replay_ehlo
-						   : f->replay_helo;
+			const char *reply = kind == L_STARTTLS
+			    ? f->starttls_reply
+			    : kind == L_AUTHZ       ? REPLY_AUTHZ
+			    : kind == L_REPLAY_EHLO ? f->replay_ehlo
+						    : f->replay_helo;
 
 			f->clen = 0;
 			if (f->qlen > 0)

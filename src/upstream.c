@@ -94,6 +94,8 @@ upstream_try(struct tp_conn *c, const struct sockaddr *sa)
 	else
 		uv_ip4_name(
 		    (const struct sockaddr_in *)sa, c->up_ip, sizeof(c->up_ip));
+	if (tp_reuse_try(c))
+		return; /* a kept connection (spec 4.7) */
 	uv_tcp_init(&c->w->loop, &c->up->tcp);
 	c->up->tcp.data = c;
 	c->up->open = true;

@@ -13,6 +13,7 @@
 
 #include "tlsproxy/common.h"
 #include "tlsproxy/conn.h"
+#include "tlsproxy/connpool.h"
 #include "tlsproxy/dns.h"
 #include "tlsproxy/sts.h"
 #include "tlsproxy/gen.h"
@@ -69,11 +70,14 @@ worker_on_async(uv_async_t *a)
 			tp_gen_unref(w->gen);
 			w->gen = gen;
 			tp_listener_sync(w);
+			/* never reused under other rules (spec 4.7) */
+			tp_connpool_drain(w->connpool, w->gen);
 		}
 	}
 	if (stop && !w->stopping) {
 		w->stopping = true;
 		tp_listener_close_all(w);
+		tp_connpool_shutdown(w->connpool);
 		if (w->nconns == 0)
 			worker_finish(w);
 		else
@@ -114,6 +118,9 @@ tp_worker_start(struct tp_worker *w, int index, struct tp_gen *gen)
 	w->async.data = w;
 	uv_timer_init(&w->loop, &w->grace);
 	w->grace.data = w;
+	if ((w->connpool = malloc(sizeof(*w->connpool))) == NULL)
+		return UV_ENOMEM;
+	tp_connpool_init(w->connpool, &w->loop, &w->pool);
 	tp_gen_ref(gen);
 	w->gen = gen;
 	/* Handles are set up here, before the thread exists. */
@@ -156,6 +163,8 @@ tp_worker_join(struct tp_worker *w)
 	tp_conn_worker_done(w);
 	tp_gen_unref(w->gen);
 	w->gen = NULL;
+	free(w->connpool);
+	w->connpool = NULL;
 	tp_pool_destroy(&w->pool);
 	pthread_mutex_destroy(&w->lock);
 }

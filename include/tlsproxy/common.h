@@ -31,7 +31,8 @@
 #define TP_CHECK_MAGIC(p, m) assert((p) != NULL && (p)->magic == (m))
 #endif
 
-/* tp_xrealloc - realloc of n items of sz bytes (at least 1); exits on ENOMEM. */
+/* tp_xrealloc - realloc of n items of sz bytes (at least 1); exits on ENOMEM.
+ */
 static inline void *
 tp_xrealloc(void *p, size_t n, size_t sz)
 {

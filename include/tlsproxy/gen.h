@@ -91,6 +91,10 @@ struct tp_route_stats {
 	atomic_ullong bytes_in, bytes_out;
 	atomic_ullong connect_failures;
 	atomic_ullong rejects;
+	/* connection reuse (connpool.c) */
+	atomic_uint pooled;        /* idle connections kept now */
+	atomic_ullong reused;      /* sessions given a kept connection */
+	atomic_ullong pool_closed; /* kept connections closed unused */
 	atomic_ullong lat_bucket[TP_LAT_BUCKETS];
 	atomic_ullong lat_count, lat_sum_us;
 	atomic_ullong dane[TP_DANE_COUNT];

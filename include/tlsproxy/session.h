@@ -105,6 +105,8 @@ struct tp_conn {
 	struct tp_dialogue *dlg;  /* SMTP/PROXY state before the relay */
 	struct tp_gateway *gwy;   /* gateway sessions: engine and state */
 	struct tp_filter *filter; /* in-tunnel STARTTLS rules */
+	struct tp_reuse *reuse;   /* connection_reuse: what to keep */
+	bool reused;              /* c->up came from the pool */
 	/* the destination's TLS policy: the route's own, or on a gateway
 	 * the destination domain's (policy_file, else the route's) */
 	SSL_CTX *ctx;                   /* NULL: no TLS (security = none) */
@@ -276,5 +278,26 @@ void tp_dest_free(struct tp_conn *c);
 
 /* sesscache.c */
 void tp_sesscache_attach(struct tp_conn *c, struct side *s);
+/*
+ * tp_sesscache_key - this destination (host, address, port) and the rules
+ * it is verified under (the TLSA answer, the TLS policy objects).
+ */
+void tp_sesscache_key(const struct tp_conn *c, char *key, size_t len);
+
+/* reuse.c - connection reuse in a session (spec 4.7) */
+/* tp_reuse_begin - keep what the client sees, on a route with reuse. */
+void tp_reuse_begin(struct tp_conn *c);
+/*
+ * tp_reuse_try - before connecting to the address in c->up_*: a kept
+ * connection for it and these rules, if any, becomes c->up and the
+ * client gets its greeting and the relay (true); false: connect.
+ */
+bool tp_reuse_try(struct tp_conn *c);
+/*
+ * tp_reuse_quit - the client said QUIT (sent up as RSET): its RSET got
+ * 250 and the connection is idle: keep it; otherwise close it.  The
+ * client gets 221 either way, then the session ends.
+ */
+void tp_reuse_quit(struct tp_conn *c);
 
 #endif

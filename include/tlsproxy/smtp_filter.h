@@ -29,7 +29,7 @@ typedef int (*tp_filter_emit)(void *arg, const char *data, size_t len);
  * RSET, whose reply the client never sees (tp_filter_reuse says what it
  * was); whatever the client sends after its QUIT is dropped.
  */
-#define TP_FILTER_REUSE 0x4
+#define TP_FILTER_REUSE    0x4
 
 /* tp_filter_server: the server broke SMTP (f->why). */
 #define TP_FILTER_EPROTO (-2)
@@ -72,9 +72,9 @@ struct tp_filter {
 	bool epass;      /* the current line is too long to keep */
 	bool chunking;   /* the last EHLO reply offered CHUNKING */
 	/* connection reuse */
-	bool swallow;        /* the current reply is the RSET's: dropped */
-	bool quit;           /* the client sent QUIT (TP_FILTER_REUSE) */
-	int reuse;           /* tp_filter_reuse */
+	bool swallow;            /* the current reply is the RSET's: dropped */
+	bool quit;               /* the client sent QUIT (TP_FILTER_REUSE) */
+	int reuse;               /* tp_filter_reuse */
 	bool replay;             /* tp_filter_replay: the first command */
 	const char *replay_ehlo; /* ... is answered: our EHLO reply */
 	const char *replay_helo; /* ... and HELO reply */

@@ -21,6 +21,7 @@ struct tp_listener;
 struct tp_sesscache;
 struct tp_dns;
 struct tp_sts_curl;
+struct tp_connpool;
 
 #define TP_WORKER_MAGIC 0x574b5230u
 
@@ -40,6 +41,7 @@ struct tp_worker {
 	struct tp_sesscache *sesscache; /* client TLS sessions (conn.c) */
 	struct tp_dns *dns;             /* resolver contexts (dns.c) */
 	struct tp_sts_curl *sts;        /* MTA-STS fetches (sts.c) */
+	struct tp_connpool *connpool;   /* kept upstreams (connpool.c) */
 	bool stopping;
 	/* inbox, under lock */
 	pthread_mutex_t lock;

@@ -45,6 +45,11 @@ Behaviour (RAW arguments take Python escapes: \\r \\n \\x01 ...):
                         put MX hosts on 127.0.0.2 and 127.0.0.3); an IPv6
                         address (::1) listens on IPv6 only, and "connect
                         from" then shows the peer as [IP]:PORT
+  --rset-reply RAW      the reply to RSET (default "250 2.0.0 Ok")
+  --after-rset MODE[:S] S seconds (0.3) after answering an RSET with no
+                        command since: close (hang up), 421 (say so and
+                        hang up) or noise (a stray 250 line; the session
+                        goes on).  Logs "N after-rset MODE".
   --log-sni             log the SNI of each handshake ("N sni NAME"), read
                         with SSLContext.sni_callback
   --cert F --key F      certificate for STARTTLS (default: no TLS; STARTTLS
@@ -280,6 +285,29 @@ class Server:
                     first_ehlo = False
                 elif verb == "STARTTLS":
                     await self.send(w, b"503 5.5.1 Error: TLS already active\r\n")
+                elif verb == "RSET" and a.rset_reply is not None:
+                    await self.send(w, raw(a.rset_reply))
+                elif verb == "RSET" and a.after_rset is not None:
+                    await self.send(w, b"250 2.0.0 Ok\r\n")
+                    await w.drain()
+                    mode, _, secs = a.after_rset.partition(":")
+                    try:
+                        pre = await asyncio.wait_for(
+                            r.readline(), float(secs or "0.3"))
+                        if not pre:
+                            break
+                        continue
+                    except asyncio.TimeoutError:
+                        pass
+                    self.event(n, "after-rset %s" % mode)
+                    if mode == "421":
+                        await self.send(w, b"421 4.4.2 upstream.test Error: timeout exceeded\r\n")
+                    elif mode == "noise":
+                        await self.send(w, b"250 2.0.0 stray\r\n")
+                        await w.drain()
+                        continue
+                    await w.drain()
+                    break
                 elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
                     if await self.fault(n, verb.lower(), r, w):
                         break
@@ -354,6 +382,8 @@ async def main():
     ap.add_argument("--partial-reply")
     ap.add_argument("--cork", action="store_true")
     ap.add_argument("--log-sni", action="store_true")
+    ap.add_argument("--rset-reply")
+    ap.add_argument("--after-rset")
     a = ap.parse_args()
     if a.implicit and not a.cert:
         ap.error("--implicit needs --cert")

@@ -730,7 +730,8 @@ test_strcaseeq(void **state)
 	assert_false(tp_strcaseeq("a", "b"));
 }
 
-/* tp_parse_hex: colons and spaces between digits, both cases; bad, odd, long refused. */
+/* tp_parse_hex: colons and spaces between digits, both cases; bad, odd, long
+ * refused. */
 static void
 test_hex(void **state)
 {
