@@ -139,6 +139,8 @@ conn_free(struct tp_conn *c)
 	free(c->up);
 	tp_dialogue_free(c);
 	tp_gateway_free(c);
+	if (c->filter != NULL)
+		tp_filter_free(c->filter);
 	free(c->filter);
 	tp_reuse_free(c->reuse);
 	tp_dest_free(c);

@@ -324,8 +324,9 @@ tp_relay_start(struct tp_conn *c)
 		starttls = "554 5.5.1 Error: TLS already active";
 	else
 		starttls = "454 4.7.0 TLS not available";
-	if (c->filter == NULL &&
-	    (c->filter = malloc(sizeof(*c->filter))) == NULL) {
+	if (c->filter != NULL) {
+		tp_filter_free(c->filter);
+	} else if ((c->filter = malloc(sizeof(*c->filter))) == NULL) {
 		tp_conn_close(c, "out of memory");
 		return;
 	}

@@ -57,6 +57,13 @@ tp_filter_init(struct tp_filter *f, const char *starttls_reply, unsigned flags)
 		f->q[f->qlen++] = K_GREETING;
 }
 
+void
+tp_filter_free(struct tp_filter *f)
+{
+	free(f->ebuf);
+	f->ebuf = f->hbuf = NULL;
+}
+
 static void
 push(struct tp_filter *f, int kind)
 {
@@ -344,8 +351,10 @@ ehlo_line_done(struct tp_filter *f, tp_filter_emit to_client, void *arg)
 		}
 	}
 	f->elen = 0;
-	if (final)
+	if (final) {
 		f->ebuffering = false;
+		tp_filter_free(f); /* an idle session holds no buffer */
+	}
 	return 0;
 }
 
@@ -356,7 +365,7 @@ ehlo_bytes(struct tp_filter *f, const char *p, size_t n,
 {
 	if (f->epass)
 		return to_client(arg, p, n);
-	if (f->elen + n <= sizeof(f->ebuf)) {
+	if (f->elen + n <= TP_FILTER_EHLO_MAX) {
 		memcpy(f->ebuf + f->elen, p, n);
 		f->elen += n;
 		return 0;
@@ -416,6 +425,10 @@ line_start(struct tp_filter *f, tp_filter_emit to_client, void *arg)
 		return 0; /* the RSET's reply is ours */
 	if (!f->ebuffering && f->qlen > 0 && f->q[f->qhead] == K_EHLO &&
 	    f->rcode == 250) {
+		if (f->ebuf == NULL &&
+		    (f->ebuf = malloc(2 * TP_FILTER_EHLO_MAX)) == NULL)
+			return -1;
+		f->hbuf = f->ebuf + TP_FILTER_EHLO_MAX;
 		f->ebuffering = f->efirst = true;
 		f->elen = 0;
 		f->held = f->epass = f->chunking = false;

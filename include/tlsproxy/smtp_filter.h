@@ -62,9 +62,9 @@ struct tp_filter {
 	/* An EHLO reply is rewritten line by line: the current line (ebuf)
 	 * and the last kept one (hbuf), held back in case the next, final
 	 * line is a keyword to remove, which makes it the last. */
-	char ebuf[TP_FILTER_EHLO_MAX];
+	char *ebuf; /* TP_FILTER_EHLO_MAX octets, only while an EHLO */
 	size_t elen;
-	char hbuf[TP_FILTER_EHLO_MAX];
+	char *hbuf; /* reply is rewritten: one allocation for both */
 	size_t hlen;
 	bool held;
 	bool ebuffering; /* inside an EHLO reply */
@@ -81,8 +81,11 @@ struct tp_filter {
 	bool replay_chunking;    /* the replayed EHLO reply has CHUNKING */
 };
 
+/* tp_filter_init - a filter that is new (or freed). */
 void tp_filter_init(
     struct tp_filter *f, const char *starttls_reply, unsigned flags);
+/* tp_filter_free - what the filter holds (an EHLO reply being rewritten). */
+void tp_filter_free(struct tp_filter *f);
 /*
  * tp_filter_client - filter client bytes: forwards with to_server, answers
  * STARTTLS (and on server routes XCLIENT, XFORWARD) with to_client.

@@ -153,7 +153,7 @@ play(struct run *r, const uint8_t *data, size_t size, uint8_t seed)
 		i += n;
 		FZ_CHECK(r->f.qlen <= TP_FILTER_QUEUE);
 		FZ_CHECK(r->f.clen <= sizeof(r->f.cbuf));
-		FZ_CHECK(r->f.elen <= sizeof(r->f.ebuf));
+		FZ_CHECK(r->f.elen <= TP_FILTER_EHLO_MAX);
 	}
 	/* Forwarded: what was taken, minus dropped STARTTLS lines. */
 	FZ_CHECK(r->ts.len <= r->client_taken);
@@ -205,6 +205,7 @@ no_starttls(const struct run *r)
 static void
 done(struct run *r)
 {
+	tp_filter_free(&r->f);
 	free(r->ts.buf);
 	free(r->tc.buf);
 	free(r->pend);

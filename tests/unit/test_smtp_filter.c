@@ -68,6 +68,7 @@ to_client(void *arg, const char *data, size_t len)
 static void
 start(void)
 {
+	tp_filter_free(&S.f);
 	tp_filter_init(&S.f, ANSWER, 0);
 	S.tsl = S.tcl = S.pendl = 0;
 	S.ts[0] = S.tc[0] = '\0';
