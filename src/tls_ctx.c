@@ -195,6 +195,11 @@ ctx_base(struct tp_config *cfg, const struct tp_cfg_route *r,
 			SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 			SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 			SSL_CTX_set_num_tickets(ctx, 0);
+		} else {
+			/* One TLS 1.3 ticket per handshake, as Postfix's smtpd:
+			 * an MTA keeps one session per destination, and each
+			 * ticket costs an encryption and a session copy. */
+			SSL_CTX_set_num_tickets(ctx, 1);
 		}
 	} else {
 		/* Verification is evaluated after the handshake. */
