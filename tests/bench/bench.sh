@@ -1,9 +1,21 @@
 #!/bin/sh
-# bench.sh TLSPROXY_BINARY - tlsproxy and stunnel4 side by side (make bench).
+# bench.sh TLSPROXY_BINARY - tlsproxy, stunnel4 and HAProxy side by side (make bench).
 #
-# Topology, the same for both proxies (one process each, two routes/services):
+# Topology, the same for every proxy (one process each, two routes/services):
 #   smtp-source -> client route (plaintext in, implicit TLS out)
 #               -> server route (implicit TLS in, plaintext out) -> backend
+# The proxies:
+#   tlsproxy  its defaults (workers = auto: one thread per CPU), client route
+#             security = encrypt (no certificate verification)
+#   stunnel   one process, client = yes without verify (no verification)
+#   haproxy   one process, nbthread = CPUs (as tlsproxy's workers), two
+#             "mode tcp" listeners: the first's server line is "ssl verify
+#             none" (as stunnel and tlsproxy: encrypt, do not verify), reusing
+#             TLS sessions as HAProxy does by default; the second binds "ssl
+#             crt" with the same certificate and key.  No SMTP STARTTLS in
+#             HAProxy: it runs figures 1-4 and 8 ("—" in 5-7).
+#   TCP pair  the same HAProxy pair without ssl: the ceiling of any proxy
+#             pair on the machine (figures 1, 2, 3 and 8)
 # Figures:
 #   1. msg/s, one message per connection  (smtp-source -s 20 -m 3000 -l 1000)
 #   2. msg/s, persistent connections      (smtp-source -d -s 20 -m 20000)
@@ -19,16 +31,24 @@
 #      every connection to see whether the client speaks first (protocol.c,
 #      smtp_server), so with smtp-source -s 20 its figure 5 cannot exceed
 #      20 / 0.2 s = 100 msg/s: that figure measures the wait, not TLS.
-# Figures 1 and 2 also run smtp-source straight at smtp-sink (the no-TLS ceiling),
-# figure 3 the Python sender straight at the Python sink (the harness ceiling).
-# The proxies alternate run by run (tlsproxy, stunnel, tlsproxy, ...); each run
-# starts fresh processes on fresh ports.  Ends with a markdown table, also
-# written to build/bench.md.
+# Figures 1, 2, 5-8 also run smtp-source straight at smtp-sink (the no-TLS
+# ceiling), figure 3 the Python sender straight at the Python sink (the
+# harness ceiling).  With BENCH_REUSE=1 figures 1 and 5 also run tlsproxy with
+# connection_reuse = yes on its client route (an extra table row).
+# The proxies alternate run by run (tlsproxy, stunnel, haproxy, TCP pair,
+# tlsproxy, ...); each run starts fresh processes on fresh ports.  Ends with a
+# markdown table, also written to build/bench.md.
 #
 # Environment:
 #   BENCH_RUNS=3             runs per proxy and figure
 #   BENCH_FIGURES="1 2 3 4 5 6 7 8"  which figures
-#   BENCH_PROXIES="tlsproxy stunnel"   e.g. "stunnel" while there is no binary
+#   BENCH_PROXIES="tlsproxy stunnel haproxy"  any of these, e.g. "stunnel"
+#                            while there is no binary
+#   BENCH_TCP_PAIR=1         also run the plain TCP HAProxy pair (0: not; it
+#                            needs haproxy even when haproxy is not in
+#                            BENCH_PROXIES)
+#   BENCH_REUSE=0            1: also tlsproxy with connection_reuse = yes on the
+#                            client route, figures 1 and 5 (not implemented yet)
 #   BENCH_BULK_MB=1074       figure 3 volume in 10^6 bytes (1074 = 1 GiB)
 #   BENCH_SESSIONS=1000      figure 4 idle sessions
 #   BENCH_OUT=build/bench.md where the table goes
@@ -44,7 +64,9 @@ ROOT=$(cd "$HERE/../.." && pwd)
 RUNS=${BENCH_RUNS:-3}
 FIGURES=${BENCH_FIGURES:-"1 2 3 4 5 6 7 8"}
 PAIR=implicit                    # implicit or starttls, set per figure
-PROXIES=${BENCH_PROXIES:-"tlsproxy stunnel"}
+PROXIES=${BENCH_PROXIES:-"tlsproxy stunnel haproxy"}
+TCP_PAIR=${BENCH_TCP_PAIR:-1}
+REUSE=${BENCH_REUSE:-0}
 BULK_MB=${BENCH_BULK_MB:-1074}
 SESSIONS=${BENCH_SESSIONS:-1000}
 WAIT_IDLE=${BENCH_WAIT_IDLE:-0}
@@ -52,6 +74,7 @@ OUT=${BENCH_OUT:-$ROOT/build/bench.md}
 PEERS="$HERE/benchpeers.py"
 PATH=$PATH:/usr/sbin:/sbin
 STUNNEL=$(command -v stunnel4 || command -v stunnel || true)
+HAPROXY=$(command -v haproxy || true)
 SMTP_SOURCE=$(command -v smtp-source || true)
 SMTP_SINK=$(command -v smtp-sink || true)
 
@@ -73,9 +96,17 @@ case " $PROXIES " in *" tlsproxy "*)
 	[ -x "$TLSPROXY" ] || die "$TLSPROXY: no such executable (BENCH_PROXIES=stunnel to bench stunnel alone)"
 	TLSPROXY=$(cd "$(dirname "$TLSPROXY")" && pwd)/$(basename "$TLSPROXY")
 esac
+for p in $PROXIES; do
+	case $p in tlsproxy|stunnel|haproxy) ;; *) die "BENCH_PROXIES: unknown proxy $p (tlsproxy, stunnel, haproxy)" ;; esac
+done
 case " $PROXIES " in *" stunnel "*)
 	[ -n "$STUNNEL" ] || die "stunnel4 not installed (make deps)"
 esac
+case " $PROXIES " in *" haproxy "*)
+	[ -n "$HAPROXY" ] || die "haproxy not installed (make deps)"
+esac
+[ "$TCP_PAIR" = 1 ] && [ -z "$HAPROXY" ] && die "haproxy not installed (make deps; BENCH_TCP_PAIR=0 to skip the TCP pair)"
+[ "$REUSE" = 1 ] && case " $PROXIES " in *" tlsproxy "*) ;; *) REUSE=0 ;; esac
 [ -n "$SMTP_SOURCE" ] && [ -n "$SMTP_SINK" ] || die "smtp-source/smtp-sink not found (postfix)"
 command -v python3 >/dev/null || die "python3 not found"
 command -v openssl >/dev/null || die "openssl not found"
@@ -137,12 +168,12 @@ spawn() {       # spawn LOG CMD...: start CMD in the background, pid in SPAWNED
 	PIDS="$PIDS $SPAWNED"
 }
 
-stop() {        # stop PID NAME: SIGTERM, up to 10 s, then SIGKILL; status in STOP_RC
-	local pid=$1 name=$2 i
-	kill -TERM "$pid" 2>/dev/null
+stop() {        # stop PID NAME [SIG]: SIG (TERM), up to 10 s, then SIGKILL; status in STOP_RC
+	local pid=$1 name=$2 sig=${3:-TERM} i
+	kill -"$sig" "$pid" 2>/dev/null
 	for i in $(seq 100); do alive "$pid" || break; sleep 0.1; done
 	if alive "$pid"; then
-		note "$name (pid $pid) still running 10 s after SIGTERM: killed"
+		note "$name (pid $pid) still running 10 s after SIG$sig: killed"
 		kill -KILL "$pid" 2>/dev/null
 	fi
 	wait "$pid" 2>/dev/null
@@ -185,13 +216,17 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -subj /CN=localhost -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
     >"$WORK/openssl.log" 2>&1 || { cat "$WORK/openssl.log"; die "openssl req failed"; }
 chmod 600 "$WORK/key.pem"
+# HAProxy wants the certificate and its key in one file
+cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/haproxy.pem"
+chmod 600 "$WORK/haproxy.pem"
 
 RUN=0           # run counter, names config and log files
 
-write_tlsproxy_conf() { # FILE P1 P2 P3
+# tlsproxy on the defaults a user gets (workers = auto: one per CPU), logging
+# only warnings; REUSE=yes adds connection_reuse = yes to the client route
+write_tlsproxy_conf() { # FILE P1 P2 P3 [REUSE]
 	cat >"$1" <<EOF
 [global]
-workers = 2
 tls_loglevel = 0
 log_level = warning
 [pair-client]
@@ -200,6 +235,7 @@ accept = 127.0.0.1:$2
 connect = 127.0.0.1:$3
 tls = $PAIR
 security = encrypt
+$([ "${5:-}" = yes ] && echo "connection_reuse = yes")
 [pair-server]
 mode = server
 accept = 127.0.0.1:$3
@@ -231,6 +267,37 @@ $([ "$PAIR" = starttls ] && echo "protocol = smtp")
 EOF
 }
 
+# HAProxy: one process, two "mode tcp" listeners like the others' two routes.
+# KIND haproxy: TLS between them, the client side without verification like
+# stunnel's (no verify) and tlsproxy's (security = encrypt), resuming TLS
+# sessions as HAProxy does by default; KIND tcppair: the same in plain TCP.
+# maxconn covers figure 4's idle sessions (one stream each on the server
+# listener) with room to spare; HAProxy raises its own descriptor limit.
+write_haproxy_conf() { # FILE KIND P1 P2 P3
+	local ssl_out='' ssl_in='' maxconn=$((SESSIONS * 2 + 1000))
+	if [ "$2" = haproxy ]; then
+		ssl_out=" ssl verify none"
+		ssl_in=" ssl crt $WORK/haproxy.pem"
+	fi
+	cat >"$1" <<EOF
+global
+	nbthread $(nproc)
+	maxconn $maxconn
+defaults
+	mode tcp
+	maxconn $maxconn
+	timeout connect 5s
+	timeout client 300s
+	timeout server 300s
+listen pair-client
+	bind 127.0.0.1:$3
+	server pair-server 127.0.0.1:$4$ssl_out
+listen pair-server
+	bind 127.0.0.1:$4$ssl_in
+	server backend 127.0.0.1:$5
+EOF
+}
+
 # start_proxy NAME P1 P2 P3: PROXY_PID; client route on P1, server route on P2
 # to a backend on P3.  Its log is $WORK/NAME-$RUN.log.
 start_proxy() {
@@ -239,6 +306,12 @@ start_proxy() {
 	tlsproxy)
 		write_tlsproxy_conf "$conf" "$2" "$3" "$4"
 		spawn "$log" "$TLSPROXY" -c "$conf" ;;
+	tlsproxy-reuse)
+		write_tlsproxy_conf "$conf" "$2" "$3" "$4" yes
+		spawn "$log" "$TLSPROXY" -c "$conf" ;;
+	haproxy|tcppair)
+		write_haproxy_conf "$conf" "$name" "$2" "$3" "$4"
+		spawn "$log" "$HAPROXY" -db -f "$conf" ;;
 	stunnel)
 		write_stunnel_conf "$conf" "$log" "$2" "$3" "$4"
 		spawn "$WORK/stunnel-$RUN.out" "$STUNNEL" "$conf" ;;
@@ -266,7 +339,7 @@ open_conns() {
 # stop_proxy NAME: wait (up to 10 s) until the proxy has closed every session
 # of the run, stop it, check its exit status; PROXY_CPU = CPU seconds used
 stop_proxy() {
-	local i n
+	local i n sig
 	for i in $(seq 100); do
 		n=$(open_conns "$P1" "$P2" "$P3")
 		[ "$n" = 0 ] && break
@@ -290,9 +363,13 @@ stop_proxy() {
 		PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$PROXY_PID" | tr '\n' ' ')
 		return
 	fi
-	stop "$PROXY_PID" "$1"
+	# HAProxy's SIGTERM is a hard stop that exits 143; SIGUSR1, its soft
+	# stop, exits 0 once its sessions are gone (they are by now)
+	sig=TERM
+	case $1 in haproxy|tcppair) sig=USR1 ;; esac
+	stop "$PROXY_PID" "$1" "$sig"
 	# stunnel exits 0 on SIGTERM too; anything else is worth a note
-	[ "$STOP_RC" = 0 ] || note "$1 exited with status $STOP_RC after SIGTERM (run $RUN)"
+	[ "$STOP_RC" = 0 ] || note "$1 exited with status $STOP_RC after SIG$sig (run $RUN)"
 }
 
 start_smtp_sink() {     # start_smtp_sink PORT: SINK_PID
@@ -327,12 +404,13 @@ peer_run() {    # peer_run NAME KEY CMD...: run a benchpeers.py command, VAL = i
 	[ -n "$VAL" ]
 }
 
-# run_one FIGURE WHO: one run of FIGURE for WHO (tlsproxy, stunnel or none).
+# run_one FIGURE WHO: one run of FIGURE for WHO (a proxy, tlsproxy-reuse, tcppair
+# or none).
 # Sets VAL (the figure or FAIL), PROXY_CPU (the proxy's CPU seconds) and INFO.
 run_one() {
 	local fig=$1 who=$2 ok=0 port backend msgs args
 	RUN=$((RUN + 1))
-	VAL=FAIL PROXY_CPU= INFO=
+	VAL=FAIL PROXY_CPU='' INFO=''
 	free_ports 3
 	port=$P1
 	[ "$who" = none ] && port=$P3
@@ -441,7 +519,7 @@ check_other() { # check_other SNAP_BEFORE SNAP_AFTER: sets OTHER, counts DISTURB
 NRUNS=0
 
 # --- the bench ------------------------------------------------------------------
-declare -A TITLE CMD DEC MED V RLABEL
+declare -A TITLE CMD DEC MED V LABEL
 TITLE[1]="msg/s, one message per connection"
 TITLE[2]="msg/s, persistent connections"
 TITLE[3]="bulk MB/s (10^6 bytes/s)"
@@ -461,11 +539,52 @@ CMD[8]="smtp-source $SRC7"
 DEC[1]=0 DEC[2]=0 DEC[3]=0 DEC[4]=1 DEC[5]=0 DEC[6]=0 DEC[7]=0 DEC[8]=0
 
 STUNNEL_VERSION=$([ -n "$STUNNEL" ] && "$STUNNEL" -version 2>&1 | sed -n 's/^stunnel \([0-9.]*\) .*/\1/p' | head -1)
+HAPROXY_VERSION=$([ -n "$HAPROXY" ] && "$HAPROXY" -v 2>&1 | sed -n 's/^HAProxy version \([0-9.]*\).*/\1/p' | head -1)
 TLSPROXY_VERSION=$(case " $PROXIES " in *" tlsproxy "*) "$TLSPROXY" -V 2>&1 | head -1;; esac)
+LABEL[none]="no TLS" LABEL[tcppair]="TCP pair" LABEL[stunnel]="stunnel"
+LABEL[haproxy]="HAProxy TLS" LABEL[tlsproxy]="tlsproxy" LABEL[tlsproxy-reuse]="tlsproxy reuse"
+
+has_proxy() { case " $PROXIES " in *" $1 "*) return 0 ;; esac; return 1; }
+
+applies() {     # applies FIGURE WHO: WHO runs FIGURE
+	case $2 in
+	none) [ "$1" != 4 ] ;;
+	tcppair) case $1 in 1|2|3|8) return 0 ;; esac; return 1 ;;
+	haproxy) case $1 in 1|2|3|4|8) return 0 ;; esac; return 1 ;;
+	tlsproxy-reuse) case $1 in 1|5) return 0 ;; esac; return 1 ;;
+	*) return 0 ;;
+	esac
+}
+
+runners() {     # runners FIGURE: who runs FIGURE (besides none), in run order
+	local who list=
+	for who in $PROXIES; do applies "$1" "$who" && list="$list $who"; done
+	[ "$TCP_PAIR" = 1 ] && applies "$1" tcppair && list="$list tcppair"
+	[ "$REUSE" = 1 ] && applies "$1" tlsproxy-reuse && list="$list tlsproxy-reuse"
+	echo "${list# }"
+}
+
+# vs FIGURE WHO OTHER: WHO/OTHER for rates, OTHER/WHO for memory (figure 4),
+# so that > 1 always favours WHO; "—" when OTHER does not run FIGURE
+vs() {
+	applies "$1" "$3" || { echo "—"; return; }
+	if [ "$1" = 4 ]; then
+		ratio "${MED[$1/$3]:--}" "${MED[$1/$2]:--}"
+	else
+		ratio "${MED[$1/$2]:--}" "${MED[$1/$3]:--}"
+	fi
+}
+
+# what tlsproxy is compared with, in table order
+OTHERS=
+has_proxy stunnel && OTHERS="$OTHERS stunnel"
+has_proxy haproxy && OTHERS="$OTHERS haproxy"
+[ "$TCP_PAIR" = 1 ] && OTHERS="$OTHERS tcppair"
+
 CPU_MODEL=$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)
 IDLE=$(cpu_idle_pct)
 echo "tlsproxy bench: $(nproc) CPUs ($CPU_MODEL), $RUNS runs per proxy and figure"
-echo "  ${TLSPROXY_VERSION:-tlsproxy not run}; stunnel ${STUNNEL_VERSION:-not run}; $(openssl version)"
+echo "  ${TLSPROXY_VERSION:-tlsproxy not run}; stunnel ${STUNNEL_VERSION:-not run}; HAProxy ${HAPROXY_VERSION:-not run}; $(openssl version)"
 echo "  work directory $WORK; CPU idle before start: $IDLE%"
 [ "$IDLE" -ge 90 ] || note "the machine was busy before the bench started (CPU ${IDLE}% idle): figures are unreliable"
 START=$EPOCHSECONDS
@@ -474,43 +593,43 @@ for fig in $FIGURES; do
 	echo
 	echo "== $fig. ${TITLE[$fig]}  [${CMD[$fig]}]"
 	V=()
-	baseline=1
-	[ "$fig" = 4 ] && baseline=
-	if [ -n "$baseline" ]; then
+	if applies "$fig" none; then
 		for r in $(seq "$RUNS"); do
 			wait_quiet; cpu_snap; s0=$SNAP
 			run_one "$fig" none
 			cpu_snap; check_other "$s0" "$SNAP"
 			V[none]="${V[none]:-} $VAL"
-			printf '  run %d  %-9s %-8s (other load %s)\n' "$r" "no TLS" "$VAL" "$OTHER"
+			printf '  run %d  %-14s %-8s (other load %s)\n' "$r" "no TLS" "$VAL" "$OTHER"
 		done
 	fi
 	for r in $(seq "$RUNS"); do
-		for who in $PROXIES; do
+		for who in $(runners "$fig"); do
 			wait_quiet; cpu_snap; s0=$SNAP
 			run_one "$fig" "$who"
 			cpu_snap; check_other "$s0" "$SNAP"
 			V[$who]="${V[$who]:-} $VAL"
-			printf '  run %d  %-9s %-8s (proxy CPU %s s; other load %s%s)\n' "$r" "$who" "$VAL" \
+			printf '  run %d  %-14s %-8s (proxy CPU %s s; other load %s%s)\n' "$r" "${LABEL[$who]}" "$VAL" \
 			    "${PROXY_CPU:-?}" "$OTHER" "${INFO:+; $INFO}"
 		done
 	done
-	for who in none stunnel tlsproxy; do
+	line=
+	for who in none $(runners "$fig"); do
+		applies "$fig" "$who" || continue
 		MED[$fig/$who]=$(median ${V[$who]:-})
+		line="$line${line:+ | }${LABEL[$who]} $(fmt "${MED[$fig/$who]}" "${DEC[$fig]}")"
 	done
-	if [ "$fig" = 4 ]; then
-		MED[$fig/ratio]=$(ratio "${MED[$fig/stunnel]}" "${MED[$fig/tlsproxy]}")
-		RLABEL[$fig]="stunnel/tlsproxy"
-		rnote="(>1: tlsproxy uses less memory)"
-	else
-		MED[$fig/ratio]=$(ratio "${MED[$fig/tlsproxy]}" "${MED[$fig/stunnel]}")
-		RLABEL[$fig]="tlsproxy/stunnel"
-		rnote="(>1: tlsproxy faster)"
-	fi
-	[ "$fig" = 5 ] && echo "  (stunnel waits 200 ms per connection in protocol = smtp server mode: <= 100 msg/s at -s 20)"
-	line="  median   "
-	[ -n "$baseline" ] && line="$line no TLS $(fmt "${MED[$fig/none]}" "${DEC[$fig]}") |"
-	echo "$line stunnel $(fmt "${MED[$fig/stunnel]}" "${DEC[$fig]}") | tlsproxy $(fmt "${MED[$fig/tlsproxy]}" "${DEC[$fig]}") | ${RLABEL[$fig]} ${MED[$fig/ratio]} $rnote"
+	[ "$fig" = 5 ] && has_proxy stunnel &&
+		echo "  (stunnel waits 200 ms per connection in protocol = smtp server mode: <= 100 msg/s at -s 20)"
+	echo "  median   $line"
+	for who in tlsproxy tlsproxy-reuse; do
+		[ -n "${MED[$fig/$who]:-}" ] || continue
+		line=
+		for o in $OTHERS; do
+			applies "$fig" "$o" || continue
+			line="$line${line:+,} vs ${LABEL[$o]} $(vs "$fig" "$who" "$o")"
+		done
+		[ -n "$line" ] && echo "  ${LABEL[$who]}:$line (>1: tlsproxy $([ "$fig" = 4 ] && echo smaller || echo faster))"
+	done
 done
 
 # --- what went wrong, and the table ---------------------------------------------
@@ -521,7 +640,8 @@ if [ -n "$logs" ]; then
 	n=$(cat $logs | wc -l)
 	if [ "$n" -gt 0 ]; then
 		echo "tlsproxy logged $n lines at log_level = warning; the most frequent (session ids masked):"
-		cat $logs | sed -E 's/tlsproxy\[[0-9]+\]/tlsproxy[PID]/; s#/[0-9a-f]{4,}:#/ID:#; s/:[0-9]{4,5}\b/:PORT/g' |
+		cat $logs | sed -E "s#^$WORK/[a-z-]+[0-9]+\\.conf:#CONF:#" |
+		    sed -E 's/tlsproxy\[[0-9]+\]/tlsproxy[PID]/; s#/[0-9a-f]{4,}:#/ID:#; s/:[0-9]{4,5}\b/:PORT/g' |
 		    sort | uniq -c | sort -rn | head -15 | sed 's/^/  /'
 	fi
 fi
@@ -534,6 +654,18 @@ if [ -n "$logs" ]; then
 		    sort | uniq -c | sort -rn | head -5 | sed 's/^/  /'
 	}
 fi
+# HAProxy in the foreground (-db) without a log section prints only alerts
+# and warnings on stderr, and a "Proxy ... stopped" line per proxy on SIGUSR1
+logs=$(ls "$WORK"/haproxy-*.log "$WORK"/tcppair-*.log 2>/dev/null)
+if [ -n "$logs" ]; then
+	n=$(cat $logs | grep -cv ' : Proxy [^ ]* stopped (cumulated conns')
+	[ "$n" -gt 0 ] && {
+		echo "haproxy printed $n lines (alerts and warnings, besides its stop lines); the most frequent:"
+		cat $logs | grep -v ' : Proxy [^ ]* stopped (cumulated conns' |
+		    sed -E 's/\([0-9]+\)/(PID)/g; s/:[0-9]{4,5}\b/:PORT/g' |
+		    sort | uniq -c | sort -rn | head -5 | sed 's/^/  /'
+	}
+fi
 [ "$DISTURBED" = 0 ] ||
 	note "in $DISTURBED of $NRUNS runs other processes used more than 5% of the machine (see 'other load'): those figures are unreliable, rerun on a quiet machine"
 if [ -s "$NOTES" ]; then
@@ -541,22 +673,69 @@ if [ -s "$NOTES" ]; then
 	sed 's/^/  - /' "$NOTES"
 fi
 
+# the table's columns: the baselines, the proxies run, then tlsproxy's ratios
+COLS=none
+[ "$TCP_PAIR" = 1 ] && COLS="$COLS tcppair"
+for who in stunnel haproxy tlsproxy; do has_proxy "$who" && COLS="$COLS $who"; done
+declare -A HEAD
+HEAD[none]="no TLS" HEAD[tcppair]="TCP pair (HAProxy, no TLS)"
+HEAD[stunnel]="stunnel $STUNNEL_VERSION" HEAD[haproxy]="HAProxy $HAPROXY_VERSION TLS"
+HEAD[tlsproxy]="tlsproxy"
+RCOLS=
+has_proxy tlsproxy && RCOLS=$OTHERS
+declare -A RHEAD
+RHEAD[stunnel]="vs stunnel" RHEAD[haproxy]="vs HAProxy" RHEAD[tcppair]="vs TCP pair"
+
+row() {         # row FIGURE LABEL WHO...: one table row; tlsproxy's cell is WHO's
+	local fig=$1 label=$2 subject=$3 c v out
+	out="| $label |"
+	for c in $COLS; do
+		if [ "$c" = tlsproxy ]; then
+			v=$(fmt "${MED[$fig/$subject]:--}" "${DEC[$fig]}")
+		elif [ "$subject" != tlsproxy ]; then
+			v=      # the extra tlsproxy rows leave the others' cells empty
+		elif applies "$fig" "$c"; then
+			v=$(fmt "${MED[$fig/$c]:--}" "${DEC[$fig]}")
+			[ "$fig/$c" = 3/none ] && v="$v (harness ceiling)"
+		else
+			v="—"
+		fi
+		out="$out $v |"
+	done
+	for c in $RCOLS; do out="$out $(vs "$fig" "$subject" "$c") |"; done
+	echo "$out"
+}
+
 mkdir -p "$(dirname "$OUT")"
 {
-	echo "| figure | no TLS | stunnel ${STUNNEL_VERSION} | tlsproxy | ratio |"
-	echo "|---|---:|---:|---:|---|"
+	line="| figure |" sep="|---|"
+	for c in $COLS; do line="$line ${HEAD[$c]} |" sep="$sep---:|"; done
+	for c in $RCOLS; do line="$line ${RHEAD[$c]} |" sep="$sep---:|"; done
+	echo "$line"
+	echo "$sep"
 	for fig in $FIGURES; do
-		nt="—"
-		[ "$fig" != 4 ] && nt=$(fmt "${MED[$fig/none]}" "${DEC[$fig]}")
-		[ "$fig" = 3 ] && nt="$nt (harness ceiling)"
-		echo "| ${TITLE[$fig]} | $nt | $(fmt "${MED[$fig/stunnel]}" "${DEC[$fig]}") | $(fmt "${MED[$fig/tlsproxy]}" "${DEC[$fig]}") | ${MED[$fig/ratio]} ${RLABEL[$fig]} |"
+		row "$fig" "$fig. ${TITLE[$fig]}" tlsproxy
+		[ "$REUSE" = 1 ] && applies "$fig" tlsproxy-reuse &&
+			row "$fig" "$fig. … tlsproxy with \`connection_reuse = yes\`" tlsproxy-reuse
 	done
 	echo
 	echo "Medians of $RUNS runs each, proxies alternating, on $(nproc) CPUs ($CPU_MODEL), $(openssl version | cut -d' ' -f1-2);"
-	echo "client route → TLS 1.3 → server route on loopback, both in one process per proxy (tlsproxy \`workers = 2\`)."
-	echo "Ratio: tlsproxy/stunnel for rates (>1 = tlsproxy faster), stunnel/tlsproxy for memory (>1 = tlsproxy smaller)."
+	who='' verify=''
+	has_proxy tlsproxy && who="$who, tlsproxy on its defaults (\`workers = auto\`: $(nproc) threads here)" \
+	    verify="$verify, tlsproxy \`security = encrypt\`"
+	has_proxy stunnel && who="$who, stunnel (a thread per session)" verify="$verify, stunnel without \`verify\`"
+	{ has_proxy haproxy || [ "$TCP_PAIR" = 1 ]; } && who="$who, HAProxy \`nbthread $(nproc)\`, \`mode tcp\`"
+	has_proxy haproxy && verify="$verify, HAProxy \`verify none\`"
+	echo "client route → TLS 1.3 → server route on loopback, both in one process per proxy: ${who#, }."
+	[ -n "$verify" ] && echo "No client side verifies the server certificate (${verify#, })$(has_proxy haproxy && echo "; HAProxy resumes TLS sessions on its server line (its default)")."
+	[ -n "$RCOLS" ] &&
+		echo "vs columns: tlsproxy/other for rates (>1 = tlsproxy faster), other/tlsproxy for memory (>1 = tlsproxy smaller)."
+	[ "$TCP_PAIR" = 1 ] && echo "TCP pair: the same HAProxy pair without TLS, the ceiling of any proxy pair here."
+	{ has_proxy haproxy || [ "$TCP_PAIR" = 1 ]; } &&
+		echo "— = not applicable: HAProxy has no SMTP STARTTLS (5-7); the TCP pair has no TLS session (4) and no STARTTLS (5-7)."
 	case " $FIGURES " in *" 5 "*)
-		echo "STARTTLS one message per connection: stunnel's smtp server side waits 200 ms per connection (protocol detection), capping it at 100 msg/s with 20 sessions."
+		has_proxy stunnel &&
+			echo "STARTTLS one message per connection: stunnel's smtp server side waits 200 ms per connection (protocol detection), capping it at 100 msg/s with 20 sessions."
 	esac
 	[ "$DISTURBED" = 0 ] || echo "Warning: in $DISTURBED of $NRUNS runs other processes used more than 5% of the machine."
 	[ "$FAILED" = 0 ] || echo "Warning: $FAILED runs failed and are left out of the medians."
