@@ -124,7 +124,10 @@ tp_reuse_keep(struct tp_reuse *r, int which, const char *data, size_t len)
 		text_add(r, &r->greeting, &r->glen, data, len);
 		return;
 	}
-	if (which != TP_FILTER_R_EHLO || r->ehlo_done)
+	/* after HELO the server offers nothing: later clients' EHLO gets
+	 * the one line, no extensions, and they use none */
+	if ((which != TP_FILTER_R_EHLO && which != TP_FILTER_R_HELO) ||
+	    r->ehlo_done)
 		return;
 	text_add(r, &r->ehlo, &r->elen, data, len);
 	/* the reply's last line: "250 " at a line start, ending in LF */

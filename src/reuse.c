@@ -136,6 +136,11 @@ tp_reuse_quit(struct tp_conn *c)
 {
 	if (reuse_keep(c) < 0 && c->up->open)
 		tp_conn_close_handle(c, (uv_handle_t *)&c->up->tcp);
+	if (!c->down.open) {
+		/* the client went after its QUIT (side.c) */
+		tp_conn_close(c, NULL);
+		return;
+	}
 	c->state = CS_LINGER;
 	tp_side_discard_input(c, &c->down);
 	if (tp_side_send(&c->down, REPLY_BYE, strlen(REPLY_BYE)) < 0) {

@@ -57,8 +57,9 @@ side_quiet(struct tp_conn *c, struct side *s, int err)
 	if (err != UV_ECONNRESET && err != UV_EPIPE)
 		return false;
 	return s->eof ||
-	    (s->is_down && c->filter != NULL && tp_filter_bye(c->filter) &&
-		!tp_filter_waiting(c->filter));
+	    (s->is_down && c->filter != NULL &&
+		((tp_filter_bye(c->filter) && !tp_filter_waiting(c->filter)) ||
+		    c->filter->quit));
 }
 
 void
@@ -100,6 +101,18 @@ side_failed(struct tp_conn *c, struct side *s, const char *what, int err)
 		s->inflight = 0;
 		s->shut = s->shut_sent = s->shut_done = true;
 		tp_relay_settle(c);
+	} else if (s->is_down && c->state == CS_RELAY && c->filter->quit &&
+	    tp_filter_reuse(c->filter) == 0) {
+		/* A client that said QUIT need not read the 221 (Postfix's
+		 * smtp_skip_quit_response): the RSET in its place is still
+		 * answered, and the connection kept (spec 4.7). */
+		tp_side_discard_input(c, s);
+		tp_chunkq_clear(&s->out, &c->w->pool);
+		tp_chunkq_clear(&s->stage, &c->w->pool);
+		s->inflight = 0;
+		s->eof = s->shut = s->shut_sent = s->shut_done = true;
+		s->open = false;
+		tp_conn_close_handle(c, (uv_handle_t *)&s->tcp);
 	} else if (s->is_down || c->state == CS_LINGER || s->eof)
 		tp_conn_close(c, NULL);
 	else if (c->state == CS_RELAY)

@@ -592,5 +592,7 @@ tp_filter_replying(const struct tp_filter *f)
 		return TP_FILTER_R_GREETING;
 	if (f->q[f->qhead] == K_EHLO && f->ebuffering)
 		return TP_FILTER_R_EHLO;
+	if (f->q[f->qhead] == K_HELO && f->rcode == 250)
+		return TP_FILTER_R_HELO;
 	return 0;
 }

@@ -37,7 +37,7 @@ struct tp_reuse {
 	char key[TP_REUSE_KEY_MAX];
 	char *greeting; /* whole reply, CRLF-terminated lines */
 	size_t glen;
-	char *ehlo; /* the 250 reply to EHLO as rewritten, no last CRLF */
+	char *ehlo; /* the 250 to EHLO as rewritten (or to HELO), no CRLF */
 	size_t elen;
 	char *helo;     /* "250 NAME": the answer to a HELO */
 	bool chunking;  /* the EHLO reply offers CHUNKING */

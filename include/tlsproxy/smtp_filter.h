@@ -139,10 +139,12 @@ void tp_filter_replay(
 /*
  * tp_filter_replying - what the reply now being passed to the client
  * answers: TP_FILTER_R_GREETING, TP_FILTER_R_EHLO (a 250 to EHLO, as
- * rewritten), or 0; for keeping them (connection reuse).
+ * rewritten), TP_FILTER_R_HELO, or 0; for keeping them (connection
+ * reuse).
  */
 #define TP_FILTER_R_GREETING 1
 #define TP_FILTER_R_EHLO     2
+#define TP_FILTER_R_HELO     3 /* a 250 to HELO */
 int tp_filter_replying(const struct tp_filter *f);
 
 #endif

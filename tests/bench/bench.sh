@@ -47,7 +47,7 @@
 #   BENCH_TCP_PAIR=1         also run the plain TCP HAProxy pair (0: not; it
 #                            needs haproxy even when haproxy is not in
 #                            BENCH_PROXIES)
-#   BENCH_REUSE=0            1: also tlsproxy with connection_reuse = yes on the
+#   BENCH_REUSE=1            0: skip; 1: also tlsproxy with connection_reuse = yes on the
 #                            client route, figures 1 and 5 (not implemented yet)
 #   BENCH_BULK_MB=1074       figure 3 volume in 10^6 bytes (1074 = 1 GiB)
 #   BENCH_SESSIONS=1000      figure 4 idle sessions
@@ -66,7 +66,7 @@ FIGURES=${BENCH_FIGURES:-"1 2 3 4 5 6 7 8"}
 PAIR=implicit                    # implicit or starttls, set per figure
 PROXIES=${BENCH_PROXIES:-"tlsproxy stunnel haproxy"}
 TCP_PAIR=${BENCH_TCP_PAIR:-1}
-REUSE=${BENCH_REUSE:-0}
+REUSE=${BENCH_REUSE:-1}
 BULK_MB=${BENCH_BULK_MB:-1074}
 SESSIONS=${BENCH_SESSIONS:-1000}
 WAIT_IDLE=${BENCH_WAIT_IDLE:-0}

@@ -109,6 +109,23 @@ EOF
 		check "$r: tlsproxy_reuse_total = 1" [ "$(metric tlsproxy_reuse_total $r)" = 1 ]
 	done
 	check "Postfix: two messages per route reached cleanup" [ "$(grep -c 'cleanup\[[0-9]*\]: [0-9A-F]*: message-id' "$uplog" || true)" = 4 ]
+	# Postfix's smtp-source as the legacy MTA: HELO, and QUIT without
+	# waiting for its reply (as Postfix's smtp_skip_quit_response)
+	if command -v smtp-source >/dev/null 2>&1; then
+		c0=$(grep -c 'smtpd\[[0-9]*\]: connect from' "$uplog" || true)
+		m0=$(grep -c 'cleanup\[[0-9]*\]: [0-9A-F]*: message-id' "$uplog" || true)
+		timeout 60 smtp-source -s 1 -m 6 -l 300 -t u@example.com "127.0.0.1:$(route_port cs)" \
+		    >"$TP_TMP/src.out" 2>&1 || note "smtp-source: $(cat "$TP_TMP/src.out")"
+		i=0
+		while [ "$(grep -c 'cleanup\[[0-9]*\]: [0-9A-F]*: message-id' "$uplog" || true)" -lt $((m0 + 6)) ] && [ $i -lt 50 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		c1=$(grep -c 'smtpd\[[0-9]*\]: connect from' "$uplog" || true)
+		m1=$(grep -c 'cleanup\[[0-9]*\]: [0-9A-F]*: message-id' "$uplog" || true)
+		check "smtp-source: 6 messages (HELO, QUIT unread) reached Postfix (got $((m1 - m0)))" [ $((m1 - m0)) = 6 ]
+		check "smtp-source: over one upstream connection (got $((c1 - c0)))" [ $((c1 - c0)) = 1 ]
+	fi
 	# (wait_port's probe connections are lost after CONNECT)
 	expect_no_match "Postfix: no lost connection in a session" "$uplog" \
 	    'lost connection after (EHLO|STARTTLS|MAIL|RCPT|DATA|END-OF-MESSAGE|RSET)'
@@ -174,6 +191,17 @@ check "plain: the upstream saw RSET for each QUIT, never QUIT" \
 check "plain: the RSET's 250 never reached a client (reply lines $(grep -c '^S: ' "$TP_TMP/plain2.dlg"))" \
     [ "$(grep -c '^S: ' "$TP_TMP/plain2.dlg")" = 8 ]
 check "plain: one connection kept now (tlsproxy_reuse_idle)" [ "$(metric tlsproxy_reuse_idle plain)" = 1 ]
+
+# a client that sends QUIT and goes without reading the 221 (Postfix's
+# smtp_skip_quit_response = yes), even with a reset: still kept, reused
+dialog plain3 "$(route_port plain)" r "s:EHLO client.test" r "s:MAIL FROM:<a@example.org>" r \
+    "s:RCPT TO:<u@example.com>" r s:DATA r "s:Subject: p3" s: s:. r s:QUIT close
+dialog plain4 "$(route_port plain)" r "s:EHLO client.test" r s:QUIT reset
+msg plain5 "$(route_port plain)" "p5"
+delivered plain5
+check "plain: clients gone right after QUIT did not cost the connection (connections $(conns plain))" \
+    [ "$(conns plain)" = 1 ]
+check "plain: ... 4 messages over it" [ "$(grep -c ' body: Subject: p[0-9]' "$TP_TMP/plain.log")" = 4 ]
 
 # close / 421 / noise: the kept connection ends; the next client connects
 for b in close 421 noise; do

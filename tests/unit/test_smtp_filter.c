@@ -1078,6 +1078,15 @@ test_replying(void **state)
 	client("EHLO d\r\n");
 	server("550 no\r\n");
 	assert_int_equal(tp_filter_replying(&S.f), 0);
+	/* a 250 to HELO */
+	client("HELO c\r\n");
+	server("250 mx");
+	assert_int_equal(tp_filter_replying(&S.f), TP_FILTER_R_HELO);
+	server("\r\n");
+	assert_int_equal(tp_filter_replying(&S.f), 0);
+	client("HELO c\r\n");
+	server("501 no\r\n");
+	assert_int_equal(tp_filter_replying(&S.f), 0);
 }
 
 int
