@@ -41,6 +41,7 @@ enum {
 	K_RSET,
 	K_QUIT,
 	K_REUSE, /* the RSET that stands for the client's QUIT */
+	K_IDENT, /* AUTH, XCLIENT, XFORWARD: who the client is */
 	L_STARTTLS = -1,
 	L_AUTHZ = -2,
 	L_REPLAY_EHLO = -3,
@@ -127,6 +128,9 @@ classify(struct tp_filter *f, const char *line, size_t len, bool whole)
 	    {"RCPT", K_RCPT},
 	    {"RSET", K_RSET},
 	    {"QUIT", K_QUIT},
+	    {"AUTH", K_IDENT},
+	    {"XCLIENT", K_IDENT},
+	    {"XFORWARD", K_IDENT},
 	};
 	char buf[sizeof(f->cbuf) + 1];
 	const char *arg;
@@ -252,6 +256,12 @@ tp_filter_client(struct tp_filter *f, const char *data, size_t len,
 				f->cstate = C_SKIP;
 			else
 				f->cpass = true;
+		}
+		if (kind == K_IDENT) {
+			/* RSET does not undo who the client said it is: such
+			 * a connection is never handed to another client */
+			f->personal = true;
+			kind = K_OTHER;
 		}
 		if (kind == K_QUIT && (f->flags & TP_FILTER_REUSE)) {
 			/* spec 4.7: RSET in its place; nothing after it */
@@ -393,7 +403,7 @@ reply_done(struct tp_filter *f, bool *resume)
 	f->qlen--;
 	if (kind == K_REUSE) {
 		f->swallow = false;
-		f->reuse = f->rcode == 250 ? 1 : -1;
+		f->reuse = f->rcode == 250 && !f->personal ? 1 : -1;
 	}
 	if (kind == K_DATA) {
 		/* 354: the body follows; its end queues the final reply. */

@@ -74,6 +74,7 @@ struct tp_filter {
 	/* connection reuse */
 	bool swallow;            /* the current reply is the RSET's: dropped */
 	bool quit;               /* the client sent QUIT (TP_FILTER_REUSE) */
+	bool personal;           /* AUTH, XCLIENT or XFORWARD: never reused */
 	int reuse;               /* tp_filter_reuse */
 	bool replay;             /* tp_filter_replay: the first command */
 	const char *replay_ehlo; /* ... is answered: our EHLO reply */
@@ -123,7 +124,9 @@ bool tp_filter_bye(const struct tp_filter *f);
  * tp_filter_reuse - under TP_FILTER_REUSE, after the client's QUIT: 0 the
  * RSET's reply is not in yet (or there was no QUIT), 1 it was 250 and the
  * server said nothing more (the connection may be reused), -1 anything
- * else.  The client is owed its 221, which the filter does not write.
+ * else, or the client sent AUTH, XCLIENT or XFORWARD (RSET keeps what
+ * they set: never for another client).  The client is owed its 221, which the
+ * filter does not write.
  */
 int tp_filter_reuse(const struct tp_filter *f);
 /*

@@ -977,6 +977,23 @@ test_reuse_quit(void **state)
 	tc_is("");
 	assert_int_equal(tp_filter_reuse(&S.f), -1);
 
+	/* AUTH (or XCLIENT, XFORWARD) makes the connection the client's */
+	start_flags(TP_FILTER_REUSE);
+	client("EHLO c\r\n");
+	server("250-mx\r\n250 AUTH PLAIN\r\n");
+	client("AUTH PLAIN AGFAAGI=\r\n");
+	ts_is("EHLO c\r\nAUTH PLAIN AGFAAGI=\r\n");
+	server("235 2.7.0 Authentication successful\r\n");
+	client("QUIT\r\n");
+	server("250 2.0.0 Ok\r\n");
+	assert_int_equal(tp_filter_reuse(&S.f), -1);
+	start_flags(TP_FILTER_REUSE);
+	client("XFORWARD NAME=x\r\n");
+	server("250 Ok\r\n");
+	client("QUIT\r\n");
+	server("250 2.0.0 Ok\r\n");
+	assert_int_equal(tp_filter_reuse(&S.f), -1);
+
 	/* without the flag QUIT is QUIT */
 	start();
 	client("QUIT\r\n");
