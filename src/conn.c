@@ -134,8 +134,8 @@ conn_free(struct tp_conn *c)
 {
 	struct tp_worker *w = c->w;
 
-	tp_side_release(c, &c->down);
-	tp_side_release(c, c->up);
+	tp_side_release(&c->down);
+	tp_side_release(c->up);
 	free(c->up);
 	tp_dialogue_free(c);
 	tp_gateway_free(c);
@@ -198,6 +198,7 @@ tp_conn_close(struct tp_conn *c, const char *reason)
 	if (c->closing)
 		return;
 	c->closing = true;
+	c->down.closing = c->up->closing = true;
 	tp_log_bytes(in, sizeof(in), c->bytes_in);
 	tp_log_bytes(out, sizeof(out), c->bytes_out);
 	tp_conn_log(c, TP_LOG_INFO, "disconnect in=%s out=%s %.2fs%s%s", in,
@@ -397,7 +398,7 @@ tp_conn_linger(struct tp_conn *c, const char *reply)
 	c->state = CS_LINGER;
 	tp_dialogue_free(c);
 	/* whatever the client sent is moot now; read on to see its EOF */
-	tp_side_discard_input(c, &c->down);
+	tp_side_discard_input(&c->down);
 	if (!conn_can_reply(c) && tp_side_backlog(&c->down) == 0) {
 		tp_conn_close(c, NULL);
 		return;
@@ -668,7 +669,7 @@ tp_conn_advance(struct tp_conn *c)
 	int rc;
 
 	if (c->state == CS_STARTTLS_WAIT) {
-		tp_side_discard_input(c, &c->down);
+		tp_side_discard_input(&c->down);
 		if (tp_conn_tls_begin(c, &c->down) < 0) {
 			tp_conn_close(c, "out of memory");
 			return;
@@ -896,7 +897,8 @@ tp_conn_accept(struct tp_worker *w, uv_stream_t *server, size_t route)
 	c->sts_wanted = c->r->mta_sts && c->r->mode == TP_MODE_CLIENT;
 	if (c->r->v[TP_K_SERVERNAME].set)
 		c->servername = c->r->v[TP_K_SERVERNAME].raw;
-	c->down.conn = c->up->conn = c;
+	tp_side_init(&c->down, &tp_conn_side_ops, c, &w->pool);
+	tp_side_init(c->up, &tp_conn_side_ops, c, &w->pool);
 	c->down.peer = c->up;
 	c->up->peer = &c->down;
 	c->down.is_down = true;
@@ -914,7 +916,8 @@ tp_conn_accept(struct tp_worker *w, uv_stream_t *server, size_t route)
 	w->conns = c;
 	w->nconns++;
 	if (uv_accept(server, (uv_stream_t *)&c->down.tcp) < 0) {
-		c->closing = true; /* nothing to log: never connected */
+		/* nothing to log: never connected */
+		c->closing = c->down.closing = c->up->closing = true;
 		tp_conn_close_handle(c, (uv_handle_t *)&c->timer);
 		tp_conn_close_handle(c, (uv_handle_t *)&c->down.tcp);
 		return;

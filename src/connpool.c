@@ -1,9 +1,10 @@
 /*
  * connpool.c - idle upstream connections kept for reuse (spec 4.7), per
- * worker; see connpool.h.  An entry's socket reads into a scratch buffer
- * with the pool's own callbacks: anything at all (bytes, EOF, an error)
- * ends it, as Postfix's connection cache does with a server that speaks
- * while idle.  One timer, armed for the earliest idle deadline.
+ * worker; see connpool.h.  The pool owns an entry's endpoint (side.h)
+ * and hears from it through callbacks of its own: anything at all
+ * (bytes, EOF, an error) ends it, as Postfix's connection cache does with
+ * a server that speaks while idle.  One timer, armed for the earliest idle
+ * deadline.
  */
 #include "tlsproxy/connpool.h"
 
@@ -18,7 +19,7 @@
 #include "tlsproxy/gen.h"
 #include "tlsproxy/log.h"
 #include "tlsproxy/metrics.h"
-#include "tlsproxy/session.h"
+#include "tlsproxy/side.h"
 #include "tlsproxy/smtp_filter.h"
 #include "tlsproxy/tls_io.h"
 
@@ -251,31 +252,69 @@ pooled_close(struct tp_pooled *e, const char *why, bool polite)
 	uv_close((uv_handle_t *)&e->side->tcp, pooled_on_closed);
 }
 
-static void
-pooled_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+/*
+ * While pooled, the endpoint reports here: anything at all ends it.
+ */
+
+static struct tp_pooled *
+pooled_of(struct side *s)
 {
-	struct tp_pooled *e = h->data;
+	struct tp_pooled *e = s->owner;
 
-	(void)hint;
-	*buf = uv_buf_init(e->cp->scratch, sizeof(e->cp->scratch));
-}
-
-static void
-pooled_on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
-{
-	struct tp_pooled *e = stream->data;
-
-	(void)buf;
 	TP_CHECK_MAGIC(e, TP_POOLED_MAGIC);
-	if (n == 0)
-		return;
-	pooled_close(e,
-	    n > 0             ? "the server spoke"
-		: n == UV_EOF ? "closed by the server"
-			      : uv_strerror((int)n),
-	    false);
-	pool_arm(e->cp);
+	return e;
 }
+
+static void
+pooled_gone(struct side *s, const char *why)
+{
+	struct tp_pooled *e = pooled_of(s);
+	struct tp_connpool *cp = e->cp;
+
+	tp_side_discard_input(s);
+	pooled_close(e, why, false);
+	pool_arm(cp);
+}
+
+static void
+pooled_on_input(struct side *s)
+{
+	pooled_gone(s, "the server spoke");
+}
+
+static void
+pooled_on_eof(struct side *s)
+{
+	pooled_gone(s, "closed by the server");
+}
+
+static void
+pooled_on_error(struct side *s, enum tp_side_op op, int err)
+{
+	(void)op;
+	pooled_gone(s, uv_strerror(err));
+}
+
+static void
+pooled_on_nothing(struct side *s)
+{
+	(void)s;
+}
+
+static bool
+pooled_want_read(struct side *s)
+{
+	return s->in == NULL;
+}
+
+static const struct tp_side_ops pooled_ops = {
+    .on_input = pooled_on_input,
+    .on_eof = pooled_on_eof,
+    .on_error = pooled_on_error,
+    .on_drain = pooled_on_nothing,
+    .on_shutdown = pooled_on_nothing,
+    .want_read = pooled_want_read,
+};
 
 static void
 pool_on_timer(uv_timer_t *t)
@@ -362,20 +401,14 @@ int
 tp_connpool_put(struct tp_connpool *cp, struct side *s, struct tp_reuse *r,
     struct tp_gen *gen, size_t route, uint64_t idle_ms, unsigned max)
 {
+	const struct tp_side_ops *prev_ops;
 	struct tp_pooled *e, *last;
+	void *prev_owner;
 
-	if (cp->closing || idle_ms == 0 || max == 0 ||
-	    tp_connpool_count(cp, gen, route) >= max ||
+	if (cp->closing || s->closing || s->in != NULL || idle_ms == 0 ||
+	    max == 0 || tp_connpool_count(cp, gen, route) >= max ||
 	    (e = calloc(1, sizeof(*e))) == NULL)
 		return -1;
-	if (s->reading)
-		uv_read_stop((uv_stream_t *)&s->tcp);
-	s->reading = false;
-	if (uv_read_start(
-		(uv_stream_t *)&s->tcp, pooled_on_alloc, pooled_on_read) < 0) {
-		free(e);
-		return -1;
-	}
 	e->magic = TP_POOLED_MAGIC;
 	e->cp = cp;
 	e->side = s;
@@ -384,7 +417,18 @@ tp_connpool_put(struct tp_connpool *cp, struct side *s, struct tp_reuse *r,
 	tp_gen_ref(gen);
 	e->route = route;
 	e->expires = uv_now(cp->loop) + idle_ms;
-	s->conn = NULL;
+	prev_ops = s->ops;
+	prev_owner = s->owner;
+	s->ops = &pooled_ops;
+	s->owner = e;
+	tp_side_update_read(s);
+	if (!s->reading) {
+		s->ops = prev_ops;
+		s->owner = prev_owner;
+		tp_gen_unref(gen);
+		free(e);
+		return -1;
+	}
 	s->peer = NULL;
 	s->tcp.data = e;
 	if (s->ssl != NULL)
@@ -426,8 +470,12 @@ tp_connpool_take(struct tp_connpool *cp, const char *key, uint64_t max_age_ms,
 			continue;
 		}
 		pool_unlink(cp, e);
-		uv_read_stop((uv_stream_t *)&e->side->tcp);
 		s = e->side;
+		if (s->reading)
+			uv_read_stop((uv_stream_t *)&s->tcp);
+		s->reading = false;
+		s->ops = NULL;
+		s->owner = NULL;
 		*r = e->r;
 		tp_gen_unref(e->gen);
 		e->magic = 0;

@@ -64,7 +64,7 @@ static int
 send_to(struct side *s, const char *data, size_t len)
 {
 	if (tp_side_send(s, data, len) < 0) {
-		tp_conn_close(s->conn, "out of memory");
+		tp_conn_close(tp_side_conn(s), "out of memory");
 		return -1;
 	}
 	tp_side_flush(s);
@@ -97,14 +97,14 @@ tp_dialogue_proxy_input(struct tp_conn *c)
 		return;
 	}
 	if (h == 0) {
-		tp_side_discard_input(c, &c->down);
+		tp_side_discard_input(&c->down);
 		tp_side_update_read(&c->down);
 		return;
 	}
 	/* What follows the header belongs to the session. */
 	k->start += (uint32_t)((size_t)h - before);
 	if (k->start == k->end)
-		tp_side_discard_input(c, &c->down);
+		tp_side_discard_input(&c->down);
 	if (src.ss_family != AF_UNSPEC) {
 		c->peer_ss = src;
 		c->local_ss = dst;
@@ -167,7 +167,7 @@ tp_dialogue_down_input(struct tp_conn *c)
 	k->start = (uint32_t)(p - k->data);
 	switch (a) {
 	case TP_SMTPS_MORE:
-		tp_side_discard_input(c, &c->down);
+		tp_side_discard_input(&c->down);
 		smtp_timer(c);
 		break;
 	case TP_SMTPS_STARTTLS:
@@ -177,14 +177,14 @@ tp_dialogue_down_input(struct tp_conn *c)
 			    "%s: %zu bytes "
 			    "pipelined after STARTTLS discarded",
 			    c->peer_addr, n);
-		tp_side_discard_input(c, &c->down);
+		tp_side_discard_input(&c->down);
 		c->state = CS_STARTTLS_WAIT;
 		tp_conn_timer(c, c->r->v[TP_K_HANDSHAKE_TIMEOUT].n);
 		break;
 	case TP_SMTPS_PLAINTEXT:
 		/* The rest stays in down.in, after the pending command. */
 		if (k->start == k->end)
-			tp_side_discard_input(c, &c->down);
+			tp_side_discard_input(&c->down);
 		c->go_plain = true;
 		tp_conn_log(c, TP_LOG_INFO,
 		    "%s continues without TLS "
@@ -194,7 +194,7 @@ tp_dialogue_down_input(struct tp_conn *c)
 		tp_upstream_next(c);
 		break;
 	case TP_SMTPS_CLOSE:
-		tp_side_discard_input(c, &c->down);
+		tp_side_discard_input(&c->down);
 		c->state = CS_LINGER;
 		tp_side_end(&c->down);
 		tp_conn_timer(c, TP_LINGER_MS);
@@ -256,7 +256,7 @@ backend_input(struct tp_conn *c)
 
 	k->start = (uint32_t)(p - k->data);
 	if (k->start == k->end)
-		tp_side_discard_input(c, c->up);
+		tp_side_discard_input(c->up);
 	switch (a) {
 	case TP_SMTPB_MORE:
 		smtp_timer(c);
@@ -332,7 +332,7 @@ client_input(struct tp_conn *c)
 
 	k->start = (uint32_t)(p - k->data);
 	if (k->start == k->end)
-		tp_side_discard_input(c, c->up);
+		tp_side_discard_input(c->up);
 	switch (a) {
 	case TP_SMTPC_MORE:
 		smtp_timer(c);
@@ -345,7 +345,7 @@ client_input(struct tp_conn *c)
 		}
 		break;
 	case TP_SMTPC_STARTTLS:
-		tp_side_discard_input(c, c->up); /* empty by construction */
+		tp_side_discard_input(c->up); /* empty by construction */
 		if (tp_conn_tls_begin(c, c->up) < 0) {
 			tp_conn_close(c, "out of memory");
 			return;
@@ -498,7 +498,7 @@ tp_dialogue_linger_input(struct tp_conn *c)
 		if (quit)
 			break;
 	}
-	tp_side_discard_input(c, &c->down);
+	tp_side_discard_input(&c->down);
 	if (quit && c->answer_quit) {
 		c->answer_quit = false;
 		tp_side_send(&c->down, "221 2.0.0 Bye\r\n", 15);

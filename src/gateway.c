@@ -173,7 +173,7 @@ gw_pump_down(struct tp_conn *c)
 		if (k != NULL) {
 			k->start += (uint32_t)used;
 			if (k->start == k->end)
-				tp_side_discard_input(c, d);
+				tp_side_discard_input(d);
 		}
 		if (gw_out(c) < 0)
 			return;

@@ -186,7 +186,7 @@ tp_relay_settle(struct tp_conn *c)
 void
 tp_relay_pump(struct side *src)
 {
-	struct tp_conn *c = src->conn;
+	struct tp_conn *c = tp_side_conn(src);
 	struct side *dst = src->peer;
 	bool resume_down = false;
 

@@ -67,10 +67,11 @@ tp_reuse_try(struct tp_conn *c)
 	if (s == NULL)
 		return false;
 	/* the kept endpoint replaces the unused one */
-	tp_side_release(c, c->up);
+	tp_side_release(c->up);
 	free(c->up);
 	c->up = s;
-	s->conn = c;
+	s->ops = &tp_conn_side_ops;
+	s->owner = c;
 	s->peer = &c->down;
 	c->down.peer = s;
 	s->tcp.data = c;
@@ -124,7 +125,7 @@ reuse_keep(struct tp_conn *c)
 	    c->up_host, c->up_ip, c->up_port);
 	c->reuse = NULL;
 	c->nopen--;
-	fresh->conn = c;
+	tp_side_init(fresh, &tp_conn_side_ops, c, &c->w->pool);
 	fresh->peer = &c->down;
 	c->down.peer = fresh;
 	c->up = fresh;
@@ -142,7 +143,7 @@ tp_reuse_quit(struct tp_conn *c)
 		return;
 	}
 	c->state = CS_LINGER;
-	tp_side_discard_input(c, &c->down);
+	tp_side_discard_input(&c->down);
 	if (tp_side_send(&c->down, REPLY_BYE, strlen(REPLY_BYE)) < 0) {
 		tp_conn_close(c, "out of memory");
 		return;

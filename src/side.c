@@ -1,36 +1,47 @@
 /*
- * side.c - one endpoint of a session: reads into pool chunks, at most one
- * uv_write_t in flight over the output queue, half-close (close_notify on
- * a TLS side, then FIN), and which states read from which side.  Reads are
- * dispatched to the session's current stage.  Small writes to a TLS side
- * are staged and encrypted together at the flush, so what the relay passes
- * on from one read leaves in one record (spec 4.6 Closing).  Worker
- * thread only.
+ * side.c - one endpoint (side.h): reads into pool chunks and hands them to
+ * the owner, at most one uv_write_t in flight over the output queue,
+ * half-close (close_notify on a TLS side, then FIN).  Small writes to a
+ * TLS side are staged and encrypted together at the flush, so what the
+ * relay passes on from one read leaves in one record (spec 4.6 Closing).
+ * Everything that happens goes to the owner's callbacks; nothing here
+ * knows what a session is.  Worker thread only.
  */
-#include "tlsproxy/session.h"
+#include "tlsproxy/side.h"
 
 #include <string.h>
 
 #include "tlsproxy/common.h"
-#include "tlsproxy/conn.h"
-#include "tlsproxy/smtp_filter.h"
-#include "tlsproxy/worker.h"
 
 #define TP_MAX_WBUFS    16
 /* A write this large to a TLS side is encrypted at once, not staged. */
 #define TP_STAGE_DIRECT 4096
 
-static struct tp_conn *
-conn_of(uv_handle_t *h)
+void
+tp_side_init(struct side *s, const struct tp_side_ops *ops, void *owner,
+    struct tp_pool *chunks)
 {
-	struct tp_conn *c = h->data;
-
-	TP_CHECK_MAGIC(c, TP_CONN_MAGIC);
-	return c;
+	memset(s, 0, sizeof(*s));
+	s->ops = ops;
+	s->owner = owner;
+	s->chunks = chunks;
 }
 
 void
-tp_side_release(struct tp_conn *c, struct side *s)
+tp_side_discard_input(struct side *s)
+{
+	if (s->in != NULL) {
+		tp_chunk_put(s->chunks, s->in);
+		s->in = NULL;
+	}
+	if (s->plain != NULL) {
+		tp_chunk_put(s->chunks, s->plain);
+		s->plain = NULL;
+	}
+}
+
+void
+tp_side_release(struct side *s)
 {
 	if (s->ssl != NULL) {
 		/* SMTP frames its own end, so a peer that resets instead of
@@ -42,92 +53,48 @@ tp_side_release(struct tp_conn *c, struct side *s)
 		SSL_free(s->ssl);
 		s->ssl = NULL;
 	}
-	tp_side_discard_input(c, s);
-	tp_chunkq_clear(&s->out, &c->w->pool);
-	tp_chunkq_clear(&s->stage, &c->w->pool);
+	tp_side_discard_input(s);
+	tp_chunkq_clear(&s->out, s->chunks);
+	tp_chunkq_clear(&s->stage, s->chunks);
 	s->inflight = 0;
 }
 
-/* side_quiet - after the peer closed, its reset or broken pipe is news
- * to no one; nor is a client's reset after its server said goodbye (a
- * client that closes after 221 without reading our close_notify). */
-static bool
-side_quiet(struct tp_conn *c, struct side *s, int err)
-{
-	if (err != UV_ECONNRESET && err != UV_EPIPE)
-		return false;
-	return s->eof ||
-	    (s->is_down && c->filter != NULL &&
-		((tp_filter_bye(c->filter) && !tp_filter_waiting(c->filter)) ||
-		    c->filter->quit));
-}
-
 void
-tp_side_discard_input(struct tp_conn *c, struct side *s)
+tp_side_abandon(struct side *s)
 {
-	if (s->in != NULL) {
-		tp_chunk_put(&c->w->pool, s->in);
-		s->in = NULL;
-	}
-	if (s->plain != NULL) {
-		tp_chunk_put(&c->w->pool, s->plain);
-		s->plain = NULL;
-	}
+	tp_chunkq_clear(&s->out, s->chunks);
+	tp_chunkq_clear(&s->stage, s->chunks);
+	s->inflight = 0;
+	s->shut = s->shut_sent = s->shut_done = true;
 }
 
-/*
- * side_failed - a socket error (what: "read from", "write to").  The
- * client gone ends the session; the destination gone is, by stage, a lost
- * connection (a 421 to the client, spec 4.6), a failed dialogue or a
- * failed handshake (the next address).
- */
-static void
-side_failed(struct tp_conn *c, struct side *s, const char *what, int err)
+const char *
+tp_side_op_name(enum tp_side_op op)
 {
-	if (c->state == CS_RELAY || c->state == CS_LINGER)
-		tp_conn_log(c,
-		    side_quiet(c, s, err) ? TP_LOG_DEBUG : TP_LOG_INFO,
-		    "%s %s: %s", what, s->is_down ? "client" : "server",
-		    uv_strerror(err));
-	if (c->state == CS_GW && !s->is_down) {
-		if (!side_quiet(c, s, err) && !s->eof)
-			tp_gateway_up_lost(c, false, uv_strerror(err));
-		else
-			tp_conn_close_handle(c, (uv_handle_t *)&s->tcp);
-	} else if (!s->is_down && s->eof && c->state == CS_RELAY) {
-		/* It went first: what we still had for it is moot, and the
-		 * client may still be reading the last replies. */
-		tp_chunkq_clear(&s->out, &c->w->pool);
-		s->inflight = 0;
-		s->shut = s->shut_sent = s->shut_done = true;
-		tp_relay_settle(c);
-	} else if (s->is_down && c->state == CS_RELAY && c->filter->quit &&
-	    tp_filter_reuse(c->filter) == 0) {
-		/* A client that said QUIT need not read the 221 (Postfix's
-		 * smtp_skip_quit_response): the RSET in its place is still
-		 * answered, and the connection kept (spec 4.7). */
-		tp_side_discard_input(c, s);
-		tp_chunkq_clear(&s->out, &c->w->pool);
-		tp_chunkq_clear(&s->stage, &c->w->pool);
-		s->inflight = 0;
-		s->eof = s->shut = s->shut_sent = s->shut_done = true;
-		s->open = false;
-		tp_conn_close_handle(c, (uv_handle_t *)&s->tcp);
-	} else if (s->is_down || c->state == CS_LINGER || s->eof)
-		tp_conn_close(c, NULL);
-	else if (c->state == CS_RELAY)
-		tp_relay_lost(c, false, uv_strerror(err));
-	else if (c->state == CS_SMTP_UP)
-		tp_dialogue_up_lost(c, false); /* not a TLS problem */
-	else
-		tp_upstream_failed(c, TP_ETLS, uv_strerror(err));
+	switch (op) {
+	case TP_SIDE_READ:
+		return "read from";
+	case TP_SIDE_WRITE:
+	case TP_SIDE_WRITE_START:
+		return "write to";
+	case TP_SIDE_TLS_WRITE:
+		return "TLS write to";
+	case TP_SIDE_SHUTDOWN:
+		return "shutdown of";
+	}
+	return "?";
+}
+
+static struct side *
+side_of(uv_handle_t *h)
+{
+	return tp_container_of(h, struct side, tcp);
 }
 
 static void
 side_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-	struct tp_conn *c = conn_of(h);
-	struct tp_chunk *k = tp_chunk_get(&c->w->pool);
+	struct tp_chunk *k = tp_chunk_get(side_of(h)->chunks);
 
 	(void)hint;
 	*buf = k ? uv_buf_init(k->data, TP_CHUNK_SIZE) : uv_buf_init(NULL, 0);
@@ -136,88 +103,35 @@ side_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 static void
 side_on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
-	struct tp_conn *c = conn_of((uv_handle_t *)stream);
-	struct side *s =
-	    (uv_stream_t *)&c->down.tcp == stream ? &c->down : c->up;
+	struct side *s = side_of((uv_handle_t *)stream);
 	struct tp_chunk *k = buf->base ? tp_chunk_from_data(buf->base) : NULL;
 
-	if (n <= 0 || c->closing) {
+	if (n <= 0 || s->closing) {
 		if (k != NULL)
-			tp_chunk_put(&c->w->pool, k);
-		if (n == 0 || c->closing)
+			tp_chunk_put(s->chunks, k);
+		if (n == 0 || s->closing)
 			return;
-		if (n == UV_EOF) {
-			tp_conn_on_eof(c, s);
-			return;
-		}
-		side_failed(c, s, "read from", (int)n);
+		if (n == UV_EOF)
+			s->ops->on_eof(s);
+		else
+			s->ops->on_error(s, TP_SIDE_READ, (int)n);
 		return;
 	}
-	c->last_active = uv_now(&c->w->loop);
 	k->start = 0;
 	k->end = (uint32_t)n;
 	assert(s->in == NULL);
 	s->in = k;
-	switch (c->state) {
-	case CS_RELAY:
-		tp_relay_pump(s);
-		break;
-	case CS_GW:
-		tp_gateway_input(c, s);
-		break;
-	case CS_HANDSHAKE:
-		tp_conn_advance(c);
-		break;
-	case CS_PROXY_IN:
-		tp_dialogue_proxy_input(c);
-		break;
-	case CS_SMTP_DOWN:
-		tp_dialogue_down_input(c);
-		break;
-	case CS_SMTP_UP:
-		tp_dialogue_up_input(c);
-		break;
-	case CS_LINGER:
-		tp_dialogue_linger_input(c);
-		break;
-	default:
-		tp_side_discard_input(c, s);
-		break;
-	}
+	s->ops->on_input(s);
 }
 
 void
 tp_side_update_read(struct side *s)
 {
-	struct tp_conn *c = s->conn;
-	bool want, idle = s->in == NULL && s->plain == NULL && !s->eof;
+	bool want;
 
-	if (!s->open || c->closing)
+	if (!s->open || s->closing)
 		return;
-	switch (c->state) {
-	case CS_HANDSHAKE:
-		want = s->ssl != NULL && s->in == NULL;
-		break;
-	case CS_PROXY_IN:
-	case CS_SMTP_DOWN:
-		want = s->is_down && idle;
-		break;
-	case CS_SMTP_UP:
-		want = !s->is_down && idle;
-		break;
-	case CS_LINGER:
-		want = s->is_down && idle;
-		break;
-	case CS_RELAY:
-		want = idle && !s->blocked && !s->held;
-		break;
-	case CS_GW:
-		want = idle && !s->blocked;
-		break;
-	default:
-		want = false;
-		break;
-	}
+	want = s->ops->want_read(s);
 	if (want && !s->reading) {
 		if (uv_read_start((uv_stream_t *)&s->tcp, side_on_alloc,
 			side_on_read) == 0)
@@ -232,24 +146,14 @@ static void
 side_on_shutdown(uv_shutdown_t *req, int status)
 {
 	struct side *s = tp_container_of(req, struct side, sreq);
-	struct tp_conn *c = s->conn;
 
 	/* A request that failed before its handle was closed reports after
 	 * the close began: that failure is being dealt with already. */
-	if (status == UV_ECANCELED || c->closing ||
+	if (status == UV_ECANCELED || s->closing ||
 	    uv_is_closing((uv_handle_t *)&s->tcp))
 		return;
 	s->shut_done = true;
-	if (c->state == CS_GW) {
-		tp_gateway_shutdown(c, s);
-		return;
-	}
-	/* Both directions finished (or our last word to a client that has
-	 * finished too): the session is over. */
-	if (c->state == CS_LINGER ? s->is_down && s->eof
-				  : c->down.eof && c->up->eof &&
-		    c->down.shut_done && c->up->shut_done)
-		tp_conn_close(c, NULL);
+	s->ops->on_shutdown(s);
 }
 
 static void side_on_write(uv_write_t *req, int status);
@@ -265,24 +169,23 @@ side_commit(struct side *s)
 		if (k->end > k->start)
 			rc = tp_tls_write(
 			    s->ssl, k->data + k->start, k->end - k->start);
-	tp_chunkq_clear(&s->stage, &s->conn->w->pool);
+	tp_chunkq_clear(&s->stage, s->chunks);
 	return rc;
 }
 
 void
 tp_side_flush(struct side *s)
 {
-	struct tp_conn *c = s->conn;
 	uv_buf_t bufs[TP_MAX_WBUFS];
 	struct tp_chunk *k;
 	unsigned n = 0;
 	size_t total = 0;
 	int rc;
 
-	if (c->closing || !s->open)
+	if (s->closing || !s->open)
 		return;
 	if (s->stage.bytes > 0 && side_commit(s) < 0) {
-		tp_conn_close(c, "TLS write failed");
+		s->ops->on_error(s, TP_SIDE_TLS_WRITE, TP_ETLS);
 		return;
 	}
 	if (s->inflight > 0)
@@ -290,9 +193,9 @@ tp_side_flush(struct side *s)
 	if (s->out.bytes == 0) {
 		if (s->shut && !s->shut_sent) {
 			s->shut_sent = true;
-			if (uv_shutdown(&s->sreq, (uv_stream_t *)&s->tcp,
-				side_on_shutdown) < 0)
-				tp_conn_close(c, NULL);
+			if ((rc = uv_shutdown(&s->sreq, (uv_stream_t *)&s->tcp,
+				 side_on_shutdown)) < 0)
+				s->ops->on_error(s, TP_SIDE_SHUTDOWN, rc);
 		}
 		return;
 	}
@@ -306,7 +209,7 @@ tp_side_flush(struct side *s)
 	rc = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, bufs, n, side_on_write);
 	if (rc < 0) {
 		s->inflight = 0;
-		tp_conn_close(c, uv_strerror(rc));
+		s->ops->on_error(s, TP_SIDE_WRITE_START, rc);
 	}
 }
 
@@ -314,39 +217,24 @@ static void
 side_on_write(uv_write_t *req, int status)
 {
 	struct side *s = tp_container_of(req, struct side, wreq);
-	struct tp_conn *c = s->conn;
-	struct side *src = s->peer;
 
-	if (status == UV_ECANCELED || c->closing ||
+	if (status == UV_ECANCELED || s->closing ||
 	    uv_is_closing((uv_handle_t *)&s->tcp))
 		return; /* see side_on_shutdown */
 	if (status < 0) {
-		side_failed(c, s, "write to", status);
+		s->ops->on_error(s, TP_SIDE_WRITE, status);
 		return;
 	}
-	tp_chunkq_consume(&s->out, &c->w->pool, s->inflight);
+	tp_chunkq_consume(&s->out, s->chunks, s->inflight);
 	s->inflight = 0;
 	tp_side_flush(s);
-	if (c->closing)
-		return;
-	/* STARTTLS: the handshake begins once our 220 has left (RFC 3207). */
-	if (c->state == CS_STARTTLS_WAIT && s->is_down && s->out.bytes == 0) {
-		tp_conn_advance(c);
-		return;
-	}
-	if (src->blocked && tp_side_backlog(s) <= TP_LOW_WATER) {
-		src->blocked = false;
-		if (c->state == CS_GW)
-			tp_gateway_resume(c);
-		else
-			tp_relay_pump(src);
-	}
+	if (!s->closing)
+		s->ops->on_drain(s);
 }
 
 int
 tp_side_plaintext(struct side *s, char *why, size_t len)
 {
-	struct tp_conn *c = s->conn;
 	struct tp_chunk *k;
 	ssize_t n;
 	int state;
@@ -358,7 +246,7 @@ tp_side_plaintext(struct side *s, char *why, size_t len)
 		s->in = NULL;
 		return s->plain != NULL;
 	}
-	if ((k = tp_chunk_get(&c->w->pool)) == NULL)
+	if ((k = tp_chunk_get(s->chunks)) == NULL)
 		return TP_SIDE_OOM;
 	n = tp_tls_read(s->ssl, k->data, TP_CHUNK_SIZE, &state, why, len);
 	tp_side_flush(s); /* alerts, key updates */
@@ -367,7 +255,7 @@ tp_side_plaintext(struct side *s, char *why, size_t len)
 		s->plain = k;
 		return 1;
 	}
-	tp_chunk_put(&c->w->pool, k);
+	tp_chunk_put(s->chunks, k);
 	if (state == TP_TLS_WANT)
 		return 0;
 	return state == TP_TLS_EOF ? TP_SIDE_EOF : TP_SIDE_TLSERR;
@@ -376,15 +264,13 @@ tp_side_plaintext(struct side *s, char *why, size_t len)
 int
 tp_side_send(struct side *s, const char *data, size_t len)
 {
-	struct tp_pool *pool = &s->conn->w->pool;
-
 	if (s->ssl == NULL)
-		return tp_chunkq_append(&s->out, pool, data, len);
+		return tp_chunkq_append(&s->out, s->chunks, data, len);
 	/* Bulk (a message body) is encrypted straight away; commands and
 	 * replies wait for the flush and share a record. */
 	if (len >= TP_STAGE_DIRECT && s->stage.bytes == 0)
 		return tp_tls_write(s->ssl, data, len);
-	return tp_chunkq_append(&s->stage, pool, data, len);
+	return tp_chunkq_append(&s->stage, s->chunks, data, len);
 }
 
 size_t
@@ -397,7 +283,7 @@ void
 tp_side_end(struct side *s)
 {
 	if (s->stage.bytes > 0 && side_commit(s) < 0) {
-		tp_conn_close(s->conn, "TLS write failed");
+		s->ops->on_error(s, TP_SIDE_TLS_WRITE, TP_ETLS);
 		return;
 	}
 	if (s->ssl != NULL)

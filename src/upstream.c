@@ -114,7 +114,7 @@ tp_upstream_closed(struct tp_conn *c)
 	struct side *s = c->up;
 
 	s->open = false;
-	tp_side_release(c, s);
+	tp_side_release(s);
 	s->reading = s->eof = s->shut = s->held = false;
 	s->shut_sent = s->shut_done = s->blocked = false;
 	if (c->closing)

@@ -54,7 +54,6 @@ struct tp_connpool {
 	struct tp_pooled *head; /* oldest first */
 	unsigned n;
 	bool closing;
-	char scratch[64]; /* what an idle server sends is read here */
 };
 
 /* tp_reuse_new / tp_reuse_free - an empty record (NULL: no memory). */

@@ -1,7 +1,7 @@
 /*
  * session.h - the session's internals, shared by the files that make up
  * the data path: conn.c (accept, admission, states, timers, teardown),
- * side.c (one endpoint's I/O), upstream.c (connect with failover),
+ * upstream.c (connect with failover),
  * dialogue.c (the SMTP and PROXY exchanges before the relay), relay.c
  * (copying both ways) and sesscache.c (client TLS sessions).
  * Everything here runs on the session's worker thread.
@@ -19,6 +19,7 @@
 #include "tlsproxy/buf.h"
 #include "tlsproxy/log.h"
 #include "tlsproxy/parse.h"
+#include "tlsproxy/side.h"
 #include "tlsproxy/tls_io.h"
 
 struct tp_conn;
@@ -47,31 +48,6 @@ enum tp_conn_state {
 	CS_RELAY,     /* copying both ways */
 	CS_GW,        /* gateway: the MTA and its engine (gateway.c) */
 	CS_LINGER,    /* sent a final reply or alert; waiting for EOF */
-};
-
-/* One endpoint: socket, bounded buffers, optional TLS. */
-struct side {
-	uv_tcp_t tcp;
-	struct tp_conn *conn;
-	struct side *peer;
-	SSL *ssl;
-	struct tp_tls_bio bio;
-	struct tp_chunk *in;    /* received, not yet consumed */
-	struct tp_chunk *plain; /* decrypted, held back by the SMTP filter */
-	struct tp_chunkq out;   /* to send; head bytes may be in flight */
-	struct tp_chunkq stage; /* TLS: plaintext to encrypt at the flush */
-	size_t inflight;
-	uv_write_t wreq;
-	uv_shutdown_t sreq;
-	bool open; /* tcp initialised and not yet closed */
-	bool reading;
-	bool blocked;   /* reading stopped by the peer's high water */
-	bool held;      /* the SMTP filter waits for replies */
-	bool eof;       /* no more input (EOF or close_notify) */
-	bool shut;      /* FIN wanted once the output drains */
-	bool shut_sent; /* uv_shutdown issued */
-	bool shut_done; /* FIN sent */
-	bool is_down;   /* the accepted (client) side */
 };
 
 struct tp_conn {
@@ -175,26 +151,14 @@ int tp_conn_level(const struct tp_conn *c);
 /* tp_conn_admit - limits, then the route's first stage. */
 void tp_conn_admit(struct tp_conn *c);
 
-/* side.c */
-void tp_side_update_read(struct side *s);
-void tp_side_flush(struct side *s);
-/*
- * tp_side_plaintext - the next plaintext bytes of s into s->plain (a TLS
- * side decrypts): 1 some, 0 none for now, or TP_SIDE_EOF (close_notify),
- * TP_SIDE_TLSERR (why says what), TP_SIDE_OOM.
- */
-#define TP_SIDE_EOF    (-1)
-#define TP_SIDE_TLSERR (-2)
-#define TP_SIDE_OOM    (-3)
-int tp_side_plaintext(struct side *s, char *why, size_t len);
-/* tp_side_send - queue bytes; a TLS side encrypts them at the flush. */
-int tp_side_send(struct side *s, const char *data, size_t len);
-/* tp_side_backlog - bytes queued toward s and not yet written. */
-size_t tp_side_backlog(const struct side *s);
-void tp_side_end(struct side *s);
-void tp_side_release(struct tp_conn *c, struct side *s);
-/* tp_side_discard_input - drop what s received and has not consumed. */
-void tp_side_discard_input(struct tp_conn *c, struct side *s);
+/* conn.c: the callbacks of a session's endpoints (side.h) */
+extern const struct tp_side_ops tp_conn_side_ops;
+/* tp_side_conn - the session that owns s. */
+static inline struct tp_conn *
+tp_side_conn(const struct side *s)
+{
+	return s->owner;
+}
 
 /* upstream.c */
 void tp_upstream_next(struct tp_conn *c);
