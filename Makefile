@@ -52,7 +52,8 @@ DEBS_BUILD = gcc make pkg-config libuv1-dev libssl-dev libinih-dev openssl \
 	     libunbound-dev libcurl4-openssl-dev
 DEBS_TEST  = libcmocka-dev swaks postfix stunnel4 haproxy python3 curl procps testssl.sh \
 	     iproute2 libnet-ssleay-perl libio-socket-ssl-perl man-db \
-	     nsd ldnsutils unbound-host dns-root-data
+	     nsd ldnsutils unbound-host dns-root-data \
+	     clang-format cppcheck
 
 .PHONY: all deps deps-build run check check-slow check-unit check-asan bench install \
 	clean format lint unit fuzz docs
@@ -109,6 +110,7 @@ run: deps-build all
 # The whole suite: plain build, then the ASan+UBSan build, each running
 # every unit and integration test.  tests/run.sh prints the totals.
 check: deps
+	$(MAKE) lint
 	$(MAKE) all unit
 	$(MAKE) SAN=1 all unit
 	sh tests/run.sh build build/asan
@@ -156,9 +158,10 @@ install:
 format:
 	clang-format -i src/*.c include/tlsproxy/*.h tests/unit/*.c
 
+# The layer rules of ../shared/conventions.md (tests/lint/layers.py: no
+# #include or call points up a layer), clang-format, cppcheck.
 lint:
-	clang-format --dry-run -Werror src/*.c include/tlsproxy/*.h
-	cppcheck --quiet --error-exitcode=1 -Iinclude src
+	sh tests/lint/run.sh
 
 clean:
 	rm -rf build

@@ -37,7 +37,7 @@
 #include "tlsproxy/tls_io.h"
 #include "tlsproxy/tls_policy.h"
 #include "tlsproxy/tls_verify.h"
-#include "tlsproxy/worker.h"
+#include "tlsproxy/wctx.h"
 
 atomic_uint tp_conn_active_total;
 
@@ -132,7 +132,7 @@ ip_change(struct tp_conn *c, int delta)
 static void
 conn_free(struct tp_conn *c)
 {
-	struct tp_worker *w = c->w;
+	struct tp_wctx *w = c->w;
 
 	tp_side_release(&c->down);
 	tp_side_release(c->up);
@@ -161,7 +161,7 @@ conn_free(struct tp_conn *c)
 	tp_gen_unref(c->gen);
 	c->magic = 0;
 	free(c);
-	tp_worker_session_done(w);
+	w->session_done(w);
 }
 
 void
@@ -873,7 +873,7 @@ tp_conn_admit(struct tp_conn *c)
 }
 
 void
-tp_conn_accept(struct tp_worker *w, uv_stream_t *server, size_t route)
+tp_conn_accept(struct tp_wctx *w, uv_stream_t *server, size_t route)
 {
 	struct tp_conn *c = calloc(1, sizeof(*c));
 	int len;

@@ -10,7 +10,7 @@
 #include "tlsproxy/common.h"
 #include "tlsproxy/conn.h"
 #include "tlsproxy/smtp_filter.h"
-#include "tlsproxy/worker.h"
+#include "tlsproxy/wctx.h"
 
 /* io_quiet - after the peer closed, its reset or broken pipe is news
  * to no one; nor is a client's reset after its server said goodbye (a

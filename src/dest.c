@@ -46,7 +46,7 @@
 #include "tlsproxy/sts.h"
 #include "tlsproxy/tls_policy.h"
 #include "tlsproxy/tls_verify.h"
-#include "tlsproxy/worker.h"
+#include "tlsproxy/wctx.h"
 
 #define TP_DEST_HOSTS    10 /* MX hosts looked at */
 #define TP_DEST_ADDRS    5  /* addresses tried per entry */

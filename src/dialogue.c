@@ -26,7 +26,7 @@
 #include "tlsproxy/smtp_client.h"
 #include "tlsproxy/smtp_server.h"
 #include "tlsproxy/tls_policy.h"
-#include "tlsproxy/worker.h"
+#include "tlsproxy/wctx.h"
 
 #define REPLY_REFUSED "503 5.5.1 Error: the server refused this session\r\n"
 

@@ -34,12 +34,12 @@
 #include "tlsproxy/gen.h"
 #include "tlsproxy/log.h"
 #include "tlsproxy/metrics.h"
-#include "tlsproxy/worker.h"
+#include "tlsproxy/wctx.h"
 
 struct dns_ctx {
 	struct ub_ctx *ub;
 	uv_poll_t poll;
-	struct tp_worker *w;
+	struct tp_wctx *w;
 	unsigned long serial;
 	uint64_t timeout_ms;
 	unsigned pending; /* lookups not yet freed */
@@ -109,7 +109,7 @@ ctx_set(struct ub_ctx *ub, int rc, const char *what, const char *value)
 
 /* ctx_new - a context for the worker's current generation. */
 static struct dns_ctx *
-ctx_new(struct tp_worker *w)
+ctx_new(struct tp_wctx *w)
 {
 	const struct tp_config *cfg = w->gen->cfg;
 	struct dns_ctx *d = calloc(1, sizeof(*d));
@@ -167,7 +167,7 @@ ctx_new(struct tp_worker *w)
 
 /* ctx_get - the worker's context for its current generation. */
 static struct dns_ctx *
-ctx_get(struct tp_worker *w)
+ctx_get(struct tp_wctx *w)
 {
 	struct tp_dns *dns = w->dns;
 
@@ -287,7 +287,7 @@ query_on_timer(uv_timer_t *t)
 
 struct tp_dns_query *
 tp_dns_lookup(
-    struct tp_worker *w, const char *name, int type, tp_dns_cb cb, void *arg)
+    struct tp_wctx *w, const char *name, int type, tp_dns_cb cb, void *arg)
 {
 	struct dns_ctx *d = ctx_get(w);
 	struct tp_dns_query *q;
@@ -322,7 +322,7 @@ tp_dns_cancel(struct tp_dns_query *q)
 }
 
 void
-tp_dns_worker_finish(struct tp_worker *w)
+tp_dns_worker_finish(struct tp_wctx *w)
 {
 	struct tp_dns *dns = w->dns;
 

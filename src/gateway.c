@@ -26,7 +26,7 @@
 #include "tlsproxy/metrics.h"
 #include "tlsproxy/smtp_gateway.h"
 #include "tlsproxy/tls_policy.h"
-#include "tlsproxy/worker.h"
+#include "tlsproxy/wctx.h"
 
 struct tp_gateway {
 	struct tp_gw gw;

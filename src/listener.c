@@ -25,7 +25,7 @@
 #include "tlsproxy/gen.h"
 #include "tlsproxy/log.h"
 #include "tlsproxy/parse.h"
-#include "tlsproxy/worker.h"
+#include "tlsproxy/wctx.h"
 
 #define TP_LISTENER_MAGIC 0x4c53544eu
 #define TP_BACKLOG        511
@@ -33,7 +33,7 @@
 struct tp_listener {
 	uint32_t magic;
 	uv_tcp_t tcp;
-	struct tp_worker *w;
+	struct tp_wctx *w;
 	char *key;
 	size_t route;
 	bool keep;
@@ -190,7 +190,7 @@ listener_drop(struct tp_listener *l)
 }
 
 void
-tp_listener_sync(struct tp_worker *w)
+tp_listener_sync(struct tp_wctx *w)
 {
 	struct tp_listener *l, **pp;
 	struct tp_gen *g = w->gen;
@@ -241,7 +241,7 @@ tp_listener_sync(struct tp_worker *w)
 }
 
 void
-tp_listener_close_all(struct tp_worker *w)
+tp_listener_close_all(struct tp_wctx *w)
 {
 	struct tp_listener *l;
 

@@ -25,7 +25,7 @@
 #include "tlsproxy/conn.h"
 #include "tlsproxy/gen.h"
 #include "tlsproxy/smtp_filter.h"
-#include "tlsproxy/worker.h"
+#include "tlsproxy/wctx.h"
 
 #define REPLY_PLAIN_STARTTLS                                                   \
 	"454 4.7.0 TLS not available: this session goes on without TLS"

@@ -22,7 +22,7 @@
 #include "tlsproxy/gen.h"
 #include "tlsproxy/metrics.h"
 #include "tlsproxy/smtp_filter.h"
-#include "tlsproxy/worker.h"
+#include "tlsproxy/wctx.h"
 
 #define REPLY_BYE "221 2.0.0 Bye\r\n"
 

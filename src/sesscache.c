@@ -16,7 +16,7 @@
 #include "tlsproxy/conn.h"
 #include "tlsproxy/gen.h"
 #include "tlsproxy/tls_verify.h"
-#include "tlsproxy/worker.h"
+#include "tlsproxy/wctx.h"
 
 struct sess_slot {
 	SSL_SESSION *sess;
@@ -41,7 +41,7 @@ sesscache_flush(struct tp_sesscache *sc)
 }
 
 void
-tp_conn_worker_done(struct tp_worker *w)
+tp_conn_worker_done(struct tp_wctx *w)
 {
 	if (w->sesscache != NULL) {
 		sesscache_flush(w->sesscache);
@@ -54,7 +54,7 @@ tp_conn_worker_done(struct tp_worker *w)
 static struct sess_slot *
 sess_slot(struct tp_conn *c)
 {
-	struct tp_worker *w = c->w;
+	struct tp_wctx *w = c->w;
 	struct tp_sesscache *sc = w->sesscache;
 
 	if (sc == NULL && (sc = w->sesscache = calloc(1, sizeof(*sc))) == NULL)

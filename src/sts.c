@@ -37,7 +37,7 @@
 #include "tlsproxy/dns.h"
 #include "tlsproxy/log.h"
 #include "tlsproxy/mta_sts.h"
-#include "tlsproxy/worker.h"
+#include "tlsproxy/wctx.h"
 
 #define STS_BODY_MAX   65536 /* RFC 8461 3.3: 64 KB */
 #define STS_TIMEOUT_MS 60000 /* RFC 8461 3.3: a minute */
@@ -61,7 +61,7 @@ static char *cache_path;
 struct tp_sts_curl {
 	CURLM *multi;
 	uv_timer_t timer;
-	struct tp_worker *w;
+	struct tp_wctx *w;
 	struct tp_sts_query *queries; /* every query of this worker */
 	bool closing;
 };
@@ -74,7 +74,7 @@ struct sts_sock {
 
 struct tp_sts_query {
 	struct tp_sts_query *next, *prev;
-	struct tp_worker *w;
+	struct tp_wctx *w;
 	char domain[256];
 	char host[300]; /* mta-sts.D */
 	char *cafile;
@@ -341,7 +341,7 @@ sts_on_timeout(CURLM *m, long ms, void *arg)
 }
 
 static struct tp_sts_curl *
-sts_curl(struct tp_worker *w)
+sts_curl(struct tp_wctx *w)
 {
 	struct tp_sts_curl *sc = w->sts;
 
@@ -638,7 +638,7 @@ query_fetch(struct tp_sts_query *q)
 	}
 }
 
-static struct tp_sts_query *query_new(struct tp_worker *w, const char *domain,
+static struct tp_sts_query *query_new(struct tp_wctx *w, const char *domain,
     const char *cafile, tp_sts_cb cb, void *arg);
 
 /* query_on_txt - the domain's TXT record is in (RFC 8461 3.1). */
@@ -695,7 +695,7 @@ query_on_txt(void *arg, const struct tp_dns_answer *a)
 }
 
 static struct tp_sts_query *
-query_new(struct tp_worker *w, const char *domain, const char *cafile,
+query_new(struct tp_wctx *w, const char *domain, const char *cafile,
     tp_sts_cb cb, void *arg)
 {
 	struct tp_sts_curl *sc = sts_curl(w);
@@ -719,7 +719,7 @@ query_new(struct tp_worker *w, const char *domain, const char *cafile,
 }
 
 struct tp_sts_query *
-tp_sts_lookup(struct tp_worker *w, const char *domain, const char *cafile,
+tp_sts_lookup(struct tp_wctx *w, const char *domain, const char *cafile,
     tp_sts_cb cb, void *arg)
 {
 	struct tp_sts_query *q = query_new(w, domain, cafile, cb, arg);
@@ -753,7 +753,7 @@ sts_on_timer_closed(uv_handle_t *h)
 }
 
 void
-tp_sts_worker_finish(struct tp_worker *w)
+tp_sts_worker_finish(struct tp_wctx *w)
 {
 	struct tp_sts_curl *sc = w->sts;
 

@@ -18,7 +18,7 @@
 #include "tlsproxy/gen.h"
 #include "tlsproxy/metrics.h"
 #include "tlsproxy/tls_policy.h"
-#include "tlsproxy/worker.h"
+#include "tlsproxy/wctx.h"
 
 void
 tp_upstream_failed(struct tp_conn *c, int err, const char *why)

@@ -25,8 +25,8 @@
 static void
 worker_finish(struct tp_worker *w)
 {
-	tp_sts_worker_finish(w);
-	tp_dns_worker_finish(w);
+	tp_sts_worker_finish(&w->ctx);
+	tp_dns_worker_finish(&w->ctx);
 	if (!uv_is_closing((uv_handle_t *)&w->async))
 		uv_close((uv_handle_t *)&w->async, NULL);
 	if (!uv_is_closing((uv_handle_t *)&w->grace))
@@ -40,13 +40,13 @@ worker_on_grace(uv_timer_t *t)
 	struct tp_conn *c;
 
 	TP_CHECK_MAGIC(w, TP_WORKER_MAGIC);
-	if (w->nconns > 0)
+	if (w->ctx.nconns > 0)
 		tp_log(TP_LOG_INFO,
 		    "shutdown grace over: closing %u "
 		    "session(s)",
-		    w->nconns);
+		    w->ctx.nconns);
 	/* tp_conn_close never frees synchronously: the list stays valid. */
-	for (c = w->conns; c != NULL; c = tp_conn_next(c))
+	for (c = w->ctx.conns; c != NULL; c = tp_conn_next(c))
 		tp_conn_close(c, "shutdown");
 }
 
@@ -64,21 +64,21 @@ worker_on_async(uv_async_t *a)
 	stop = w->inbox_stop;
 	pthread_mutex_unlock(&w->lock);
 	if (gen != NULL) {
-		if (w->stopping) {
+		if (w->ctx.stopping) {
 			tp_gen_unref(gen);
 		} else {
-			tp_gen_unref(w->gen);
-			w->gen = gen;
-			tp_listener_sync(w);
+			tp_gen_unref(w->ctx.gen);
+			w->ctx.gen = gen;
+			tp_listener_sync(&w->ctx);
 			/* never reused under other rules (spec 4.7) */
-			tp_connpool_drain(w->connpool, w->gen);
+			tp_connpool_drain(w->ctx.connpool, w->ctx.gen);
 		}
 	}
-	if (stop && !w->stopping) {
-		w->stopping = true;
-		tp_listener_close_all(w);
-		tp_connpool_shutdown(w->connpool);
-		if (w->nconns == 0)
+	if (stop && !w->ctx.stopping) {
+		w->ctx.stopping = true;
+		tp_listener_close_all(&w->ctx);
+		tp_connpool_shutdown(w->ctx.connpool);
+		if (w->ctx.nconns == 0)
 			worker_finish(w);
 		else
 			uv_timer_start(
@@ -86,11 +86,13 @@ worker_on_async(uv_async_t *a)
 	}
 }
 
-void
-tp_worker_session_done(struct tp_worker *w)
+static void
+worker_session_done(struct tp_wctx *x)
 {
-	w->nconns--;
-	if (w->stopping && w->nconns == 0)
+	struct tp_worker *w = tp_container_of(x, struct tp_worker, ctx);
+
+	w->ctx.nconns--;
+	if (w->ctx.stopping && w->ctx.nconns == 0)
 		worker_finish(w);
 }
 
@@ -99,7 +101,7 @@ worker_main(void *arg)
 {
 	struct tp_worker *w = arg;
 
-	uv_run(&w->loop, UV_RUN_DEFAULT);
+	uv_run(&w->ctx.loop, UV_RUN_DEFAULT);
 }
 
 int
@@ -108,23 +110,23 @@ tp_worker_start(struct tp_worker *w, int index, struct tp_gen *gen)
 	int rc;
 
 	w->magic = TP_WORKER_MAGIC;
-	w->index = index;
-	tp_pool_init(&w->pool, TP_POOL_KEEP);
+	w->ctx.index = index;
+	tp_pool_init(&w->ctx.pool, TP_POOL_KEEP);
 	pthread_mutex_init(&w->lock, NULL);
-	if ((rc = uv_loop_init(&w->loop)) < 0)
+	if ((rc = uv_loop_init(&w->ctx.loop)) < 0)
 		return rc;
-	w->loop.data = w;
-	uv_async_init(&w->loop, &w->async, worker_on_async);
+	w->ctx.session_done = worker_session_done;
+	uv_async_init(&w->ctx.loop, &w->async, worker_on_async);
 	w->async.data = w;
-	uv_timer_init(&w->loop, &w->grace);
+	uv_timer_init(&w->ctx.loop, &w->grace);
 	w->grace.data = w;
-	if ((w->connpool = malloc(sizeof(*w->connpool))) == NULL)
+	if ((w->ctx.connpool = malloc(sizeof(*w->ctx.connpool))) == NULL)
 		return UV_ENOMEM;
-	tp_connpool_init(w->connpool, &w->loop, &w->pool);
+	tp_connpool_init(w->ctx.connpool, &w->ctx.loop, &w->ctx.pool);
 	tp_gen_ref(gen);
-	w->gen = gen;
+	w->ctx.gen = gen;
 	/* Handles are set up here, before the thread exists. */
-	tp_listener_sync(w);
+	tp_listener_sync(&w->ctx);
 	return uv_thread_create(&w->thread, worker_main, w);
 }
 
@@ -154,17 +156,17 @@ void
 tp_worker_join(struct tp_worker *w)
 {
 	uv_thread_join(&w->thread);
-	uv_loop_close(&w->loop);
+	uv_loop_close(&w->ctx.loop);
 	pthread_mutex_lock(&w->lock);
 	if (w->inbox_gen != NULL)
 		tp_gen_unref(w->inbox_gen);
 	w->inbox_gen = NULL;
 	pthread_mutex_unlock(&w->lock);
-	tp_conn_worker_done(w);
-	tp_gen_unref(w->gen);
-	w->gen = NULL;
-	free(w->connpool);
-	w->connpool = NULL;
-	tp_pool_destroy(&w->pool);
+	tp_conn_worker_done(&w->ctx);
+	tp_gen_unref(w->ctx.gen);
+	w->ctx.gen = NULL;
+	free(w->ctx.connpool);
+	w->ctx.connpool = NULL;
+	tp_pool_destroy(&w->ctx.pool);
 	pthread_mutex_destroy(&w->lock);
 }

@@ -13,7 +13,7 @@
 
 #include <uv.h>
 
-struct tp_worker;
+struct tp_wctx;
 struct tp_route_rt;
 struct tp_conn;
 
@@ -21,11 +21,11 @@ struct tp_conn;
  * tp_conn_accept - accept a pending connection on server and start a
  * session for route rt (index into the worker's current generation).
  */
-void tp_conn_accept(struct tp_worker *w, uv_stream_t *server, size_t route);
+void tp_conn_accept(struct tp_wctx *w, uv_stream_t *server, size_t route);
 /* tp_conn_close - end a session (asynchronous, idempotent). */
 void tp_conn_close(struct tp_conn *c, const char *reason);
 /* tp_conn_worker_done - free the worker's client session cache. */
-void tp_conn_worker_done(struct tp_worker *w);
+void tp_conn_worker_done(struct tp_wctx *w);
 /* tp_conn_next - the next session in the worker's list. */
 struct tp_conn *tp_conn_next(struct tp_conn *c);
 

@@ -13,7 +13,7 @@
 
 #include "tlsproxy/dns_parse.h"
 
-struct tp_worker;
+struct tp_wctx;
 struct tp_dns_query;
 
 struct tp_dns_answer {
@@ -39,10 +39,10 @@ typedef void (*tp_dns_cb)(void *arg, const struct tp_dns_answer *a);
  * worker's current generation's settings.  NULL when out of memory.
  */
 struct tp_dns_query *tp_dns_lookup(
-    struct tp_worker *w, const char *name, int type, tp_dns_cb cb, void *arg);
+    struct tp_wctx *w, const char *name, int type, tp_dns_cb cb, void *arg);
 /* tp_dns_cancel - the callback will not run. */
 void tp_dns_cancel(struct tp_dns_query *q);
 /* tp_dns_worker_finish - the worker stops: close its contexts. */
-void tp_dns_worker_finish(struct tp_worker *w);
+void tp_dns_worker_finish(struct tp_wctx *w);
 
 #endif

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 struct tp_hostport;
-struct tp_worker;
+struct tp_wctx;
 
 /*
  * tp_listener_bind - n sockets bound to hp (main thread).  The first is
@@ -20,8 +20,8 @@ struct tp_worker;
 int tp_listener_bind(const struct tp_hostport *hp, unsigned n, int *fds,
     unsigned *port, char *why, size_t len);
 /* tp_listener_sync - adopt/keep/drop listeners to match w->gen. */
-void tp_listener_sync(struct tp_worker *w);
+void tp_listener_sync(struct tp_wctx *w);
 /* tp_listener_close_all - stop accepting (shutdown). */
-void tp_listener_close_all(struct tp_worker *w);
+void tp_listener_close_all(struct tp_wctx *w);
 
 #endif

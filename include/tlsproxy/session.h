@@ -26,7 +26,7 @@ struct tp_conn;
 struct tp_gen;
 struct tp_route_rt;
 struct tp_cfg_route;
-struct tp_worker;
+struct tp_wctx;
 struct tp_filter;
 struct tp_dialogue;
 struct tp_dest;
@@ -52,7 +52,7 @@ enum tp_conn_state {
 
 struct tp_conn {
 	uint32_t magic;
-	struct tp_worker *w;
+	struct tp_wctx *w;
 	struct tp_gen *gen;
 	const struct tp_route_rt *rt;
 	const struct tp_cfg_route *r;

@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct tp_worker;
+struct tp_wctx;
 struct tp_sts_query;
 struct tp_mta_sts_policy;
 
@@ -39,7 +39,7 @@ typedef void (*tp_sts_cb)(void *arg, struct tp_sts *sts, int fail);
  * else a fetch (cafile: trust anchors for the policy host's certificate,
  * NULL for the system's).  NULL when out of memory.
  */
-struct tp_sts_query *tp_sts_lookup(struct tp_worker *w, const char *domain,
+struct tp_sts_query *tp_sts_lookup(struct tp_wctx *w, const char *domain,
     const char *cafile, tp_sts_cb cb, void *arg);
 /* tp_sts_cancel - the callback will not run. */
 void tp_sts_cancel(struct tp_sts_query *q);
@@ -47,7 +47,7 @@ void tp_sts_release(struct tp_sts *s);
 /* tp_sts_cache_load - read the cache file at start (path may be NULL). */
 void tp_sts_cache_load(const char *path);
 /* tp_sts_worker_finish - the worker stops: its transfers go. */
-void tp_sts_worker_finish(struct tp_worker *w);
+void tp_sts_worker_finish(struct tp_wctx *w);
 /* tp_sts_init / tp_sts_done - libcurl's global state (main thread). */
 void tp_sts_init(void);
 void tp_sts_done(void);
