@@ -769,9 +769,6 @@ check_route(struct tp_config *cfg, struct tp_cfg_route *r)
 			    "mta_sts = yes needs connect = mx:DOMAIN (a "
 			    "policy is a domain's)");
 	}
-	if (gw && v[TP_K_CONNECTION_REUSE].n)
-		tp_config_diag(cfg, v[TP_K_CONNECTION_REUSE].line, true,
-		    "connection_reuse is not implemented on gateways yet");
 	if (r->mode == TP_MODE_SERVER && r->security > TP_SEC_ENCRYPT)
 		tp_config_diag(cfg, v[TP_K_SECURITY].line, false,
 		    "security = %s: server routes take none, may or encrypt",

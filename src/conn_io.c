@@ -78,6 +78,8 @@ io_failed(struct tp_conn *c, struct side *s, const char *what, int err)
 		tp_conn_log(c, io_quiet(c, s, err) ? TP_LOG_DEBUG : TP_LOG_INFO,
 		    "%s %s: %s", what, s->is_down ? "client" : "server",
 		    uv_strerror(err));
+	if (c->state == CS_GW && s->is_down && tp_gateway_down_gone(c))
+		return;
 	if (c->state == CS_GW && !s->is_down) {
 		if (!io_quiet(c, s, err) && !s->eof)
 			tp_gateway_up_lost(c, false, uv_strerror(err));

@@ -35,9 +35,13 @@ struct tp_gateway {
 	bool connecting;       /* CONNECT: reaching g->domain */
 	bool disconnecting;    /* DISCONNECT: the upstream is closing */
 	bool ending;           /* CLOSE: our last reply is going out */
+	/* the upstream's destination and policy: its key in the pool */
+	char up_domain[256];
+	const struct tp_dest_policy *policy;
 };
 
 static void gw_pump_down(struct tp_conn *c);
+static void gw_event(struct tp_conn *c, enum tp_gw_event ev);
 
 /* gw_out - what the engine has for either side goes out. */
 static int
@@ -46,7 +50,9 @@ gw_out(struct tp_conn *c)
 	struct tp_gw *g = &c->gwy->gw;
 
 	if (g->down_len > 0) {
-		if (tp_side_send(&c->down, g->down_out, g->down_len) < 0)
+		/* (an MTA gone after its QUIT is owed nothing more) */
+		if (c->down.open &&
+		    tp_side_send(&c->down, g->down_out, g->down_len) < 0)
 			goto oom;
 		g->down_len = 0;
 		tp_side_flush(&c->down);
@@ -65,12 +71,61 @@ oom:
 	return -1;
 }
 
+/* gw_reused - a kept upstream to the domain: no DNS, TLS nor EHLO. */
+static void
+gw_reused(struct tp_conn *c, unsigned caps)
+{
+	struct tp_gateway *gy = c->gwy;
+	enum tp_gw_event ev = TP_GW_NONE;
+	char peer[TP_HOST_MAX + 80];
+
+	gy->connecting = false;
+	c->state = CS_GW;
+	c->last_active = uv_now(&c->w->loop);
+	tp_conn_timer(c, c->r->v[TP_K_IDLE_TIMEOUT].n);
+	snprintf(peer, sizeof(peer), "%s[%s]", c->up_host, c->up_ip);
+	tp_gw_up_reused(&gy->gw, peer, caps, &ev);
+	if (gw_out(c) < 0)
+		return;
+	gw_event(c, ev);
+	if (!c->closing)
+		tp_side_update_read(c->up);
+}
+
+/*
+ * gw_park - the engine's TP_GW_PARK: the upstream answered the RSET that
+ * ended its use; it goes to the pool, or, not kept, gets its QUIT.
+ */
+static void
+gw_park(struct tp_conn *c)
+{
+	struct tp_gateway *gy = c->gwy;
+
+	if (tp_reuse_gw_park(c, gy->up_domain, gy->policy, gy->gw.parked_caps) <
+		0 &&
+	    c->up->open) {
+		if (tp_side_send(c->up, "QUIT\r\n", 6) < 0) {
+			tp_conn_close(c, "out of memory");
+			return;
+		}
+		gy->disconnecting = true;
+		tp_side_end(c->up);
+	}
+	if (c->closing || !gy->gw.closed)
+		return;
+	if (!gy->ending)
+		gw_event(c, TP_GW_CLOSE);
+	else if (!c->up->open && (c->down.shut_done || !c->down.open))
+		tp_conn_close(c, NULL);
+}
+
 /* gw_connect - reach the domain the engine named, by its policy. */
 static void
 gw_connect(struct tp_conn *c)
 {
 	struct tp_gateway *gy = c->gwy;
 	const struct tp_dest_policy *p = tp_gen_policy(c->rt, gy->gw.domain);
+	unsigned caps;
 
 	gy->connecting = true;
 	tp_dest_free(c); /* the last destination's hosts */
@@ -95,6 +150,12 @@ gw_connect(struct tp_conn *c)
 		tp_conn_log(c, TP_LOG_INFO,
 		    "%s: policy_file entry %s (line %d)", gy->gw.domain, p->key,
 		    p->line);
+	snprintf(gy->up_domain, sizeof(gy->up_domain), "%s", gy->gw.domain);
+	gy->policy = p;
+	if (tp_reuse_gw_take(c, gy->gw.domain, p, &caps)) {
+		gw_reused(c, caps);
+		return;
+	}
 	c->state = CS_CONNECT;
 	tp_side_update_read(&c->down);
 	tp_upstream_next(c);
@@ -120,10 +181,16 @@ gw_event(struct tp_conn *c, enum tp_gw_event ev)
 		break;
 	case TP_GW_CLOSE:
 		gy->ending = true;
-		tp_side_end(&c->down);
-		if (c->up->open && !c->up->shut)
+		if (c->down.open)
+			tp_side_end(&c->down);
+		/* a parking upstream waits for its RSET's answer */
+		if (c->up->open && !c->up->shut && !tp_gw_parking(&gy->gw))
 			tp_side_end(c->up);
-		tp_conn_timer(c, TP_LINGER_MS);
+		if (!c->closing)
+			tp_conn_timer(c, TP_LINGER_MS);
+		break;
+	case TP_GW_PARK:
+		gw_park(c);
 		break;
 	default:
 		break;
@@ -226,10 +293,13 @@ gw_pump_up(struct tp_conn *c)
 			return;
 		}
 		gw_event(c, ev);
+		if (u != c->up)
+			break; /* parked: the pool reads it now */
 	}
-	if (!c->closing && u->open)
+	if (!c->closing && u == c->up && u->open)
 		tp_side_update_read(u);
-	gw_pump_down(c);
+	if (!c->closing)
+		gw_pump_down(c);
 }
 
 void
@@ -260,6 +330,7 @@ tp_gateway_begin(struct tp_conn *c)
 	gy->conf.hostname = c->rt->hostname;
 	gy->conf.helo = c->rt->helo;
 	gy->conf.size = c->rt->smtps.size;
+	gy->conf.reuse = c->r->v[TP_K_CONNECTION_REUSE].n != 0;
 	tp_gw_init(&gy->gw, &gy->conf);
 	tp_gw_greeting(&gy->gw);
 	c->state = CS_GW;
@@ -332,6 +403,7 @@ tp_gateway_up_ready(struct tp_conn *c)
 	snprintf(peer, sizeof(peer), "%s[%s]", c->up_host, c->up_ip);
 	if (c->up->ssl == NULL)
 		tp_metrics_domain(c->rt->stats, gy->gw.domain, TP_DR_PLAINTEXT);
+	tp_reuse_gw_ready(c);
 	tp_gw_up_ready(&gy->gw, peer, &ev);
 	if (gw_out(c) < 0)
 		return;
@@ -379,11 +451,31 @@ tp_gateway_up_closed(struct tp_conn *c)
 	if (c->state != CS_GW || c->closing)
 		return;
 	if (gy->ending) {
-		if (c->down.shut_done)
+		if (c->down.shut_done || !c->down.open)
 			tp_conn_close(c, NULL);
 		return;
 	}
 	gw_pump_down(c);
+}
+
+bool
+tp_gateway_down_gone(struct tp_conn *c)
+{
+	struct tp_gateway *gy = c->gwy;
+	struct side *d = &c->down;
+
+	if (gy == NULL || !gy->ending || !tp_gw_parking(&gy->gw) ||
+	    !c->up->open)
+		return false;
+	/* The MTA went after its QUIT (Postfix does not wait for the
+	 * 221): the upstream's answer to its RSET still decides whether
+	 * it is kept; the session ends then, or at the linger timer. */
+	tp_side_discard_input(d);
+	tp_side_abandon(d);
+	d->eof = true;
+	d->open = false;
+	tp_conn_close_handle(c, (uv_handle_t *)&d->tcp);
+	return true;
 }
 
 void
@@ -394,6 +486,8 @@ tp_gateway_eof(struct tp_conn *c, struct side *s)
 	if (s->is_down) {
 		/* The MTA went: whatever it was doing is moot (it would have
 		 * said QUIT and read our 221 otherwise). */
+		if (tp_gateway_down_gone(c))
+			return;
 		tp_conn_close(c, gy->ending ? NULL : "client went away");
 		return;
 	}

@@ -51,8 +51,20 @@
 enum { S_CMD, S_CONNECT, S_UPHELLO, S_DATA_WAIT, S_BODY, S_CLOSED };
 /* slot kinds: K_EHLO's text is made when it goes out; K_CLOSE ends it */
 enum { K_OWN, K_EHLO, K_RCPT, K_DATA, K_DOT, K_RSET, K_CLOSE };
-/* upstream replies awaited; X_RSETQ and X_QUIT are swallowed */
-enum { X_EHLO, X_HELO, X_MAIL, X_RCPT, X_DATA, X_DOT, X_RSET, X_RSETQ, X_QUIT };
+/* upstream replies awaited; X_RSETQ and X_QUIT are swallowed; X_PARK
+ * (the RSET that ends an upstream's use, conf->reuse) decides its fate */
+enum {
+	X_EHLO,
+	X_HELO,
+	X_MAIL,
+	X_RCPT,
+	X_DATA,
+	X_DOT,
+	X_RSET,
+	X_RSETQ,
+	X_QUIT,
+	X_PARK
+};
 enum cmd_rc { C_DONE, C_DEFER };
 
 void
@@ -222,12 +234,29 @@ local(struct tp_gw *g, int kind, const char *fmt, ...)
 	answer_last(g, text);
 }
 
-/* close_session - the last reply; QUIT to an open upstream. */
+/*
+ * park - conf->reuse: an upstream done with gets RSET instead of QUIT,
+ * and is kept (TP_GW_PARK) when it answers 250.  Only behind replies it
+ * still owes when it pipelines.
+ */
+static bool
+park(struct tp_gw *g)
+{
+	if (!g->conf->reuse || !g->up_open || g->parking ||
+	    (g->elen > 0 && !(g->up_caps & TP_GW_UP_PIPE)))
+		return false;
+	up_cmd(g, "RSET\r\n");
+	expect(g, X_PARK);
+	g->parking = true;
+	return true;
+}
+
+/* close_session - the last reply; QUIT (or RSET) to an open upstream. */
 static void
 close_session(struct tp_gw *g, const char *text)
 {
 	local(g, K_CLOSE, "%s", text);
-	if (g->up_open) {
+	if (g->up_open && !park(g)) {
 		up_cmd(g, "QUIT\r\n");
 		expect(g, X_QUIT);
 	}
@@ -694,6 +723,8 @@ cmd_rcpt(struct tp_gw *g, const char *line, size_t len, const char *arg)
 	}
 	if (g->up_open && strcmp(dom, g->up_domain) != 0) {
 		/* the idle upstream goes first; this RCPT on the next call */
+		if (park(g))
+			return C_DEFER; /* TP_GW_PARK (or DISCONNECT) next */
 		up_cmd(g, "QUIT\r\n");
 		g->up_open = false;
 		g->up_domain[0] = '\0';
@@ -803,7 +834,7 @@ static bool
 can_take(const struct tp_gw *g)
 {
 	if (g->state != S_CMD || g->ev != TP_GW_NONE || g->rcpt_held ||
-	    g->qlen >= TP_GW_QUEUE)
+	    g->parking || g->qlen >= TP_GW_QUEUE)
 		return false;
 	/* back-pressure: half of each output buffer */
 	if (g->down_len + g->reserved > TP_GW_OUT / 2 ||
@@ -838,6 +869,8 @@ end_of_data(struct tp_gw *g)
 static enum tp_gw_event
 event(const struct tp_gw *g)
 {
+	if (g->ev == TP_GW_PARK)
+		return TP_GW_PARK; /* the caller looks at g->closed then */
 	return g->closed ? TP_GW_CLOSE : (enum tp_gw_event)g->ev;
 }
 
@@ -938,6 +971,7 @@ lost(struct tp_gw *g, const char *text)
 	g->mail_sent = false;
 	g->rcpt_held = false;
 	g->up_open = false;
+	g->parking = false;
 	g->up_domain[0] = '\0';
 	g->up_caps = 0;
 	g->up_refusal[0] = '\0';
@@ -1140,6 +1174,22 @@ reply_done(struct tp_gw *g)
 	case X_RSET:
 		relay(g);
 		break;
+	case X_PARK:
+		g->parking = false;
+		if (bye)
+			break; /* gone, below */
+		if (ok && g->elen == 0) {
+			g->parked_caps = g->up_caps;
+			g->ev = TP_GW_PARK;
+		} else {
+			up_cmd(g, "QUIT\r\n");
+			g->ev = TP_GW_DISCONNECT;
+		}
+		g->up_open = false;
+		g->up_domain[0] = '\0';
+		g->up_caps = 0;
+		g->up_refusal[0] = '\0';
+		break;
 	default: /* X_RSETQ, X_QUIT: swallowed */
 		break;
 	}
@@ -1156,8 +1206,9 @@ tp_gw_upstream(
 
 	g->ev = TP_GW_NONE;
 	*ev = event(g);
-	/* a closed upstream's last words (its 221 to our QUIT) */
-	while (len > 0 && g->up_open && !g->closed) {
+	/* a closed upstream's last words (its 221 to our QUIT) are
+	 * ignored; the answer to a parking RSET is not */
+	while (len > 0 && g->up_open && (!g->closed || g->parking)) {
 		switch (tp_line_feed(&g->ur, &data, &len)) {
 		case TP_LINE_MORE:
 			continue;
@@ -1186,6 +1237,22 @@ tp_gw_upstream(
 	return 0;
 }
 
+/* up_begin - a session to g->domain is there: reset what we knew. */
+static void
+up_begin(struct tp_gw *g, const char *peer, unsigned caps)
+{
+	tp_line_init(&g->ur, TP_LINE_MAX);
+	tp_reply_init(&g->ureply);
+	g->ehead = g->elen = 0;
+	g->rlen = 0;
+	g->up_open = true;
+	g->parking = false;
+	g->up_caps = caps;
+	g->up_refusal[0] = '\0';
+	clean(g->up_peer, sizeof(g->up_peer), peer ? peer : "");
+	snprintf(g->up_domain, sizeof(g->up_domain), "%s", g->domain);
+}
+
 void
 tp_gw_up_ready(struct tp_gw *g, const char *peer, enum tp_gw_event *ev)
 {
@@ -1196,21 +1263,34 @@ tp_gw_up_ready(struct tp_gw *g, const char *peer, enum tp_gw_event *ev)
 		*ev = event(g);
 		return;
 	}
-	tp_line_init(&g->ur, TP_LINE_MAX);
-	tp_reply_init(&g->ureply);
-	g->ehead = g->elen = 0;
-	g->rlen = 0;
-	g->up_open = true;
-	g->up_caps = 0;
-	g->up_refusal[0] = '\0';
-	clean(g->up_peer, sizeof(g->up_peer), peer ? peer : "");
-	snprintf(g->up_domain, sizeof(g->up_domain), "%s", g->domain);
+	up_begin(g, peer, 0);
 	snprintf(ehlo, sizeof(ehlo), "EHLO %.255s\r\n",
 	    g->conf->helo ? g->conf->helo : hostname(g));
 	up_cmd(g, ehlo);
 	expect(g, X_EHLO);
 	g->state = S_UPHELLO;
 	*ev = event(g);
+}
+
+void
+tp_gw_up_reused(
+    struct tp_gw *g, const char *peer, unsigned caps, enum tp_gw_event *ev)
+{
+	g->ev = TP_GW_NONE;
+	if (g->state != S_CONNECT) {
+		*ev = event(g);
+		return;
+	}
+	up_begin(g, peer, caps);
+	g->state = S_CMD;
+	begin_txn(g);
+	*ev = event(g);
+}
+
+bool
+tp_gw_parking(const struct tp_gw *g)
+{
+	return g->parking;
 }
 
 void
@@ -1262,6 +1342,7 @@ tp_gw_phase(const struct tp_gw *g)
 		       "once";
 	case X_RSET:
 	case X_RSETQ:
+	case X_PARK:
 		return "sending RSET";
 	default:
 		return "sending QUIT";

@@ -39,12 +39,16 @@ struct tp_reuse {
 	size_t glen;
 	char *ehlo; /* the 250 to EHLO as rewritten (or to HELO), no CRLF */
 	size_t elen;
-	char *helo;     /* "250 NAME": the answer to a HELO */
-	bool chunking;  /* the EHLO reply offers CHUNKING */
-	bool spoiled;   /* too long to keep, or out of memory: not reusable */
-	bool ehlo_done; /* the EHLO reply is complete */
-	unsigned uses;  /* sessions served before the current one */
-	uint64_t born;  /* uv_now() when the connection was made */
+	char *helo;       /* "250 NAME": the answer to a HELO */
+	bool chunking;    /* the EHLO reply offers CHUNKING */
+	bool spoiled;     /* too long to keep, or out of memory: not reusable */
+	bool ehlo_done;   /* the EHLO reply is complete */
+	unsigned uses;    /* sessions served before the current one */
+	unsigned gw_caps; /* gateways: TP_GW_UP_* (smtp_gateway.h) */
+	char host[TP_HOST_MAX]; /* the server, for the sessions' log lines */
+	char ip[64];
+	unsigned port;
+	uint64_t born; /* uv_now() when the connection was made */
 };
 
 struct tp_connpool {

@@ -216,6 +216,9 @@ void tp_gateway_up_lost(struct tp_conn *c, bool timeout, const char *why);
 /* tp_gateway_up_closed - its handle finished closing. */
 void tp_gateway_up_closed(struct tp_conn *c);
 void tp_gateway_eof(struct tp_conn *c, struct side *s);
+/* tp_gateway_down_gone - the MTA went after its QUIT while the upstream
+ * is being parked: its endpoint is closed, the session waits; true then. */
+bool tp_gateway_down_gone(struct tp_conn *c);
 /* tp_gateway_shutdown - our FIN on s went out. */
 void tp_gateway_shutdown(struct tp_conn *c, struct side *s);
 void tp_gateway_on_timer(struct tp_conn *c);
@@ -263,5 +266,17 @@ bool tp_reuse_try(struct tp_conn *c);
  * client gets 221 either way, then the session ends.
  */
 void tp_reuse_quit(struct tp_conn *c);
+/*
+ * Gateways: tp_reuse_gw_take - before reaching domain under policy (its
+ * tp_dest_policy): a kept connection becomes c->up (c->up_host, up_ip,
+ * up_port set, *caps what it offers); tp_reuse_gw_ready - a new upstream
+ * is ready: start its record; tp_reuse_gw_park - the engine's
+ * TP_GW_PARK: 0 kept (c->up is a fresh endpoint), or -1.
+ */
+bool tp_reuse_gw_take(
+    struct tp_conn *c, const char *domain, const void *policy, unsigned *caps);
+void tp_reuse_gw_ready(struct tp_conn *c);
+int tp_reuse_gw_park(
+    struct tp_conn *c, const char *domain, const void *policy, unsigned caps);
 
 #endif

@@ -49,6 +49,7 @@ struct tp_gw_conf {
 	const char *hostname;    /* greeting and EHLO name */
 	unsigned long long size; /* SIZE advertised; 0: none */
 	const char *helo;        /* the name in our EHLO to upstreams */
+	bool reuse; /* an upstream done with gets RSET, then TP_GW_PARK */
 };
 
 /* What the engine needs the event layer to do next. */
@@ -61,7 +62,15 @@ enum tp_gw_event {
 			     from tp_gw_client, call it again even with
 			     no input left (it may hold the RCPT) */
 	TP_GW_CLOSE,      /* send down_out, then end the session (QUIT,
-			     too many errors); the upstream goes too */
+			     too many errors); the upstream goes too,
+			     unless tp_gw_parking() */
+	TP_GW_PARK,       /* conf->reuse: the upstream answered the RSET
+			     that ended its use with 250: keep it idle
+			     for a later session to the same domain
+			     (g->parked_caps: what it offers; see
+			     tp_gw_up_reused); the engine counts it gone.
+			     Then go on as after DISCONNECT, and end the
+			     session if g->closed */
 };
 
 /* Upstream extensions the engine adapts MAIL/RCPT parameters to. */
@@ -129,6 +138,8 @@ struct tp_gw {
 	bool body_discard; /* the upstream is gone: eat the body */
 	/* the upstream */
 	bool up_open;            /* an upstream session is open and greeted */
+	bool parking;            /* its RSET before TP_GW_PARK is out */
+	unsigned parked_caps;    /* TP_GW_PARK: the parked one's TP_GW_UP_* */
 	char up_domain[256];     /* the domain of the open upstream, or "" */
 	char up_peer[300];       /* its "host[ip]" */
 	unsigned up_caps;        /* TP_GW_UP_* of the open upstream */
@@ -185,6 +196,15 @@ int tp_gw_upstream(
  * upstream that is closing, not the gateway's session with the MTA.
  */
 void tp_gw_up_ready(struct tp_gw *g, const char *peer, enum tp_gw_event *ev);
+/*
+ * tp_gw_up_reused - the destination's session is one kept after
+ * TP_GW_PARK (caps: its parked_caps then): no EHLO; MAIL and the waiting
+ * RCPT go at once.
+ */
+void tp_gw_up_reused(
+    struct tp_gw *g, const char *peer, unsigned caps, enum tp_gw_event *ev);
+/* tp_gw_parking - the upstream's last RSET awaits its reply. */
+bool tp_gw_parking(const struct tp_gw *g);
 /*
  * tp_gw_up_failed - the destination could not be reached or secured:
  * reply (no CRLF, e.g. "451 4.4.1 Connection refused by ...", or the

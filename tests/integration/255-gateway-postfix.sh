@@ -22,6 +22,10 @@
 #     its own MX, the queue is empty;
 #   - nothing lost, nothing duplicated: each recipient reached exactly one
 #     upstream, once, with the body; no bounce; both sessions Verified.
+# The route has connection_reuse = yes (workers = 1: one pool): then two
+# more messages to good.test, each its own Postfix session (Postfix sends
+# QUIT and closes without reading the 221): both sent, over one upstream
+# connection, kept between them ("reusing connection" logged).
 TP_TIMEOUT=${TP_TIMEOUT:-90}
 . "$(dirname "$0")/lib.sh"
 require_tool openssl ldns-keygen ldns-signzone ldns-key2ds unbound-host \
@@ -45,6 +49,7 @@ U1=$TP_TMP/up1.log U3=$TP_TMP/up3.log
 
 cat >"$TP_TMP/gw.ini" <<EOF2
 [global]
+workers = 1
 shutdown_grace = 2s
 dns_stub = test. 127.0.0.1@$DNSPORT
 dns_trust_anchor = $LAB/test.ds
@@ -56,6 +61,8 @@ accept = 127.0.0.1:0
 port = $UP
 hostname = gw.test
 helo_name = gw.proxy.test
+connection_reuse = yes
+connection_cache_time = 30s
 EOF2
 start_proxy "$TP_TMP/gw.ini"
 GW=$(route_port gw)
@@ -165,5 +172,28 @@ for u in "$U1" "$U3"; do
 	expect_no_match "$(basename "$u" .log): no MAIL/RCPT/DATA in plaintext" "$u" \
 	    '^[0-9]+ C: (MAIL|RCPT|DATA)'
 done
+
+# ---- connection_reuse: Postfix sessions one after another, one upstream
+for n in 2 3; do
+	printf 'From: sender@mta.test\nTo: w%s@good.test\nSubject: reuse-%s\n\nhello\n' "$n" "$n" |
+	    MAIL_CONFIG=$mta timeout 20 sendmail -f sender@mta.test "w$n@good.test" ||
+	    fail "sendmail w$n@good.test" "exit $?"
+	wait_status "w$n@good.test" sent 1
+	s=$(status_of "w$n@good.test")
+	if printf '%s\n' "$s" | grep -q 'status=sent (250 2.0.0 Ok: queued as TEST)'; then
+		pass "reuse: Postfix: w$n@good.test status=sent"
+	else fail "reuse: Postfix: w$n@good.test status=sent" "${s:-no status line within 15 s}"; fi
+done
+w2=$(conn_of "$U1" w2@good.test)
+w3=$(conn_of "$U1" w3@good.test)
+check "reuse: both messages over one upstream connection ('$w2', '$w3')" \
+    [ "${w2:-none}" = "${w3:-no}" ]
+ulines "$U1" "${w3:-none}" >"$TP_TMP/reuse.conn"
+check "reuse: RSET between them on that connection" grep -q '^T: RSET$' "$TP_TMP/reuse.conn"
+check "reuse: the body of the second arrived" grep -Fxq 'body: Subject: reuse-3' "$TP_TMP/reuse.conn"
+check "reuse: 'reusing connection to mx.good.test[127.0.0.1]' logged" \
+    log_has "gw/[0-9a-f]+: reusing connection to mx\\.good\\.test\\[127\\.0\\.0\\.1\\]:$UP "
+check "reuse: each message reached the MX once" \
+    [ "$(rcpts "$U1" w2@good.test)$(rcpts "$U1" w3@good.test)" = 11 ]
 
 done_testing

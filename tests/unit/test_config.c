@@ -2589,11 +2589,11 @@ test_gateway_keys(void **state)
 	assert_true(r->v[TP_K_MESSAGE_SIZE_LIMIT].n == 52428800);
 	assert_true(r->v[TP_K_PORT].n == 2525);
 	assert_int_equal(r->v[TP_K_PORT].line, 23);
-	/* connection_reuse: accepted, not implemented on gateways yet */
+	/* connection_reuse: gateways keep upstreams per domain too */
 	load_ta(GATEWAY "connection_reuse = yes\n");
 	expect_errors(0);
-	expect_diag("t.ini:4: warning: connection_reuse is not implemented "
-		    "on gateways yet");
+	expect_no_diag_with("connection_reuse");
+	assert_true(route("gw")->v[TP_K_CONNECTION_REUSE].n == 1);
 	/* the levels: none is a plain relay; dane-only takes its TLSA
 	 * records from DNS */
 	load_ta(GATEWAY "security = none\n");

@@ -57,7 +57,8 @@ static char up[1 << 17]; /* bytes the upstream got (commands, bodies) */
 static size_t uplen, upseen;
 static char pend[1 << 17]; /* MTA bytes the engine has not taken */
 static size_t pendlen;
-static char events[512]; /* C connect, D disconnect, X close, E error */
+static char events[512]; /* C connect, D disconnect, X close, E error,
+			    P park */
 static size_t nev;
 static size_t mstep, ustep; /* feed sizes; 0: whole */
 static bool linked;         /* the event layer's upstream is open */
@@ -109,7 +110,14 @@ on_event(enum tp_gw_event ev)
 	case TP_GW_CLOSE:
 		note('X');
 		ended = true;
+		if (!tp_gw_parking(&g))
+			linked = false;
+		break;
+	case TP_GW_PARK:
+		note('P');
 		linked = false;
+		if (g.closed)
+			on_event(TP_GW_CLOSE);
 		break;
 	}
 }
@@ -201,6 +209,18 @@ ready(const char *peer)
 }
 
 static void
+reused(const char *peer, unsigned caps)
+{
+	enum tp_gw_event ev;
+
+	linked = true;
+	tp_gw_up_reused(&g, peer, caps, &ev);
+	take();
+	on_event(ev);
+	pump();
+}
+
+static void
 failed(const char *reply)
 {
 	enum tp_gw_event ev;
@@ -234,6 +254,7 @@ start_size(unsigned long long size)
 	mta[0] = up[0] = events[0] = '\0';
 	linked = ended = false;
 	connect_mode = 0;
+	conf.reuse = false;
 	tp_gw_greeting(&g);
 	take();
 }
@@ -1309,6 +1330,110 @@ test_quit(void **state)
 	ev_is("X");
 }
 
+/* conf->reuse: the upstream of a finished transaction gets RSET, not
+ * QUIT, and is parked on its 250; a parked one comes back without EHLO. */
+static void
+test_park_other_domain(void **state)
+{
+	(void)state;
+	session(EHLO_FULL);
+	conf.reuse = true;
+	deliver();
+	mta_send("MAIL FROM:<s@src.example>\r\nRCPT TO:<o@other.example>\r\n");
+	up_is("RSET\r\n");
+	ev_is("");
+	mta_is(MAIL_OK);
+	phase_is("sending RSET");
+	assert_true(tp_gw_parking(&g));
+	/* nothing is read while the RSET is out */
+	mta_send("NOOP\r\n");
+	mta_is("");
+	up_send(OK);
+	ev_is("PC");
+	assert_false(tp_gw_parking(&g));
+	assert_int_equal(g.parked_caps,
+	    TP_GW_UP_PIPE | TP_GW_UP_SIZE | TP_GW_UP_8BITMIME | TP_GW_UP_DSN |
+		TP_GW_UP_SMTPUTF8);
+	assert_false(g.up_open);
+	mta_is("");
+	/* the RSET's 250 is ours, never the MTA's */
+	assert_string_equal(g.domain, "other.example");
+	reused("mx.other.example[192.0.2.2]", TP_GW_UP_PIPE);
+	up_is("MAIL FROM:<s@src.example>\r\nRCPT TO:<o@other.example>\r\n");
+	up_send("250 2.1.0 Ok\r\n250 2.1.5 o\r\n");
+	mta_is("250 2.1.5 o\r\n" OK);
+	ev_is("");
+	assert_true(g.up_open);
+	assert_string_equal(g.fixed, "other.example");
+}
+
+/* RSET refused, or 421: QUIT and DISCONNECT, as without reuse. */
+static void
+test_park_refused(void **state)
+{
+	(void)state;
+	session(EHLO_FULL);
+	conf.reuse = true;
+	deliver();
+	mta_send("MAIL FROM:<s@src.example>\r\nRCPT TO:<o@other.example>\r\n");
+	up_is("RSET\r\n");
+	up_send("500 5.5.1 no\r\n");
+	ev_is("DC");
+	up_is("QUIT\r\n");
+	assert_false(g.up_open);
+	mta_is(MAIL_OK);
+	failed("451 4.4.1 Connection refused by mx.other.example"
+	       "[192.0.2.2]:25");
+	mta_is("451 4.4.1 Connection refused by mx.other.example"
+	       "[192.0.2.2]:25\r\n");
+
+	session(EHLO_FULL);
+	conf.reuse = true;
+	deliver();
+	mta_send("MAIL FROM:<s@src.example>\r\nRCPT TO:<o@other.example>\r\n");
+	up_is("RSET\r\n");
+	up_send("421 4.3.2 going down\r\n");
+	ev_is("DC");
+	mta_is(MAIL_OK);
+	assert_false(tp_gw_parking(&g));
+}
+
+/* QUIT parks too: the 221 at once, the RSET's answer after it. */
+static void
+test_park_quit(void **state)
+{
+	(void)state;
+	session(EHLO_FULL);
+	conf.reuse = true;
+	deliver();
+	mta_send("QUIT\r\n");
+	mta_is("221 2.0.0 Bye\r\n");
+	up_is("RSET\r\n");
+	ev_is("X");
+	assert_true(tp_gw_parking(&g));
+	up_send(OK);
+	ev_is("PX");
+	assert_false(g.up_open);
+	mta_is("");
+
+	/* QUIT after a message: read once the '.' is answered */
+	session(EHLO_FULL);
+	conf.reuse = true;
+	mta_send("DATA\r\n");
+	up_is("DATA\r\n");
+	up_send("354 go\r\n");
+	mta_send("x\r\n.\r\nQUIT\r\n");
+	up_is("x\r\n.\r\n");
+	mta_is("354 go\r\n");
+	up_send("250 2.0.0 Ok: queued as 2\r\n");
+	up_is("RSET\r\n");
+	mta_is("250 2.0.0 Ok: queued as 2\r\n221 2.0.0 Bye\r\n");
+	ev_is("X");
+	up_send(OK);
+	ev_is("PX");
+	up_is("");
+}
+
 /* EHLO in a transaction resets it, upstream too. */
 static void
 test_ehlo_resets(void **state)
@@ -1598,6 +1723,9 @@ main(void)
 	    cmocka_unit_test(test_long_lines),
 	    cmocka_unit_test(test_error_limit),
 	    cmocka_unit_test(test_quit),
+	    cmocka_unit_test(test_park_other_domain),
+	    cmocka_unit_test(test_park_refused),
+	    cmocka_unit_test(test_park_quit),
 	    cmocka_unit_test(test_ehlo_resets),
 	    cmocka_unit_test(test_reply_max),
 	    cmocka_unit_test(test_backpressure),
