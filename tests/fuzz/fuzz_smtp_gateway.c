@@ -2,7 +2,8 @@
  * fuzz_smtp_gateway.c - the gateway engine with a hostile MTA and a
  * hostile upstream, its events answered by a simulated event layer.
  *
- * Input: byte 0 is the split seed, byte 1 flags (bit 0: a SIZE limit);
+ * Input: byte 0 is the split seed, byte 1 flags (bit 0: a SIZE limit;
+ * bit 1: conf.reuse, RSET and TP_GW_PARK, a kept upstream every other time);
  * then operations, each a control byte c: c & 3 says what happens -
  * 0 MTA bytes, 1 upstream bytes (1 + (c >> 2) payload bytes each), 2 the
  * upstream is lost, 3 how the next CONNECTs are answered ((c >> 2) % 3:
@@ -58,6 +59,7 @@ struct run {
 	size_t pendl;
 	int answer; /* how CONNECT is answered */
 	bool linked, ended;
+	bool closed_seen; /* TP_GW_CLOSE was noted */
 };
 
 static void
@@ -133,15 +135,23 @@ take(struct run *r)
 static void
 on_event(struct run *r, enum tp_gw_event ev)
 {
-	static const char names[] = "-CDX";
+	static const char names[] = "-CDXP";
 
-	FZ_CHECK(ev >= TP_GW_NONE && ev <= TP_GW_CLOSE);
+	FZ_CHECK(ev >= TP_GW_NONE && ev <= TP_GW_PARK);
+	FZ_CHECK(r->conf.reuse || (ev != TP_GW_PARK && !tp_gw_parking(&r->g)));
 	if (ev == TP_GW_NONE)
 		return;
-	put(&r->ev, &names[ev], 1);
-	if (ev == TP_GW_DISCONNECT || ev == TP_GW_CLOSE)
-		r->linked = false;
+	/* CLOSE repeats while a parking upstream answers: noted once */
+	if (ev != TP_GW_CLOSE || !r->closed_seen)
+		put(&r->ev, &names[ev], 1);
 	if (ev == TP_GW_CLOSE)
+		r->closed_seen = true;
+	/* a parking upstream stays until its RSET is answered */
+	if (ev == TP_GW_DISCONNECT || ev == TP_GW_PARK ||
+	    (ev == TP_GW_CLOSE && !tp_gw_parking(&r->g)))
+		r->linked = false;
+	if ((ev == TP_GW_CLOSE && !tp_gw_parking(&r->g)) ||
+	    (ev == TP_GW_PARK && r->g.closed))
 		r->ended = true;
 }
 
@@ -150,7 +160,11 @@ connect_answer(struct run *r)
 {
 	enum tp_gw_event ev;
 
-	if (r->answer == 0) {
+	if (r->answer == 0 && r->conf.reuse && (r->ev.len & 1)) {
+		/* a kept upstream: no EHLO */
+		r->linked = true;
+		tp_gw_up_reused(&r->g, PEER, TP_GW_UP_PIPE, &ev);
+	} else if (r->answer == 0) {
 		r->linked = true;
 		tp_gw_up_ready(&r->g, PEER, &ev);
 	} else if (r->answer == 1) {
@@ -242,6 +256,7 @@ play(struct run *r, const uint8_t *data, size_t size, uint8_t seed,
 	r->conf.hostname = "gw.example";
 	r->conf.helo = "gw.example.net";
 	r->conf.size = flags & 1 ? 1000 : 0;
+	r->conf.reuse = (flags & 2) != 0;
 	tp_gw_init(&r->g, &r->conf);
 	tp_reply_init(&r->reply);
 	fz_split_init(&sp, seed);

@@ -279,6 +279,23 @@ def gateway():
         ("M", b"MAIL FROM:<u@src.example>\r\nRCPT TO:<o@other.example>\r\n"),
         ("U", ehlo_full), ("U", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"),
         ("M", b"QUIT\r\n")]))
+    # flags bit 1: connection reuse (RSET, PARK, a kept upstream)
+    write(t, "reuse-switch", b"\x06\x02" + gw_ops([
+        ("M", start + b"RCPT TO:<r@dst.example>\r\n"), ("U", ehlo_pipe),
+        ("U", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"), ("M", b"DATA\r\n"),
+        ("U", b"354 go\r\n"), ("M", b"body\r\n.\r\n"),
+        ("U", b"250 2.0.0 Ok\r\n"),
+        ("M", b"MAIL FROM:<t@src.example>\r\nRCPT TO:<z@other.example>\r\n"),
+        ("U", b"250 2.0.0 Ok\r\n"), ("U", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"),
+        ("M", b"RSET\r\nMAIL FROM:<u@src.example>\r\nRCPT TO:<o@dst.example>\r\n"),
+        ("U", b"250 2.0.0 Ok\r\n"), ("U", b"500 no\r\n"), ("U", ehlo_full),
+        ("U", b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"), ("M", b"QUIT\r\n"),
+        ("U", b"250 2.0.0 Ok\r\n")]))
+    write(t, "reuse-quit", b"\x01\x03" + gw_ops([
+        ("M", start + b"RCPT TO:<r@dst.example>\r\nDATA\r\n"),
+        ("U", ehlo_full), ("U", b"250 ok\r\n250 ok\r\n354 go\r\n"),
+        ("M", b"x\r\n.\r\nQUIT\r\n"), ("U", b"250 queued\r\n"),
+        ("U", b"421 4.3.2 bye\r\n")]))
     write(t, "no-pipelining-params", b"\x02\x01" + gw_ops([
         ("M", b"EHLO m\r\nMAIL FROM:<s@src.example> BODY=8BITMIME SIZE=10 "
          b"RET=HDRS ENVID=x AUTH=<> SMTPUTF8 X-Y=1\r\nRCPT TO:<r@dst.example>"
