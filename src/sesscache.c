@@ -122,6 +122,7 @@ tp_sesscache_attach(struct tp_conn *c, struct side *s)
 {
 	struct sess_slot *slot;
 	char key[sizeof(slot->key)];
+	SSL_SESSION *copy;
 
 	if (!c->r->v[TP_K_SESSION_CACHE].n)
 		return;
@@ -129,6 +130,22 @@ tp_sesscache_attach(struct tp_conn *c, struct side *s)
 	s->bio.on_session = sesscache_on_new_session;
 	s->bio.arg = c;
 	tp_sesscache_key(c, key, sizeof(key));
-	if (slot != NULL && slot->sess != NULL && strcmp(slot->key, key) == 0)
-		SSL_set_session(s->ssl, slot->sess);
+	if (slot == NULL || slot->sess == NULL || strcmp(slot->key, key) != 0)
+		return;
+	if (!SSL_SESSION_is_resumable(slot->sess)) {
+		SSL_SESSION_free(slot->sess);
+		slot->sess = NULL;
+		return;
+	}
+	/*
+	 * A copy per connection: OpenSSL marks the session of a connection
+	 * that sends a fatal alert (a peer gone without close_notify, a
+	 * timeout) not resumable, and the slot's own would go with it,
+	 * costing every later connection a full handshake until a new
+	 * ticket came.
+	 */
+	if ((copy = SSL_SESSION_dup(slot->sess)) == NULL)
+		return;
+	SSL_set_session(s->ssl, copy);
+	SSL_SESSION_free(copy);
 }
