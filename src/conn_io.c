@@ -201,6 +201,18 @@ io_want_read(struct side *s)
 	}
 }
 
+/* io_want_drain - STARTTLS waits for its 220 to leave; a blocked side
+ * (and the gateway, which blocks on either backlog) for the backlog to
+ * drain. */
+static bool
+io_want_drain(struct side *s)
+{
+	struct tp_conn *c = tp_side_conn(s);
+
+	return c->state == CS_STARTTLS_WAIT || c->state == CS_GW ||
+	    s->blocked || (s->peer != NULL && s->peer->blocked);
+}
+
 const struct tp_side_ops tp_conn_side_ops = {
     .on_input = io_on_input,
     .on_eof = io_on_eof,
@@ -208,4 +220,5 @@ const struct tp_side_ops tp_conn_side_ops = {
     .on_drain = io_on_drain,
     .on_shutdown = io_on_shutdown,
     .want_read = io_want_read,
+    .want_drain = io_want_drain,
 };

@@ -173,13 +173,30 @@ side_commit(struct side *s)
 	return rc;
 }
 
+/* side_bufs - the queued output as iovecs; their total length. */
+static size_t
+side_bufs(struct side *s, uv_buf_t *bufs, unsigned *n)
+{
+	struct tp_chunk *k;
+	size_t total = 0;
+
+	*n = 0;
+	for (k = s->out.head; k != NULL && *n < TP_MAX_WBUFS; k = k->next) {
+		if (k->end == k->start)
+			continue;
+		bufs[(*n)++] =
+		    uv_buf_init(k->data + k->start, k->end - k->start);
+		total += k->end - k->start;
+	}
+	return total;
+}
+
 void
 tp_side_flush(struct side *s)
 {
 	uv_buf_t bufs[TP_MAX_WBUFS];
-	struct tp_chunk *k;
-	unsigned n = 0;
-	size_t total = 0;
+	unsigned n;
+	size_t total;
 	int rc;
 
 	if (s->closing || !s->open)
@@ -190,20 +207,31 @@ tp_side_flush(struct side *s)
 	}
 	if (s->inflight > 0)
 		return;
-	if (s->out.bytes == 0) {
-		if (s->shut && !s->shut_sent) {
-			s->shut_sent = true;
-			if ((rc = uv_shutdown(&s->sreq, (uv_stream_t *)&s->tcp,
-				 side_on_shutdown)) < 0)
-				s->ops->on_error(s, TP_SIDE_SHUTDOWN, rc);
+	for (;;) {
+		if (s->out.bytes == 0) {
+			if (s->shut && !s->shut_sent) {
+				s->shut_sent = true;
+				if ((rc = uv_shutdown(&s->sreq,
+					 (uv_stream_t *)&s->tcp,
+					 side_on_shutdown)) < 0)
+					s->ops->on_error(
+					    s, TP_SIDE_SHUTDOWN, rc);
+			}
+			return;
 		}
-		return;
-	}
-	for (k = s->out.head; k != NULL && n < TP_MAX_WBUFS; k = k->next) {
-		if (k->end == k->start)
-			continue;
-		bufs[n++] = uv_buf_init(k->data + k->start, k->end - k->start);
-		total += k->end - k->start;
+		total = side_bufs(s, bufs, &n);
+		if (s->ops->want_drain != NULL && s->ops->want_drain(s))
+			break;
+		/* What the socket takes now is done with; errors and the
+		 * rest go through uv_write, which reports them. */
+		rc = uv_try_write((uv_stream_t *)&s->tcp, bufs, n);
+		if (rc <= 0)
+			break;
+		tp_chunkq_consume(&s->out, s->chunks, (size_t)rc);
+		if ((size_t)rc < total) {
+			total = side_bufs(s, bufs, &n);
+			break;
+		}
 	}
 	s->inflight = total;
 	rc = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, bufs, n, side_on_write);

@@ -49,6 +49,10 @@ struct tp_side_ops {
 	void (*on_shutdown)(struct side *s);
 	/* should s read now? */
 	bool (*want_read)(struct side *s);
+	/* does the owner wait for on_drain (NULL: never)?  When it does
+	 * not, a write the socket takes at once completes right there,
+	 * with no callback (and no epoll change in libuv) */
+	bool (*want_drain)(struct side *s);
 };
 
 struct side {
