@@ -126,6 +126,33 @@ ip_change(struct tp_conn *c, int delta)
 }
 
 /*
+ * Failure texts: most sessions never need them, so they are allocated
+ * on first use (a thread's spare when memory is short).
+ */
+
+static struct tp_conn_text *
+conn_text(struct tp_conn *c)
+{
+	static _Thread_local struct tp_conn_text spare;
+
+	if (c->text == NULL && (c->text = calloc(1, sizeof(*c->text))) == NULL)
+		return &spare;
+	return c->text;
+}
+
+char *
+tp_conn_why(struct tp_conn *c)
+{
+	return conn_text(c)->why;
+}
+
+char *
+tp_conn_reply(struct tp_conn *c)
+{
+	return conn_text(c)->reply;
+}
+
+/*
  * Teardown.
  */
 
@@ -137,6 +164,7 @@ conn_free(struct tp_conn *c)
 	tp_side_release(&c->down);
 	tp_side_release(c->up);
 	free(c->up);
+	free(c->text);
 	tp_dialogue_free(c);
 	tp_gateway_free(c);
 	if (c->filter != NULL)
@@ -368,7 +396,7 @@ void
 tp_conn_fail_reply(struct tp_conn *c, char *line, size_t len)
 {
 	if (c->last_err == TP_EPROTO)
-		snprintf(line, len, "%s", c->last_reply);
+		snprintf(line, len, "%s", tp_conn_reply(c));
 	else if (c->last_err == TP_ETLS)
 		snprintf(
 		    line, len, "421 4.7.5 Cannot start TLS: handshake failure");
@@ -381,7 +409,7 @@ tp_conn_fail_reply(struct tp_conn *c, char *line, size_t len)
 	else
 		snprintf(line, len,
 		    "421 4.4.1 Connection failed: %s[%s]:%u: %s", c->up_host,
-		    c->up_ip, c->up_port, c->last_why);
+		    c->up_ip, c->up_port, tp_conn_why(c));
 }
 
 /*
@@ -560,7 +588,7 @@ conn_verified(struct tp_conn *c, struct side *s)
 	/* Postfix (TLS_MUST_TRUST, TLS_MUST_MATCH): "not trusted" when the
 	 * level needs trust - DANE, or a chain at verify/secure - and it is
 	 * missing; "not verified" for names and fingerprints. */
-	snprintf(c->last_reply, sizeof(c->last_reply),
+	snprintf(tp_conn_reply(c), TP_CONN_REPLY_MAX,
 	    "421 4.7.5 Server "
 	    "certificate not %s: %s",
 	    v->security == TP_SEC_DANE || v->security == TP_SEC_DANE_ONLY ||
@@ -570,7 +598,7 @@ conn_verified(struct tp_conn *c, struct side *s)
 		? "trusted"
 		: "verified",
 	    why);
-	tp_upstream_failed(c, TP_EPROTO, c->last_reply);
+	tp_upstream_failed(c, TP_EPROTO, tp_conn_reply(c));
 	return false;
 }
 

@@ -143,10 +143,10 @@ dest_fail(struct tp_dest *d, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(c->last_reply, sizeof(c->last_reply), fmt, ap);
+	vsnprintf(tp_conn_reply(c), TP_CONN_REPLY_MAX, fmt, ap);
 	va_end(ap);
 	c->last_err = TP_EPROTO;
-	tp_conn_log(c, TP_LOG_INFO, "%s", reply_text(c->last_reply));
+	tp_conn_log(c, TP_LOG_INFO, "%s", reply_text(tp_conn_reply(c)));
 }
 
 /*
@@ -612,8 +612,8 @@ tp_dest_next(struct tp_conn *c)
 			break;
 		if (d->ai == 0 && h->fail[0]) {
 			/* the host's own 421, unless a better one came */
-			snprintf(c->last_reply, sizeof(c->last_reply), "%s",
-			    h->fail);
+			snprintf(
+			    tp_conn_reply(c), TP_CONN_REPLY_MAX, "%s", h->fail);
 			c->last_err = TP_EPROTO;
 			tp_conn_log(c, TP_LOG_INFO, "%s", reply_text(h->fail));
 			tp_metrics_dane(c->rt->stats, h->result);
@@ -626,13 +626,13 @@ tp_dest_next(struct tp_conn *c)
 		}
 		if (d->ai == 0 && sts_refuses(d, h)) {
 			/* RFC 8461 4.1: not one of the policy's MX hosts */
-			snprintf(c->last_reply, sizeof(c->last_reply),
+			snprintf(tp_conn_reply(c), TP_CONN_REPLY_MAX,
 			    "421 4.7.5 MTA-STS policy for %s: MX host %s does "
 			    "not match the policy's mx patterns",
 			    d->domain, h->name);
 			c->last_err = TP_EPROTO;
 			tp_conn_log(
-			    c, TP_LOG_INFO, "%s", reply_text(c->last_reply));
+			    c, TP_LOG_INFO, "%s", reply_text(tp_conn_reply(c)));
 			tp_conn_tlsrpt_domain(c, d->domain,
 			    TP_MTA_STS_POLICY_STS,
 			    TP_MTA_STS_RESULT_VALIDATION_FAILURE);
@@ -643,7 +643,7 @@ tp_dest_next(struct tp_conn *c)
 			    "Host or domain name not found. Name service "
 			    "error for name=%s type=A: Host not found%s",
 			    h->name, h->addr_error ? ", try again" : "");
-			snprintf(c->last_reply, sizeof(c->last_reply),
+			snprintf(tp_conn_reply(c), TP_CONN_REPLY_MAX,
 			    "421 4.4.%d %s", h->addr_error ? 3 : 4, why);
 			c->last_err = TP_EPROTO;
 			continue;

@@ -317,8 +317,8 @@ client_failed(struct tp_conn *c)
 	struct tp_smtpc *s = &c->dlg->cl;
 	size_t n = s->outlen >= 2 ? s->outlen - 2 : s->outlen;
 
-	snprintf(c->last_reply, sizeof(c->last_reply), "%.*s", (int)n, s->out);
-	tp_upstream_failed(c, TP_EPROTO, c->last_reply);
+	snprintf(tp_conn_reply(c), TP_CONN_REPLY_MAX, "%.*s", (int)n, s->out);
+	tp_upstream_failed(c, TP_EPROTO, tp_conn_reply(c));
 }
 
 static void
@@ -371,11 +371,11 @@ client_input(struct tp_conn *c)
 	case TP_SMTPC_REFUSED:
 		if (c->gwy != NULL) {
 			/* Postfix: "host refused to talk to me", next MX */
-			snprintf(c->last_reply, sizeof(c->last_reply),
+			snprintf(tp_conn_reply(c), TP_CONN_REPLY_MAX,
 			    "421 4.3.0 host %s[%s] refused to talk to me: "
 			    "%.*s",
 			    c->up_host, c->up_ip, (int)s->outlen - 2, s->out);
-			tp_upstream_failed(c, TP_EPROTO, c->last_reply + 10);
+			tp_upstream_failed(c, TP_EPROTO, tp_conn_reply(c) + 10);
 			break;
 		}
 		/* Relay the refusal as is; answer the client's QUIT. */

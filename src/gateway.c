@@ -144,7 +144,8 @@ gw_connect(struct tp_conn *c)
 	c->nconnect = 1;
 	c->cidx = 0;
 	c->last_err = 0;
-	c->last_reply[0] = '\0';
+	if (c->text != NULL)
+		c->text->reply[0] = '\0';
 	c->retry = c->retry_same = c->plain = c->plain_tried = false;
 	if (p->key != NULL)
 		tp_conn_log(c, TP_LOG_INFO,

@@ -294,7 +294,7 @@ tp_relay_lost(struct tp_conn *c, bool timeout, const char *why)
 			    "unavailable, try again later");
 		} else if (c->bytes_in == 0 && c->r->tls == TP_TLS_IMPLICIT) {
 			snprintf(
-			    c->last_reply, sizeof(c->last_reply), "%s", line);
+			    tp_conn_reply(c), TP_CONN_REPLY_MAX, "%s", line);
 			tp_upstream_failed(c, TP_EPROTO, why);
 			return;
 		}

@@ -37,7 +37,7 @@ tp_upstream_failed(struct tp_conn *c, int err, const char *why)
 	if (!(c->last_err == TP_EPROTO || c->last_err == TP_ETLS) ||
 	    err == TP_EPROTO || err == TP_ETLS) {
 		c->last_err = err;
-		snprintf(c->last_why, sizeof(c->last_why), "%s", why);
+		snprintf(tp_conn_why(c), TP_CONN_WHY_MAX, "%s", why);
 	}
 	if (err != TP_ETLS && err != TP_EPROTO)
 		tp_metrics_add(&c->rt->stats->connect_failures, 1);

@@ -107,8 +107,7 @@ struct tp_conn {
 	char up_ip[64];
 	unsigned up_port;
 	int last_err; /* last connect error, TP_ETLS or TP_EPROTO */
-	char last_why[200];
-	char last_reply[512]; /* TP_EPROTO: the 421 to send */
+	struct tp_conn_text *text; /* failure texts, made on first use */
 	uint64_t started, last_active;
 	uint64_t hs_start; /* uv_hrtime() when the handshake began */
 	unsigned long long bytes_in, bytes_out; /* from / to the client */
@@ -153,6 +152,17 @@ void tp_conn_admit(struct tp_conn *c);
 
 /* conn.c: the callbacks of a session's endpoints (side.h) */
 extern const struct tp_side_ops tp_conn_side_ops;
+/* What a failed destination said, kept only once something failed. */
+#define TP_CONN_WHY_MAX   200
+#define TP_CONN_REPLY_MAX 512
+struct tp_conn_text {
+	char why[TP_CONN_WHY_MAX];     /* the last connect error, as text */
+	char reply[TP_CONN_REPLY_MAX]; /* TP_EPROTO: the 421 to send */
+};
+/* tp_conn_why, tp_conn_reply - those buffers ("" until written). */
+char *tp_conn_why(struct tp_conn *c);
+char *tp_conn_reply(struct tp_conn *c);
+
 /* tp_side_conn - the session that owns s. */
 static inline struct tp_conn *
 tp_side_conn(const struct side *s)

@@ -48,7 +48,7 @@
 #                            needs haproxy even when haproxy is not in
 #                            BENCH_PROXIES)
 #   BENCH_REUSE=1            0: skip; 1: also tlsproxy with connection_reuse = yes on the
-#                            client route, figures 1 and 5 (not implemented yet)
+#                            client route, figures 1 and 5
 #   BENCH_BULK_MB=1074       figure 3 volume in 10^6 bytes (1074 = 1 GiB)
 #   BENCH_SESSIONS=1000      figure 4 idle sessions
 #   BENCH_OUT=build/bench.md where the table goes
