@@ -56,7 +56,7 @@ DEBS_TEST  = libcmocka-dev swaks postfix stunnel4 haproxy python3 curl procps te
 	     clang-format cppcheck
 
 .PHONY: all deps deps-build run check check-slow check-unit check-asan bench install \
-	clean format lint unit fuzz docs
+	clean format lint check-deps unit fuzz docs
 
 all: $(BUILD)/tlsproxy
 
@@ -162,6 +162,10 @@ format:
 # #include or call points up a layer), clang-format, cppcheck.
 lint:
 	sh tests/lint/run.sh
+
+# The layer rules alone (../shared/conventions.md calls it check-deps).
+check-deps:
+	python3 tests/lint/layers.py
 
 clean:
 	rm -rf build
