@@ -34,14 +34,7 @@ command -v nsd >/dev/null 2>&1 || [ -x /usr/sbin/nsd ] || skip_all "nsd not inst
 require_root
 need_certs
 
-DNSPORT=$(free_port)
-UP=$(free_port)
-LAB=$TP_TMP/lab
-sh "$TP_ROOT/tests/dns/mkzones.sh" "$LAB" "$DNSPORT" "$UP" \
-    "$CERTS/ca.key" "$CERTS/ca.pem" >"$TP_TMP/mkzones.out" 2>&1 ||
-    bail "mkzones" "$(tail -n 5 "$TP_TMP/mkzones.out" | tr '\n' ' ')"
-. "$LAB/lab.env"
-start_dns "$LAB"
+start_lab
 
 start_smtpd up1 "$UP" --addr 127.0.0.1 --cert "$LAB/lab1.pem" --key "$LAB/lab1.key"
 start_smtpd up3 "$UP" --addr 127.0.0.3 --cert "$LAB/lab3.pem" --key "$LAB/lab3.key"

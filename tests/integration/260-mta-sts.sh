@@ -112,14 +112,7 @@ phase() { note "$1 done at $(ms_to_s $(($(now_ms) - T0))) s"; }
 
 # ---------------------------------------------------------------- the lab
 
-DNSPORT=$(free_port)
-UP=$(free_port)
-LAB=$TP_TMP/lab
-sh "$TP_ROOT/tests/dns/mkzones.sh" "$LAB" "$DNSPORT" "$UP" \
-    "$CERTS/ca.key" "$CERTS/ca.pem" >"$TP_TMP/mkzones.out" 2>&1 ||
-    bail "mkzones" "$(tail -n 5 "$TP_TMP/mkzones.out" | tr '\n' ' ')"
-. "$LAB/lab.env"
-start_dns "$LAB"
+start_lab
 if sh "$TP_ROOT/tests/dns/check.sh" "$LAB" >"$TP_TMP/check.out" 2>&1; then
 	pass "DNS lab self-check: $(tail -n 1 "$TP_TMP/check.out")"
 else

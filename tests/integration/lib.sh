@@ -215,6 +215,20 @@ start_dns() {
 	    bail "start_dns" "nsd does not answer on 127.0.0.1:$_port: $(cat "$1/run/probe.out" "$1/run/nsd.out" | tr '\n' ' ')"
 }
 
+# start_lab: the offline DNSSEC lab (tests/dns/mkzones.sh, signed by the
+# test CA's keys) served by nsd; sets DNSPORT, UP (the port its TLSA records
+# name: the upstreams listen there), LAB and the lab.env variables (LAB_*).
+start_lab() {
+	DNSPORT=$(free_port)
+	UP=$(free_port)
+	LAB=$TP_TMP/lab
+	sh "$TP_ROOT/tests/dns/mkzones.sh" "$LAB" "$DNSPORT" "$UP" \
+	    "$CERTS/ca.key" "$CERTS/ca.pem" >"$TP_TMP/mkzones.out" 2>&1 ||
+	    bail "mkzones" "$(tail -n 5 "$TP_TMP/mkzones.out" | tr '\n' ' ')"
+	. "$LAB/lab.env"
+	start_dns "$LAB"
+}
+
 # ---------------------------------------------------------------- the proxy
 
 # spawn_proxy CONFIG [ARGS...]: start the proxy (log in PROXY_LOG, pid in
