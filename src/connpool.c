@@ -177,13 +177,7 @@ pooled_on_closed(uv_handle_t *h)
 	struct side *s = e->side;
 
 	TP_CHECK_MAGIC(e, TP_POOLED_MAGIC);
-	if (s->ssl != NULL) {
-		if (SSL_is_init_finished(s->ssl))
-			SSL_set_shutdown(s->ssl, SSL_SENT_SHUTDOWN);
-		SSL_free(s->ssl);
-	}
-	tp_chunkq_clear(&s->out, e->cp->chunks);
-	tp_chunkq_clear(&s->stage, e->cp->chunks);
+	tp_side_release(s);
 	free(s);
 	tp_reuse_free(e->r);
 	tp_gen_unref(e->gen);
