@@ -90,6 +90,15 @@ is_space(char c)
 	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
 }
 
+static bool
+all_space(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!is_space(s[i]))
+			return false;
+	return true;
+}
+
 /* bdat - BDAT as written: its size (and LAST), or 0 when it is not. */
 static int
 bdat(struct tp_filter *f, const char *line, size_t len)
@@ -238,6 +247,14 @@ tp_filter_client(struct tp_filter *f, const char *data, size_t len,
 		used += n;
 		if (f->cbuf[f->clen - 1] != '\n' && f->clen < sizeof(f->cbuf))
 			continue; /* need more of the line */
+		if (f->cbuf[f->clen - 1] != '\n' &&
+		    all_space(f->cbuf, f->clen)) {
+			/* A server skips leading white space of any length
+			 * (" ... STARTTLS"): so does the look-ahead, one kept.
+			 */
+			f->clen = 1;
+			continue;
+		}
 		kind =
 		    classify(f, f->cbuf, f->clen, f->cbuf[f->clen - 1] == '\n');
 		if (f->replay && kind != L_STARTTLS && kind != L_AUTHZ) {

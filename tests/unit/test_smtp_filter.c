@@ -272,6 +272,33 @@ test_starttls_variants(void **state)
 	client("NOOP\r\n");
 	ts_is("NOOP\r\n");
 	tc_is(ANSWER "\r\n");
+	/* White space longer than the look-ahead before the verb (a server
+	 * splitting on any white space still sees STARTTLS). */
+	memset(longline, ' ', sizeof(longline));
+	memset(longline, '\v', 150);
+	memcpy(longline + sizeof(longline) - 11, "STARTTLS\r\n", 11);
+	start();
+	client(longline);
+	client("NOOP\r\n");
+	ts_is("NOOP\r\n");
+	tc_is(ANSWER "\r\n");
+	start();
+	for (size_t i = 0; i < strlen(longline); i++)
+		client_n(longline + i, 1);
+	ts_is("");
+	tc_is(ANSWER "\r\n");
+	/* ... and another verb there goes up with the white space of its
+	 * last look-ahead window and the first byte of the line */
+	memcpy(longline + sizeof(longline) - 11, "NOOP xx\r\n", 10);
+	longline[sizeof(longline) - 1] = '\0';
+	start();
+	client(longline);
+	ts_is("\v       NOOP xx\r\n");
+	tc_is("");
+	/* A line longer than the filter's look-ahead, restored. */
+	memset(longline, ' ', sizeof(longline));
+	memcpy(longline, "STARTTLS", 8);
+	memcpy(longline + sizeof(longline) - 3, "\r\n", 3);
 	/* The same byte by byte, behind a pending reply. */
 	start();
 	client("NOOP\r\n");
