@@ -165,10 +165,11 @@ tp_tool_tls_enable_server(struct tp_tool_tls *t, int argc, char **argv)
 	return TP_TOOL_TLS_EX_OK;
 }
 
-int
-tp_tool_tls_enable_client(struct tp_tool_tls *t, int argc, char **argv)
+/* route_only - a verb that takes -r ROUTE and nothing else: pick it. */
+static int
+route_only(
+    struct tp_tool_tls *t, int argc, char **argv, enum tp_tool_tls_want w)
 {
-	static const struct tp_ini_set enc = {"security", "encrypt"};
 	struct tp_tool_tls_opts o;
 	int rc;
 
@@ -179,7 +180,16 @@ tp_tool_tls_enable_client(struct tp_tool_tls *t, int argc, char **argv)
 		    t, TP_TOOL_TLS_EX_USAGE, "no arguments expected");
 		return tp_tool_tls_usage(t->cmd);
 	}
-	if ((rc = tp_tool_tls_pick_route(t, TP_TOOL_TLS_CLIENT, true)) != 0)
+	return tp_tool_tls_pick_route(t, w, true);
+}
+
+int
+tp_tool_tls_enable_client(struct tp_tool_tls *t, int argc, char **argv)
+{
+	static const struct tp_ini_set enc = {"security", "encrypt"};
+	int rc;
+
+	if ((rc = route_only(t, argc, argv, TP_TOOL_TLS_CLIENT)) != 0)
 		return rc;
 	if (list_set(t->route, TP_TOOL_TLS_CLIENT, NULL) > 0)
 		return not_default(t, TP_TOOL_TLS_CLIENT);
@@ -201,17 +211,9 @@ int
 tp_tool_tls_all_default(
     struct tp_tool_tls *t, int argc, char **argv, enum tp_tool_tls_want w)
 {
-	struct tp_tool_tls_opts o;
 	int rc;
 
-	if ((rc = tp_tool_tls_get_opts(t, argc, argv, "r:", &o)) != 0)
-		return rc;
-	if (o.argc != 0) {
-		tp_tool_tls_say(
-		    t, TP_TOOL_TLS_EX_USAGE, "no arguments expected");
-		return tp_tool_tls_usage(t->cmd);
-	}
-	if ((rc = tp_tool_tls_pick_route(t, w, true)) != 0)
+	if ((rc = route_only(t, argc, argv, w)) != 0)
 		return rc;
 	if (list_set(t->route, w, NULL) == 0)
 		return TP_TOOL_TLS_EX_OK;
